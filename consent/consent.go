@@ -1,0 +1,131 @@
+// Package consent owns the scope catalogue and the consent policy: which
+// scopes exist and what they mean, whether an authorization request needs the
+// user's decision, and what the consent screen asks. It is plain logic with no
+// HTTP and no database.
+package consent
+
+import (
+	"slices"
+	"strings"
+)
+
+// Scope is one entry of the documented scope catalogue.
+type Scope struct {
+	Name        string
+	Description string
+}
+
+// Catalogue lists every scope an app may request, in the documented order.
+var Catalogue = []Scope{
+	{"projects:read", "List and read project data"},
+	{"projects:write", "Create, update, and delete projects"},
+	{"tasks:read", "Read task data across projects"},
+	{"tasks:write", "Create and update tasks"},
+	{"clients:read", "Read client records"},
+	{"clients:write", "Create and manage client records"},
+	{"invoices:read", "Read invoice data"},
+	{"invoices:write", "Create, send, and void invoices"},
+	{"files:read", "Read file metadata and download URLs"},
+	{"analytics:read", "Read analytics and reporting data"},
+}
+
+// Names returns the catalogue's scope names in order.
+func Names() []string {
+	out := make([]string, len(Catalogue))
+	for i, s := range Catalogue {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// Lookup returns the catalogue entry for name.
+func Lookup(name string) (Scope, bool) {
+	for _, s := range Catalogue {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scope{}, false
+}
+
+// Describe maps scope names to catalogue entries in catalogue order, skipping
+// unknown names and duplicates.
+func Describe(names []string) []Scope {
+	var out []Scope
+	for _, s := range Catalogue {
+		if slices.Contains(names, s.Name) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Unknown returns the names that are not in the catalogue, in input order.
+func Unknown(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if _, ok := Lookup(n); !ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ParseScope splits a space-separated scope parameter (RFC 6749 §3.3) into
+// distinct names, dropping empty entries.
+func ParseScope(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, " ") {
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Covers reports whether granted includes every requested scope.
+func Covers(granted, requested []string) bool {
+	for _, r := range requested {
+		if !slices.Contains(granted, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// NeedsPrompt decides whether to show the consent screen. remembered holds the
+// scopes the user already granted this app (nil when none); prompt is the
+// request's space-separated prompt parameter. A user who already granted the
+// same or broader scopes is not asked again unless the client asks with
+// prompt=consent.
+func NeedsPrompt(remembered, requested []string, prompt string) bool {
+	if slices.Contains(ParseScope(prompt), "consent") {
+		return true
+	}
+	if remembered == nil {
+		return true
+	}
+	return !Covers(remembered, requested)
+}
+
+// Prompt is everything the consent screen shows and posts back.
+type Prompt struct {
+	// ChallengeID identifies the pending authorization; the form posts it back.
+	ChallengeID string
+	// CSRFToken is bound to the login session and to ChallengeID.
+	CSRFToken string
+	// FormAction is where the form posts (the authorization endpoint).
+	FormAction string
+	ClientID   string
+	AppName    string
+	// LogoURL is empty when the app has no logo: the page shows a placeholder.
+	LogoURL string
+	// RedirectHost is the host the user will be sent back to, e.g. "yourapp.com".
+	RedirectHost string
+	// RedirectOrigin (scheme://host[:port]) is allowed as a form-action target,
+	// since the decision answers with a redirect there.
+	RedirectOrigin string
+	Scopes         []Scope
+	UserEmail      string
+	WorkspaceName  string
+}

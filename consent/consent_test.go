@@ -1,0 +1,65 @@
+package consent
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestParseScope(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"projects:read", []string{"projects:read"}},
+		{"projects:read tasks:read", []string{"projects:read", "tasks:read"}},
+		{"  projects:read   projects:read tasks:read ", []string{"projects:read", "tasks:read"}},
+	}
+	for _, tt := range tests {
+		if got := ParseScope(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("ParseScope(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestNeedsPrompt(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		remembered []string
+		requested  []string
+		prompt     string
+		want       bool
+	}{
+		{"never granted", nil, []string{"projects:read"}, "", true},
+		{"same scopes", []string{"projects:read"}, []string{"projects:read"}, "", false},
+		{"broader grant", []string{"projects:read", "tasks:read"}, []string{"tasks:read"}, "", false},
+		{"new scope", []string{"projects:read"}, []string{"projects:read", "tasks:read"}, "", true},
+		{"prompt=consent forces", []string{"projects:read"}, []string{"projects:read"}, "consent", true},
+		{"prompt list with consent", []string{"projects:read"}, []string{"projects:read"}, "login consent", true},
+		{"prompt=login only", []string{"projects:read"}, []string{"projects:read"}, "login", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := NeedsPrompt(tt.remembered, tt.requested, tt.prompt); got != tt.want {
+				t.Errorf("NeedsPrompt = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCatalogue(t *testing.T) {
+	t.Parallel()
+	if len(Catalogue) != 10 {
+		t.Fatalf("catalogue has %d scopes, the docs list 10", len(Catalogue))
+	}
+	if got := Unknown([]string{"projects:read", "admin", "files:write"}); !slices.Equal(got, []string{"admin", "files:write"}) {
+		t.Errorf("Unknown = %q", got)
+	}
+	d := Describe([]string{"tasks:read", "projects:read", "nope"})
+	if len(d) != 2 || d[0].Name != "projects:read" || d[1].Description != "Read task data across projects" {
+		t.Errorf("Describe = %+v", d)
+	}
+}
