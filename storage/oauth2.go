@@ -1,0 +1,414 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
+)
+
+// The storage interfaces the fosite provider is composed with. compose.Compose
+// only checks them at run time, so check them here at compile time.
+var (
+	_ fosite.Storage                = (*Store)(nil)
+	_ oauth2.AuthorizeCodeStorage   = (*Store)(nil)
+	_ oauth2.AccessTokenStorage     = (*Store)(nil)
+	_ oauth2.RefreshTokenStorage    = (*Store)(nil)
+	_ oauth2.TokenRevocationStorage = (*Store)(nil)
+	_ pkce.PKCERequestStorage       = (*Store)(nil)
+	_ fositestorage.Transactional   = (*Store)(nil)
+)
+
+// sessionTable describes one of the four tables holding fosite request
+// sessions. They share one row shape (see migrations/001_init.sql).
+type sessionTable struct {
+	name string // table name
+	what string // what a row is, for error messages
+	// tokenType selects the session expiry copied into expires_at.
+	tokenType fosite.TokenType
+	// fallback is the row's lifetime from requested_at when the session
+	// carries no expiry. It only tells DeleteExpired when to drop the row;
+	// fosite reads expiry from the session.
+	fallback time.Duration
+	// inactive is returned, with the request, for a row marked inactive.
+	inactive error
+}
+
+var (
+	codeSessions = sessionTable{
+		name: "oauth_codes", what: "authorize code", tokenType: fosite.AuthorizeCode,
+		fallback: 24 * time.Hour, inactive: fosite.ErrInvalidatedAuthorizeCode,
+	}
+	pkceSessions = sessionTable{
+		// A PKCE request lives exactly as long as its authorization code.
+		name: "oauth_pkce", what: "pkce request", tokenType: fosite.AuthorizeCode,
+		fallback: 24 * time.Hour, inactive: fosite.ErrInactiveToken,
+	}
+	accessSessions = sessionTable{
+		name: "oauth_access_tokens", what: "access token", tokenType: fosite.AccessToken,
+		fallback: 24 * time.Hour, inactive: fosite.ErrInactiveToken,
+	}
+	refreshSessions = sessionTable{
+		name: "oauth_refresh_tokens", what: "refresh token", tokenType: fosite.RefreshToken,
+		fallback: 365 * 24 * time.Hour, inactive: fosite.ErrInactiveToken,
+	}
+)
+
+// hashSignature returns the row key of a token signature: hex SHA-256. JWT
+// signatures are too long for a comfortable key, and the database never
+// holds a signature an attacker could pair with a leaked token payload.
+func hashSignature(signature string) string {
+	sum := sha256.Sum256([]byte(signature))
+	return hex.EncodeToString(sum[:])
+}
+
+// GetClient loads the app with this client_id for fosite. An unknown id is
+// fosite.ErrNotFound, which fosite reports as invalid_client.
+func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	a, err := s.getApp(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("storage: get client %q: %w", id, fosite.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: get client %q: %w", id, err)
+	}
+	return newClient(a, s.opts.Audience), nil
+}
+
+// ClientAssertionJWTValid would report a replayed private_key_jwt assertion.
+// It is unreachable: Client does not implement fosite.OpenIDConnectClient, so
+// fosite rejects every client assertion before it checks the JTI. It accepts
+// rather than guessing at state it never records.
+func (s *Store) ClientAssertionJWTValid(context.Context, string) error { return nil }
+
+// SetClientAssertionJWT would record a private_key_jwt assertion's JTI. It is
+// unreachable for the reason given on ClientAssertionJWTValid.
+func (s *Store) SetClientAssertionJWT(context.Context, string, time.Time) error { return nil }
+
+// CreateAuthorizeCodeSession stores the authorization request behind a code.
+// signature is the code's HMAC signature, not the code.
+func (s *Store) CreateAuthorizeCodeSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.createSession(ctx, codeSessions, signature, "", r)
+}
+
+// GetAuthorizeCodeSession loads the request behind a code into session. A
+// code already redeemed yields the request together with
+// fosite.ErrInvalidatedAuthorizeCode, so that fosite can revoke the tokens it
+// produced; an unknown code yields fosite.ErrNotFound.
+func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.getSession(ctx, codeSessions, signature, session)
+}
+
+// InvalidateAuthorizeCodeSession marks a code as redeemed. The update is
+// conditional on the code still being active and fails when it changes
+// nothing, so of two concurrent redemptions exactly one commits (fosite #778):
+// the other sees no active row, or a serialization failure.
+func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
+	tag, err := s.db(ctx).Exec(ctx,
+		`UPDATE oauth_codes SET active = false WHERE signature = $1 AND active`,
+		hashSignature(signature))
+	if err != nil {
+		return fmt.Errorf("storage: invalidate authorize code: %w", mapError(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("storage: invalidate authorize code: no active code: %w", fosite.ErrInvalidatedAuthorizeCode)
+	}
+	return nil
+}
+
+// CreatePKCERequestSession stores the PKCE challenge of an authorization
+// request, keyed by the code's signature.
+func (s *Store) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.createSession(ctx, pkceSessions, signature, "", r)
+}
+
+// GetPKCERequestSession loads the PKCE request of a code; fosite.ErrNotFound
+// when the authorization request carried no challenge.
+func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.getSession(ctx, pkceSessions, signature, session)
+}
+
+// DeletePKCERequestSession removes the PKCE request of a code. Deleting
+// nothing is not an error.
+func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return s.deleteSession(ctx, pkceSessions, signature)
+}
+
+// CreateAccessTokenSession stores the request behind an access token.
+func (s *Store) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.createSession(ctx, accessSessions, signature, "", r)
+}
+
+// GetAccessTokenSession loads the request behind an access token;
+// fosite.ErrNotFound when it is unknown or revoked. Expired tokens are
+// returned: fosite checks expiry from the session.
+func (s *Store) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.getSession(ctx, accessSessions, signature, session)
+}
+
+// DeleteAccessTokenSession removes an access token. Deleting nothing is not
+// an error.
+func (s *Store) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	return s.deleteSession(ctx, accessSessions, signature)
+}
+
+// RevokeAccessToken deletes every access token of the grant requestID.
+// Revoking nothing is not an error.
+func (s *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
+	if _, err := s.db(ctx).Exec(ctx,
+		`DELETE FROM oauth_access_tokens WHERE request_id = $1`, requestID); err != nil {
+		return fmt.Errorf("storage: revoke access tokens: %w", mapError(err))
+	}
+	return nil
+}
+
+// CreateRefreshTokenSession stores the request behind a refresh token, with
+// the signature of the access token issued alongside it: rotation deletes
+// that access token.
+func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, r fosite.Requester) error {
+	return s.createSession(ctx, refreshSessions, signature, accessSignature, r)
+}
+
+// GetRefreshTokenSession loads the request behind a refresh token. An unknown
+// token is fosite.ErrNotFound. A rotated or revoked token yields the request
+// together with fosite.ErrInactiveToken, from which fosite detects reuse and
+// revokes the whole grant; except that with a RefreshGracePeriod a rotated
+// token still counts as active until the period has passed since its first use.
+func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.getSession(ctx, refreshSessions, signature, session)
+}
+
+// DeleteRefreshTokenSession removes a refresh token. Deleting nothing is not
+// an error.
+func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	return s.deleteSession(ctx, refreshSessions, signature)
+}
+
+// RevokeRefreshToken deactivates every refresh token of the grant requestID.
+// The rows stay, so a later use is detected as reuse; their grace period ends
+// (first_used_at is cleared) so that a revoked token cannot come back to life
+// through it. Revoking nothing is not an error.
+func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	if _, err := s.db(ctx).Exec(ctx,
+		`UPDATE oauth_refresh_tokens SET active = false, first_used_at = NULL
+		 WHERE request_id = $1 AND (active OR first_used_at IS NOT NULL)`, requestID); err != nil {
+		return fmt.Errorf("storage: revoke refresh tokens: %w", mapError(err))
+	}
+	return nil
+}
+
+// RotateRefreshToken retires the refresh token being redeemed and the access
+// token issued with it. fosite calls it inside its transaction, before it
+// stores the new pair. It follows Ory Hydra v2.3.0:
+//
+//   - Strict (RefreshGracePeriod 0): the token must still be active, else
+//     fosite.ErrNotFound, so that of two concurrent rotations exactly one
+//     wins (the other finds no active row or fails to serialize). The grant
+//     keeps a single chain: every other active refresh token and every access
+//     token of the grant go too.
+//   - Graceful: the token may be rotated again while its grace period runs
+//     (first_used_at is kept from the first use, so the period never
+//     extends); only its paired access token is deleted, so the chain issued
+//     by the first use keeps working.
+func (s *Store) RotateRefreshToken(ctx context.Context, requestID, refreshSignature string) error {
+	var err error
+	if grace := s.opts.RefreshGracePeriod; grace > 0 {
+		err = s.rotateGraceful(ctx, requestID, hashSignature(refreshSignature), grace)
+	} else {
+		err = s.rotateStrict(ctx, requestID, hashSignature(refreshSignature))
+	}
+	if err != nil {
+		return fmt.Errorf("storage: rotate refresh token: %w", err)
+	}
+	return nil
+}
+
+// rotateStrict retires the token, which must be active, and with it the rest
+// of the grant's chain.
+func (s *Store) rotateStrict(ctx context.Context, requestID, key string) error {
+	db := s.db(ctx)
+	tag, err := db.Exec(ctx,
+		`UPDATE oauth_refresh_tokens SET active = false, first_used_at = COALESCE(first_used_at, now())
+		 WHERE signature = $1 AND request_id = $2 AND active`, key, requestID)
+	if err != nil {
+		return mapError(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("no active refresh token: %w", fosite.ErrNotFound)
+	}
+	if _, err := db.Exec(ctx,
+		`UPDATE oauth_refresh_tokens SET active = false WHERE request_id = $1 AND active`, requestID); err != nil {
+		return mapError(err)
+	}
+	if _, err := db.Exec(ctx,
+		`DELETE FROM oauth_access_tokens WHERE request_id = $1`, requestID); err != nil {
+		return mapError(err)
+	}
+	return nil
+}
+
+// rotateGraceful retires the token, which must be active or within its grace
+// period, and deletes the access token issued with it.
+func (s *Store) rotateGraceful(ctx context.Context, requestID, key string, grace time.Duration) error {
+	db := s.db(ctx)
+	var paired string
+	err := db.QueryRow(ctx,
+		`UPDATE oauth_refresh_tokens SET active = false, first_used_at = COALESCE(first_used_at, now())
+		 WHERE signature = $1 AND request_id = $2
+		   AND (active OR (first_used_at IS NOT NULL AND first_used_at + $3::interval > now()))
+		 RETURNING access_token_signature`, key, requestID, grace).Scan(&paired)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("no refresh token active or in its grace period: %w", fosite.ErrNotFound)
+	}
+	if err != nil {
+		return mapError(err)
+	}
+	if paired == "" {
+		// The pair is unknown; fall back to the whole grant, as Hydra does.
+		_, err = db.Exec(ctx, `DELETE FROM oauth_access_tokens WHERE request_id = $1`, requestID)
+	} else {
+		_, err = db.Exec(ctx, `DELETE FROM oauth_access_tokens WHERE signature = $1`, paired)
+	}
+	return mapError(err)
+}
+
+// createSession inserts a request session into t. accessSignature is stored
+// only in the refresh token table.
+func (s *Store) createSession(ctx context.Context, t sessionTable, signature, accessSignature string, r fosite.Requester) error {
+	client := r.GetClient()
+	if client == nil {
+		return fmt.Errorf("storage: create %s: request has no client", t.what)
+	}
+	var (
+		subject   string
+		expiresAt time.Time
+	)
+	session := r.GetSession()
+	if session != nil {
+		subject = session.GetSubject()
+		expiresAt = session.GetExpiresAt(t.tokenType)
+	}
+	data, err := json.Marshal(session)
+	if err != nil {
+		return fmt.Errorf("storage: create %s: encode session: %w", t.what, err)
+	}
+	requestedAt := r.GetRequestedAt()
+	if requestedAt.IsZero() {
+		requestedAt = time.Now()
+	}
+	if expiresAt.IsZero() {
+		expiresAt = requestedAt.Add(t.fallback)
+	}
+
+	cols := `signature, request_id, requested_at, client_id, subject, scopes, granted_scopes,
+		requested_audience, granted_audience, form_data, session_data, expires_at`
+	vals := `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12`
+	args := []any{
+		hashSignature(signature), r.GetID(), requestedAt.UTC(), client.GetID(), subject,
+		textArray(r.GetRequestedScopes()), textArray(r.GetGrantedScopes()),
+		textArray(r.GetRequestedAudience()), textArray(r.GetGrantedAudience()),
+		r.GetRequestForm().Encode(), string(data), expiresAt.UTC(),
+	}
+	if t == refreshSessions && accessSignature != "" {
+		cols += `, access_token_signature`
+		vals += `, $13`
+		args = append(args, hashSignature(accessSignature))
+	}
+	if _, err := s.db(ctx).Exec(ctx,
+		`INSERT INTO `+t.name+` (`+cols+`) VALUES (`+vals+`)`, args...); err != nil {
+		return fmt.Errorf("storage: create %s: %w", t.what, mapError(err))
+	}
+	return nil
+}
+
+// getSession loads a request session from t, re-hydrating its client in the
+// same query, and unmarshals the session data into session unless it is nil
+// (the revocation handler passes nil). An inactive row is returned together
+// with t.inactive.
+func (s *Store) getSession(ctx context.Context, t sessionTable, signature string, session fosite.Session) (fosite.Requester, error) {
+	inGrace := `false`
+	args := []any{hashSignature(signature)}
+	if t == refreshSessions && s.opts.RefreshGracePeriod > 0 {
+		inGrace = `t.first_used_at IS NOT NULL AND t.first_used_at + $2::interval > now()`
+		args = append(args, s.opts.RefreshGracePeriod)
+	}
+	var (
+		requestID, form                         string
+		requestedAt                             time.Time
+		scopes, granted, reqAudience, audiences []string
+		data                                    []byte
+		active, usable                          bool
+		app                                     appRow
+	)
+	dest := append([]any{
+		&requestID, &requestedAt, &scopes, &granted, &reqAudience, &audiences,
+		&form, &data, &active, &usable,
+	}, app.dest()...)
+	err := s.db(ctx).QueryRow(ctx,
+		`SELECT t.request_id, t.requested_at, t.scopes, t.granted_scopes,
+		        t.requested_audience, t.granted_audience, t.form_data, t.session_data,
+		        t.active, `+inGrace+`, `+appColumns+`
+		 FROM `+t.name+` t
+		 JOIN oauth_apps a ON a.client_id = t.client_id
+		 LEFT JOIN oauth_app_logos l ON l.app_id = a.id
+		 WHERE t.signature = $1`, args...).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("storage: get %s: %w", t.what, fosite.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: get %s: %w", t.what, mapError(err))
+	}
+
+	values, err := url.ParseQuery(form)
+	if err != nil {
+		return nil, fmt.Errorf("storage: get %s: decode form: %w", t.what, err)
+	}
+	if session != nil {
+		if err := json.Unmarshal(data, session); err != nil {
+			return nil, fmt.Errorf("storage: get %s: decode session: %w", t.what, err)
+		}
+	}
+	req := &fosite.Request{
+		ID:                requestID,
+		RequestedAt:       requestedAt.UTC(),
+		Client:            newClient(app.app(), s.opts.Audience),
+		RequestedScope:    scopes,
+		GrantedScope:      granted,
+		RequestedAudience: reqAudience,
+		GrantedAudience:   audiences,
+		Form:              values,
+		Session:           session,
+	}
+	if !active && !usable {
+		return req, fmt.Errorf("storage: get %s: %w", t.what, t.inactive)
+	}
+	return req, nil
+}
+
+// deleteSession removes a row of t by signature; deleting nothing is not an error.
+func (s *Store) deleteSession(ctx context.Context, t sessionTable, signature string) error {
+	if _, err := s.db(ctx).Exec(ctx,
+		`DELETE FROM `+t.name+` WHERE signature = $1`, hashSignature(signature)); err != nil {
+		return fmt.Errorf("storage: delete %s: %w", t.what, mapError(err))
+	}
+	return nil
+}
+
+// textArray turns a nil slice into an empty one: pgx sends nil as NULL, and
+// the array columns are NOT NULL.
+func textArray[S ~[]string](v S) []string {
+	if v == nil {
+		return []string{}
+	}
+	return []string(v)
+}

@@ -1,0 +1,117 @@
+package storage_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nextoria/authz/storage"
+	"github.com/nextoria/authz/storage/storagetest"
+)
+
+func TestConnect(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		url     string
+		wantErr string
+	}{
+		{"bad url", "postgres://user:secret@[::1", "invalid database url"},
+		{"unreachable", "postgres://postgres:secret@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2", "database unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			pool, err := storage.Connect(ctx, tt.url, 2)
+			if err == nil {
+				pool.Close()
+				t.Fatal("Connect succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("err = %v, want it to mention %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("err leaks the password: %v", err)
+			}
+		})
+	}
+
+	pool, err := storage.Connect(t.Context(), storagetest.NewDatabase(t), 3)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	defer pool.Close()
+	if got := pool.Config().MaxConns; got != 3 {
+		t.Errorf("MaxConns = %d, want 3", got)
+	}
+	if err := storage.New(pool, storage.Options{}).Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+// TestMigrateConcurrently starts four instances at once against an empty
+// database: tern's advisory lock must let each migration run exactly once.
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	const n = 4
+	pool, err := storage.Connect(t.Context(), storagetest.NewEmptyDatabase(t), n+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	ctx := t.Context()
+
+	before, err := storage.GetMigrationStatus(ctx, pool)
+	if err != nil {
+		t.Fatalf("GetMigrationStatus: %v", err)
+	}
+	if before.Current != 0 || before.Latest < 1 || len(before.Pending) != int(before.Latest) || before.Pending[0] != "001_init.sql" {
+		t.Fatalf("status of an empty database = %+v", before)
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('schema_version') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		t.Fatalf("GetMigrationStatus created the version table (exists=%v, err=%v)", exists, err)
+	}
+
+	applied := make([]int, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			applied[i], errs[i] = storage.Migrate(ctx, pool)
+		})
+	}
+	close(start)
+	wg.Wait()
+	total := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("Migrate #%d: %v", i, errs[i])
+		}
+		total += applied[i]
+	}
+	if total != int(before.Latest) {
+		t.Errorf("migrations applied %v times in total (%v), want %d", total, applied, before.Latest)
+	}
+
+	after, err := storage.GetMigrationStatus(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (storage.MigrationStatus{Current: before.Latest, Latest: before.Latest}); !reflect.DeepEqual(after, want) {
+		t.Errorf("status after Migrate = %+v, want %+v", after, want)
+	}
+	if again, err := storage.Migrate(ctx, pool); err != nil || again != 0 {
+		t.Errorf("Migrate on a current schema = %d, %v; want 0, nil", again, err)
+	}
+	if _, err := storage.New(pool, storage.Options{}).CreateWorkspace(ctx, "Acme", storage.PlanStarter); err != nil {
+		t.Errorf("schema unusable after migration: %v", err)
+	}
+}
