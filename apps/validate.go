@@ -1,0 +1,225 @@
+// Package apps owns the registration of OAuth apps: what makes a name,
+// a redirect URI, a scope list or a logo acceptable, and how an app's
+// client_id and client secret are made and stored. The CLI uses it today and
+// the browser settings pages will use it too, so both apply the same rules and
+// show the same field-level messages.
+package apps
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/storage"
+)
+
+// Limits of a registration.
+const (
+	MaxNameLen      = 100 // characters, after trimming
+	MaxRedirectURIs = 10
+	maxRedirectLen  = 2000
+)
+
+// Field names used as keys of FieldErrors. They match the form fields of the
+// registration page.
+const (
+	FieldName         = "name"
+	FieldRedirectURIs = "redirect_uris"
+	FieldScopes       = "scopes"
+	FieldLogo         = "logo"
+)
+
+// Registration is what a person submits to register an app.
+type Registration struct {
+	Name         string
+	RedirectURIs []string
+	Scopes       []string
+	// Public apps (single-page and native apps) cannot keep a secret and get
+	// none; they must use PKCE.
+	Public bool
+	// Logo is the raw upload, nil when there is none. It is validated and
+	// re-encoded as PNG before it is stored.
+	Logo        []byte
+	WorkspaceID string
+	OwnerID     string
+}
+
+// FieldErrors maps a field name (FieldName, FieldRedirectURIs, FieldScopes,
+// FieldLogo) to a message fit to show next to that field, as a 422 response
+// or a form re-rendered with errors.
+type FieldErrors map[string]string
+
+// Error lists the problems in a stable order.
+func (fe FieldErrors) Error() string {
+	keys := make([]string, 0, len(fe))
+	for k := range fe {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + fe[k]
+	}
+	return "invalid app registration: " + strings.Join(parts, "; ")
+}
+
+// Validate checks a registration and returns nil when it is acceptable. The
+// logo, when present, is decoded to make sure it is a usable image.
+func Validate(r Registration) FieldErrors {
+	fe, _ := validate(r)
+	return fe
+}
+
+// validate returns the field errors, or the normalized logo (nil when the
+// registration has none) so that Register does not decode it twice.
+func validate(r Registration) (FieldErrors, *storage.Logo) {
+	fe := FieldErrors{}
+	if msg := checkName(r.Name); msg != "" {
+		fe[FieldName] = msg
+	}
+	if msg := checkRedirectURIs(r.RedirectURIs); msg != "" {
+		fe[FieldRedirectURIs] = msg
+	}
+	if msg := checkScopes(r.Scopes); msg != "" {
+		fe[FieldScopes] = msg
+	}
+	var logo *storage.Logo
+	if r.Logo != nil {
+		l, err := NormalizeLogo(r.Logo)
+		if err != nil {
+			fe[FieldLogo] = err.Error()
+		} else {
+			logo = &l
+		}
+	}
+	if len(fe) > 0 {
+		return fe, nil
+	}
+	return nil, logo
+}
+
+func checkName(name string) string {
+	if !utf8.ValidString(name) {
+		return "must be valid UTF-8 text"
+	}
+	name = strings.TrimSpace(name)
+	n := utf8.RuneCountInString(name)
+	if n == 0 {
+		return "is required"
+	}
+	if n > MaxNameLen {
+		return fmt.Sprintf("must be at most %d characters", MaxNameLen)
+	}
+	for _, r := range name {
+		// IsPrint admits letters, marks, numbers, punctuation, symbols and the
+		// ASCII space; it rejects control and format characters such as the
+		// bidirectional overrides that could disguise a name on the consent screen.
+		if !unicode.IsPrint(r) {
+			return "must contain only printable characters"
+		}
+	}
+	return ""
+}
+
+func checkRedirectURIs(uris []string) string {
+	if len(uris) == 0 {
+		return "at least one redirect URI is required"
+	}
+	if len(uris) > MaxRedirectURIs {
+		return fmt.Sprintf("at most %d redirect URIs are allowed", MaxRedirectURIs)
+	}
+	for i, u := range uris {
+		if err := ValidateRedirectURI(u); err != nil {
+			return err.Error()
+		}
+		if slices.Contains(uris[:i], u) {
+			return fmt.Sprintf("redirect URI %q is listed twice", u)
+		}
+	}
+	return ""
+}
+
+func checkScopes(scopes []string) string {
+	if len(scopes) == 0 {
+		return "at least one scope is required"
+	}
+	if unknown := consent.Unknown(scopes); len(unknown) > 0 {
+		return fmt.Sprintf("unknown scope %q; known scopes: %s", unknown[0], strings.Join(consent.Names(), ", "))
+	}
+	for i, s := range scopes {
+		if slices.Contains(scopes[:i], s) {
+			return fmt.Sprintf("scope %q is listed twice", s)
+		}
+	}
+	return ""
+}
+
+// loopbackHosts may use plain http (RFC 8252 §7.3): traffic to them never
+// leaves the machine.
+var loopbackHosts = []string{"127.0.0.1", "::1", "localhost"}
+
+// ValidateRedirectURI reports why s is not an acceptable redirect URI. A
+// redirect URI receives authorization codes, so it must be an exact, absolute
+// https URL (plain http only for loopback hosts), without fragment, wildcard or
+// user information. Matching at authorization time is by exact string.
+func ValidateRedirectURI(s string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("redirect URI %q: "+format, append([]any{s}, args...)...)
+	}
+	if s == "" {
+		return errors.New("redirect URI must not be empty")
+	}
+	if len(s) > maxRedirectLen {
+		return fmt.Errorf("redirect URI must be at most %d characters", maxRedirectLen)
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || !unicode.IsPrint(r) {
+			return bad("must not contain spaces or control characters")
+		}
+	}
+	if strings.Contains(s, "*") {
+		return bad("must not contain wildcards ('*')")
+	}
+	if strings.Contains(s, "#") {
+		return bad("must not contain a fragment ('#')")
+	}
+	if strings.Contains(s, `\`) {
+		return bad("must not contain backslashes")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return bad("is not a valid URL")
+	}
+	if !u.IsAbs() || u.Opaque != "" || u.Host == "" {
+		return bad("must be an absolute URL such as https://example.com/callback")
+	}
+	if u.User != nil {
+		return bad("must not contain user information ('user@')")
+	}
+	host := u.Hostname()
+	if host == "" {
+		return bad("must name a host")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return bad("has an invalid port")
+		}
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !slices.Contains(loopbackHosts, host) {
+			return bad("must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost)")
+		}
+	default:
+		return bad("must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost)")
+	}
+	return nil
+}
