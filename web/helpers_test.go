@@ -1,0 +1,439 @@
+package web
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/secret"
+	"github.com/nextoria/authz/storage"
+)
+
+const (
+	testEmail    = "ada@example.com"
+	testPassword = "correct horse battery staple"
+	testUserID   = "8f5d4c1e-0000-4000-8000-000000000001"
+)
+
+// testPasswordHash is a real argon2id hash, computed once: each hash costs
+// 64 MiB and a noticeable fraction of a second under the race detector.
+var testPasswordHash = sync.OnceValue(func() string {
+	h, err := secret.HashPassword(testPassword)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+// fakeStore keeps users, login sessions and logos in memory.
+type fakeStore struct {
+	mu       sync.Mutex
+	users    map[string]storage.User // by lower-case e-mail
+	sessions map[string]fakeSession  // by hex of the id hash
+	logos    map[string]storage.Logo
+	created  int
+	deleted  int
+	logoErr  error
+}
+
+type fakeSession struct {
+	userID    string
+	expiresAt time.Time
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{
+		users: map[string]storage.User{
+			testEmail: {
+				ID:           testUserID,
+				Email:        testEmail,
+				PasswordHash: testPasswordHash(),
+				WorkspaceID:  "ws-1",
+				Role:         storage.RoleAdmin,
+			},
+		},
+		sessions: map[string]fakeSession{},
+		logos:    map[string]storage.Logo{},
+	}
+}
+
+func (f *fakeStore) GetUserByEmail(_ context.Context, email string) (storage.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[strings.ToLower(email)]
+	if !ok {
+		return storage.User{}, storage.ErrNotFound
+	}
+	return u, nil
+}
+
+func (f *fakeStore) CreateLoginSession(_ context.Context, idHash []byte, userID string, expiresAt time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(idHash) != 32 {
+		return errors.New("fake: id hash must be 32 bytes")
+	}
+	f.sessions[hex.EncodeToString(idHash)] = fakeSession{userID: userID, expiresAt: expiresAt}
+	f.created++
+	return nil
+}
+
+func (f *fakeStore) GetPrincipal(_ context.Context, idHash []byte) (storage.Principal, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.sessions[hex.EncodeToString(idHash)]
+	if !ok || !time.Now().Before(s.expiresAt) {
+		return storage.Principal{}, storage.ErrNotFound
+	}
+	for _, u := range f.users {
+		if u.ID == s.userID {
+			return storage.Principal{
+				UserID:         u.ID,
+				Email:          u.Email,
+				Role:           u.Role,
+				WorkspaceID:    u.WorkspaceID,
+				WorkspaceName:  "Acme Studio",
+				Plan:           storage.PlanGrowth,
+				LoginSessionID: idHash,
+				SignedInAt:     s.expiresAt.Add(-time.Hour),
+			}, nil
+		}
+	}
+	return storage.Principal{}, storage.ErrNotFound
+}
+
+func (f *fakeStore) DeleteLoginSession(_ context.Context, idHash []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.sessions[hex.EncodeToString(idHash)]; ok {
+		delete(f.sessions, hex.EncodeToString(idHash))
+		f.deleted++
+	}
+	return nil
+}
+
+func (f *fakeStore) GetAppLogo(_ context.Context, clientID string) (storage.Logo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.logoErr != nil {
+		return storage.Logo{}, f.logoErr
+	}
+	l, ok := f.logos[clientID]
+	if !ok {
+		return storage.Logo{}, storage.ErrNotFound
+	}
+	return l, nil
+}
+
+func (f *fakeStore) counts() (live, created, deleted int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sessions), f.created, f.deleted
+}
+
+func (f *fakeStore) expireAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, s := range f.sessions {
+		s.expiresAt = time.Now().Add(-time.Second)
+		f.sessions[k] = s
+	}
+}
+
+func testKeys(t *testing.T) secret.Keys {
+	t.Helper()
+	k, err := secret.DeriveKeys("test-system-secret-0123456789-abcdefghij")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	return Config{
+		Issuer:          "http://127.0.0.1:8080",
+		Keys:            testKeys(t),
+		SecureCookies:   true,
+		SessionLifetime: 2 * time.Hour,
+	}
+}
+
+func testPrompt() consent.Prompt {
+	return consent.Prompt{
+		ChallengeID:    "chal-123",
+		CSRFToken:      "tok-456",
+		FormAction:     "/oauth/authorize",
+		ClientID:       "acme-crm",
+		AppName:        "Acme CRM",
+		LogoURL:        "/apps/acme-crm/logo?v=abc123",
+		RedirectHost:   "crm.acme.example",
+		RedirectOrigin: "https://crm.acme.example:8443",
+		Scopes:         consent.Describe([]string{"projects:read", "tasks:read"}),
+		UserEmail:      testEmail,
+		WorkspaceName:  "Acme Studio",
+	}
+}
+
+// testEnv is a running server with the web routes and a few probe routes
+// standing in for the authorization endpoint.
+type testEnv struct {
+	srv   *Server
+	store *fakeStore
+	ts    *httptest.Server
+}
+
+func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
+	t.Helper()
+	cfg := testConfig(t)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	store := newFakeStore()
+	s, err := New(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Routes(mux)
+	mux.HandleFunc("GET /probe/csrf/{binding}", func(w http.ResponseWriter, r *http.Request) {
+		tok := s.CSRFToken(r, r.PathValue("binding"))
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, tok)
+	})
+	mux.HandleFunc("POST /probe/verify/{binding}", func(w http.ResponseWriter, r *http.Request) {
+		if !s.VerifyCSRF(r, r.PathValue("binding"), r.PostFormValue("csrf_token")) {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /probe/principal", func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.Principal(r)
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, p.Email)
+	})
+	mux.HandleFunc("GET /probe/authorize", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.Principal(r); !ok {
+			s.RedirectToLogin(w, r, r.URL.RequestURI())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /probe/consent", func(w http.ResponseWriter, r *http.Request) {
+		p := testPrompt()
+		if o, ok := r.URL.Query()["origin"]; ok {
+			p.RedirectOrigin = o[0]
+		}
+		s.RenderConsent(w, r, p)
+	})
+	mux.HandleFunc("GET /probe/error", func(w http.ResponseWriter, r *http.Request) {
+		s.RenderError(w, r, http.StatusBadRequest, "Unknown app", "The app that sent you here is not registered.")
+	})
+	ts := httptest.NewServer(s.Middleware(mux))
+	t.Cleanup(ts.Close)
+	return &testEnv{srv: s, store: store, ts: ts}
+}
+
+// browser is an HTTP client with a cookie jar that does not follow redirects.
+type browser struct {
+	t    *testing.T
+	env  *testEnv
+	jar  *cookiejar.Jar
+	http *http.Client
+}
+
+func (e *testEnv) browser(t *testing.T) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, env: e, jar: jar, http: &http.Client{
+		Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}}
+}
+
+type response struct {
+	*http.Response
+	body string
+}
+
+func (b *browser) do(req *http.Request) response {
+	b.t.Helper()
+	resp, err := b.http.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return response{Response: resp, body: string(body)}
+}
+
+func (b *browser) get(path string) response {
+	b.t.Helper()
+	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodGet, b.env.ts.URL+path, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req)
+}
+
+func (b *browser) post(path, contentType, body string) response {
+	b.t.Helper()
+	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodPost, b.env.ts.URL+path, strings.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return b.do(req)
+}
+
+func (b *browser) postForm(path string, form url.Values) response {
+	b.t.Helper()
+	return b.post(path, "application/x-www-form-urlencoded", form.Encode())
+}
+
+// loginForm loads the sign-in page and returns its hidden fields.
+func (b *browser) loginForm(next string) url.Values {
+	b.t.Helper()
+	path := "/login"
+	if next != "" {
+		path += "?next=" + url.QueryEscape(next)
+	}
+	resp := b.get(path)
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("GET %s: status %d", path, resp.StatusCode)
+	}
+	return hiddenFields(b.t, resp.body)
+}
+
+// login signs in through the form and returns the answer to the POST.
+func (b *browser) login(email, password, next string) response {
+	b.t.Helper()
+	form := b.loginForm(next)
+	form.Set("email", email)
+	form.Set("password", password)
+	return b.postForm("/login", form)
+}
+
+func (b *browser) sessionCookie() *http.Cookie {
+	u, _ := url.Parse(b.env.ts.URL)
+	for _, c := range b.jar.Cookies(u) {
+		if c.Name == CookieName {
+			return c
+		}
+	}
+	return nil
+}
+
+func (b *browser) setSessionCookie(value string) {
+	u, _ := url.Parse(b.env.ts.URL)
+	b.jar.SetCookies(u, []*http.Cookie{{Name: CookieName, Value: value, Path: "/"}})
+}
+
+func sessionSetCookie(resp response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == CookieName {
+			return c
+		}
+	}
+	return nil
+}
+
+// HTML helpers.
+
+func parseHTML(t *testing.T, s string) *html.Node {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
+	var out []*html.Node
+	for d := range n.Descendants() {
+		if d.Type == html.ElementNode && match(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func byTestID(n *html.Node, id string) []*html.Node {
+	return findAll(n, func(e *html.Node) bool {
+		v, ok := attr(e, "data-testid")
+		return ok && v == id
+	})
+}
+
+func byTag(n *html.Node, tag string) []*html.Node {
+	return findAll(n, func(e *html.Node) bool { return e.Data == tag })
+}
+
+func attr(n *html.Node, key string) (string, bool) {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val, true
+		}
+	}
+	return "", false
+}
+
+// textOf returns n's text with runs of white space collapsed.
+func textOf(n *html.Node) string {
+	var b strings.Builder
+	for d := range n.Descendants() {
+		if d.Type == html.TextNode {
+			b.WriteString(d.Data)
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+func hiddenFields(t *testing.T, page string) url.Values {
+	t.Helper()
+	v := url.Values{}
+	for _, in := range byTag(parseHTML(t, page), "input") {
+		if typ, _ := attr(in, "type"); typ == "hidden" {
+			name, _ := attr(in, "name")
+			val, _ := attr(in, "value")
+			v.Set(name, val)
+		}
+	}
+	return v
+}
+
+func oneByTestID(t *testing.T, n *html.Node, id string) *html.Node {
+	t.Helper()
+	got := byTestID(n, id)
+	if len(got) != 1 {
+		t.Fatalf("data-testid=%q: found %d elements, want 1", id, len(got))
+	}
+	return got[0]
+}

@@ -1,0 +1,327 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/a-h/templ"
+	"golang.org/x/net/html"
+
+	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/storage"
+)
+
+func renderString(t *testing.T, c templ.Component) string {
+	t.Helper()
+	var buf bytes.Buffer
+	ctx := templ.WithNonce(context.Background(), "test-nonce")
+	if err := c.Render(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func TestConsentPage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		edit        func(*consent.Prompt)
+		wantLogo    string // img src, or "" for the placeholder
+		wantInitial string
+	}{
+		{name: "with logo", wantLogo: "/apps/acme-crm/logo?v=abc123"},
+		{name: "placeholder", edit: func(p *consent.Prompt) { p.LogoURL = "" }, wantInitial: "A"},
+		{
+			name: "hostile app name",
+			edit: func(p *consent.Prompt) {
+				p.AppName = `<script>alert("x")</script>`
+				p.LogoURL = ""
+			},
+			wantInitial: "<",
+		},
+		{
+			name: "lower-case placeholder initial",
+			edit: func(p *consent.Prompt) {
+				p.AppName = "élan"
+				p.LogoURL = ""
+			},
+			wantInitial: "É",
+		},
+		{
+			name:     "javascript logo url is neutralised",
+			edit:     func(p *consent.Prompt) { p.LogoURL = "javascript:alert(1)" },
+			wantLogo: string(templ.FailedSanitizationURL),
+		},
+		{name: "no scopes", edit: func(p *consent.Prompt) { p.Scopes = nil }, wantLogo: "/apps/acme-crm/logo?v=abc123"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := testPrompt()
+			if tt.edit != nil {
+				tt.edit(&p)
+			}
+			out := renderString(t, consentPage(p))
+			if strings.Contains(out, "<script") {
+				t.Fatalf("output contains a script element:\n%s", out)
+			}
+			doc := parseHTML(t, out)
+
+			if got := textOf(oneByTestID(t, doc, "app-name")); got != p.AppName {
+				t.Errorf("app-name = %q, want %q", got, p.AppName)
+			}
+			if !strings.Contains(textOf(doc), "wants to access your Nextoria Hub account") {
+				t.Error("missing the access request sentence")
+			}
+			if got := textOf(oneByTestID(t, doc, "user-email")); got != p.UserEmail {
+				t.Errorf("user-email = %q, want %q", got, p.UserEmail)
+			}
+			if got := textOf(oneByTestID(t, doc, "workspace-name")); got != p.WorkspaceName {
+				t.Errorf("workspace-name = %q, want %q", got, p.WorkspaceName)
+			}
+			if got := textOf(oneByTestID(t, doc, "redirect-host")); got != p.RedirectHost {
+				t.Errorf("redirect-host = %q, want %q", got, p.RedirectHost)
+			}
+			if !strings.Contains(textOf(doc), "You will be sent back to "+p.RedirectHost) {
+				t.Error("missing the redirect sentence")
+			}
+
+			logo := oneByTestID(t, doc, "app-logo")
+			if tt.wantInitial == "" {
+				src, _ := attr(logo, "src")
+				if logo.Data != "img" || src != tt.wantLogo {
+					t.Errorf("logo = <%s src=%q>, want <img src=%q>", logo.Data, src, tt.wantLogo)
+				}
+				if alt, ok := attr(logo, "alt"); !ok || alt == "" {
+					t.Error("logo has no alt text")
+				}
+			} else {
+				if logo.Data == "img" {
+					t.Fatal("placeholder expected, got an img")
+				}
+				if got := textOf(logo); got != tt.wantInitial {
+					t.Errorf("placeholder initial = %q, want %q", got, tt.wantInitial)
+				}
+			}
+
+			items := byTestID(doc, "scope-item")
+			if len(items) != len(p.Scopes) {
+				t.Fatalf("scope items = %d, want %d", len(items), len(p.Scopes))
+			}
+			for i, sc := range p.Scopes {
+				if got, _ := attr(items[i], "data-scope"); got != sc.Name {
+					t.Errorf("scope %d = %q, want %q", i, got, sc.Name)
+				}
+				if !strings.Contains(textOf(items[i]), sc.Description) {
+					t.Errorf("scope %d text %q lacks %q", i, textOf(items[i]), sc.Description)
+				}
+			}
+
+			forms := byTag(doc, "form")
+			if len(forms) != 1 {
+				t.Fatalf("forms = %d, want 1", len(forms))
+			}
+			if m, _ := attr(forms[0], "method"); m != "post" {
+				t.Errorf("form method = %q", m)
+			}
+			if a, _ := attr(forms[0], "action"); a != p.FormAction {
+				t.Errorf("form action = %q, want %q", a, p.FormAction)
+			}
+			hidden := hiddenFields(t, out)
+			if hidden.Get("challenge") != p.ChallengeID || hidden.Get("csrf_token") != p.CSRFToken {
+				t.Errorf("hidden fields = %v", hidden)
+			}
+
+			buttons := byTag(doc, "button")
+			want := map[string]string{"allow": "Allow", "deny": "Deny"}
+			if len(buttons) != len(want) {
+				t.Fatalf("buttons = %d, want %d", len(buttons), len(want))
+			}
+			for _, b := range buttons {
+				typ, _ := attr(b, "type")
+				name, _ := attr(b, "name")
+				value, _ := attr(b, "value")
+				id, _ := attr(b, "data-testid")
+				if typ != "submit" || name != "decision" || want[value] != textOf(b) || id != value {
+					t.Errorf("button type=%q name=%q value=%q data-testid=%q text=%q", typ, name, value, id, textOf(b))
+				}
+				delete(want, value)
+			}
+			for _, button := range []string{
+				`<button type="submit" name="decision" value="allow"`,
+				`<button type="submit" name="decision" value="deny"`,
+			} {
+				if !strings.Contains(out, button) {
+					t.Errorf("output lacks %s", button)
+				}
+			}
+		})
+	}
+}
+
+func TestLoginPage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		view loginView
+	}{
+		{name: "empty", view: loginView{Next: "/", CSRFToken: "tok"}},
+		{name: "failed attempt", view: loginView{Email: `x"><script>alert(1)</script>`, Next: "/oauth/authorize?client_id=a&scope=b+c", CSRFToken: "tok", Error: msgBadCredentials}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := renderString(t, loginPage(tt.view))
+			if strings.Contains(out, "<script") {
+				t.Fatal("output contains a script element")
+			}
+			doc := parseHTML(t, out)
+			for _, f := range []struct{ id, name, typ, autocomplete, label string }{
+				{"email", "email", "email", "username", "E-mail"},
+				{"password", "password", "password", "current-password", "Password"},
+			} {
+				in := oneByTestID(t, doc, f.id)
+				for k, want := range map[string]string{"name": f.name, "type": f.typ, "autocomplete": f.autocomplete, "id": f.id} {
+					if got, _ := attr(in, k); got != want {
+						t.Errorf("%s %s = %q, want %q", f.id, k, got, want)
+					}
+				}
+				labels := findAll(doc, func(n *html.Node) bool {
+					v, _ := attr(n, "for")
+					return n.Data == "label" && v == f.id
+				})
+				if len(labels) != 1 || textOf(labels[0]) != f.label {
+					t.Errorf("label for %s missing or wrong", f.id)
+				}
+			}
+			if got, _ := attr(oneByTestID(t, doc, "email"), "value"); got != tt.view.Email {
+				t.Errorf("email value = %q, want %q", got, tt.view.Email)
+			}
+			hidden := hiddenFields(t, out)
+			if hidden.Get("csrf_token") != tt.view.CSRFToken || hidden.Get("next") != tt.view.Next {
+				t.Errorf("hidden fields = %v", hidden)
+			}
+			errs := byTestID(doc, "login-error")
+			switch {
+			case tt.view.Error == "" && len(errs) != 0:
+				t.Error("error shown without an error")
+			case tt.view.Error != "" && (len(errs) != 1 || textOf(errs[0]) != tt.view.Error):
+				t.Errorf("login-error missing or wrong")
+			}
+			forms := byTag(doc, "form")
+			if len(forms) != 1 {
+				t.Fatalf("forms = %d", len(forms))
+			}
+			if a, _ := attr(forms[0], "action"); a != "/login" {
+				t.Errorf("form action = %q", a)
+			}
+		})
+	}
+}
+
+func TestErrorPage(t *testing.T) {
+	t.Parallel()
+	out := renderString(t, errorPage("Unknown <app>", `Ask "them" & retry.`))
+	doc := parseHTML(t, out)
+	if got := textOf(oneByTestID(t, doc, "error-title")); got != "Unknown <app>" {
+		t.Errorf("error-title = %q", got)
+	}
+	if got := textOf(oneByTestID(t, doc, "error-detail")); got != `Ask "them" & retry.` {
+		t.Errorf("error-detail = %q", got)
+	}
+	if strings.Contains(out, "<app>") {
+		t.Error("title not escaped")
+	}
+}
+
+func TestHomePage(t *testing.T) {
+	t.Parallel()
+	p := storage.Principal{Email: "ada@example.com", WorkspaceName: "Acme <Studio>", Role: storage.RoleAdmin}
+	out := renderString(t, homePage(p, "logout-token"))
+	doc := parseHTML(t, out)
+	if got := textOf(oneByTestID(t, doc, "user-email")); got != p.Email {
+		t.Errorf("user-email = %q", got)
+	}
+	if got := textOf(oneByTestID(t, doc, "workspace-name")); got != p.WorkspaceName {
+		t.Errorf("workspace-name = %q", got)
+	}
+	if got := textOf(oneByTestID(t, doc, "role")); got != "Administrator" {
+		t.Errorf("role = %q", got)
+	}
+	form := oneByTestID(t, doc, "logout-form")
+	if a, _ := attr(form, "action"); a != "/logout" {
+		t.Errorf("logout action = %q", a)
+	}
+	if got := hiddenFields(t, out).Get("csrf_token"); got != "logout-token" {
+		t.Errorf("csrf_token = %q", got)
+	}
+	oneByTestID(t, doc, "sign-out")
+}
+
+// TestPagesShareLayout checks what every page must have: the product frame,
+// a phone viewport, the embedded stylesheet, and nothing the strict CSP
+// would block (inline styles or scripts, other origins).
+func TestPagesShareLayout(t *testing.T) {
+	t.Parallel()
+	pages := map[string]templ.Component{
+		"login":   loginPage(loginView{CSRFToken: "t", Next: "/"}),
+		"consent": consentPage(testPrompt()),
+		"error":   errorPage("Oops", "Detail"),
+		"home":    homePage(storage.Principal{Email: "a@b.c"}, "t"),
+	}
+	for name, c := range pages {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out := renderString(t, c)
+			if !strings.HasPrefix(strings.ToLower(out), "<!doctype html>") {
+				t.Errorf("missing doctype: %.40q", out)
+			}
+			for _, bad := range []string{"<script", "<style", " style=", "http://", "https://", "//fonts."} {
+				if strings.Contains(out, bad) {
+					t.Errorf("page contains %q", bad)
+				}
+			}
+			doc := parseHTML(t, out)
+			htmlEl := byTag(doc, "html")[0]
+			if lang, _ := attr(htmlEl, "lang"); lang != "en" {
+				t.Errorf("lang = %q", lang)
+			}
+			viewport := findAll(doc, func(n *html.Node) bool {
+				v, _ := attr(n, "name")
+				return n.Data == "meta" && v == "viewport"
+			})
+			if len(viewport) != 1 {
+				t.Error("no viewport meta")
+			}
+			links := findAll(doc, func(n *html.Node) bool {
+				v, _ := attr(n, "rel")
+				return n.Data == "link" && v == "stylesheet"
+			})
+			if len(links) != 1 {
+				t.Fatalf("stylesheets = %d", len(links))
+			}
+			if href, _ := attr(links[0], "href"); href != stylesheetURL || !strings.HasPrefix(href, "/static/app.css?v=") {
+				t.Errorf("stylesheet href = %q", href)
+			}
+			for _, tag := range []string{"header", "main", "footer", "h1"} {
+				if len(byTag(doc, tag)) != 1 {
+					t.Errorf("want exactly one <%s>", tag)
+				}
+			}
+			if !strings.Contains(textOf(byTag(doc, "header")[0]), "Nextoria Hub") {
+				t.Error("header lacks the product name")
+			}
+		})
+	}
+}
+
+func TestInitial(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"acme": "A", "  zed": "Z", "": "?", "\x00x": "?", "日本": "日", "\xff": "?"} {
+		if got := initial(in); got != want {
+			t.Errorf("initial(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,129 @@
+// Package web owns the browser surface of the authorization server: the
+// sign-in, home, consent and error pages (templ components with their
+// generated code), the embedded stylesheet, app logos, the encrypted
+// gorilla/sessions cookie that carries the login-session id and the CSRF seed,
+// anti-forgery tokens, and the security headers (CSP with a per-request nonce)
+// of every page.
+//
+// The authorization endpoint lives elsewhere and reaches this package through
+// the methods Principal, RedirectToLogin, RenderConsent, RenderError,
+// CSRFToken and VerifyCSRF; those expect the request to have passed through
+// Middleware.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/nextoria/authz/secret"
+	"github.com/nextoria/authz/storage"
+)
+
+// DefaultSessionLifetime is the login-session lifetime used when
+// Config.SessionLifetime is zero.
+const DefaultSessionLifetime = 12 * time.Hour
+
+// Config configures the browser surface.
+type Config struct {
+	// Issuer is the public base URL, e.g. https://auth.example.com or
+	// http://127.0.0.1:8080. An https issuer turns on Strict-Transport-Security.
+	Issuer string
+	// Keys supplies CookieHash and CookieBlock (the session cookie) and CSRF.
+	Keys secret.Keys
+	// SecureCookies marks the session cookie Secure. Turn it off only for
+	// plain-HTTP development hosts.
+	SecureCookies bool
+	// SessionLifetime bounds both the login session in the database and the
+	// cookie; DefaultSessionLifetime when zero.
+	SessionLifetime time.Duration
+	// Logger receives operational events; nothing is logged when nil.
+	Logger *slog.Logger
+}
+
+// Store is the data access the browser surface needs. *storage.Store
+// satisfies it; tests use a fake.
+type Store interface {
+	GetUserByEmail(ctx context.Context, email string) (storage.User, error)
+	CreateLoginSession(ctx context.Context, idHash []byte, userID string, expiresAt time.Time) error
+	GetPrincipal(ctx context.Context, idHash []byte) (storage.Principal, error)
+	DeleteLoginSession(ctx context.Context, idHash []byte) error
+	GetAppLogo(ctx context.Context, clientID string) (storage.Logo, error)
+}
+
+var _ Store = (*storage.Store)(nil)
+
+// Server serves the browser pages and offers the session, CSRF and rendering
+// helpers the authorization endpoint uses. It is safe for concurrent use.
+type Server struct {
+	store    Store
+	log      *slog.Logger
+	csrfKey  []byte
+	lifetime time.Duration
+	hsts     bool
+	cookies  *sessions.CookieStore
+}
+
+// New validates cfg, reporting every problem at once, and returns a Server.
+func New(cfg Config, store Store) (*Server, error) {
+	var errs []error
+	if store == nil {
+		errs = append(errs, errors.New("store is nil"))
+	}
+	u, err := url.Parse(cfg.Issuer)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("issuer: %w", err))
+	case (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+		errs = append(errs, fmt.Errorf("issuer %q: want an absolute http or https URL", cfg.Issuer))
+	}
+	if len(cfg.Keys.CookieHash) < 32 {
+		errs = append(errs, fmt.Errorf("cookie hash key: want at least 32 bytes, got %d", len(cfg.Keys.CookieHash)))
+	}
+	if n := len(cfg.Keys.CookieBlock); n != 16 && n != 24 && n != 32 {
+		errs = append(errs, fmt.Errorf("cookie block key: want 16, 24 or 32 bytes, got %d", n))
+	}
+	if len(cfg.Keys.CSRF) < 32 {
+		errs = append(errs, fmt.Errorf("csrf key: want at least 32 bytes, got %d", len(cfg.Keys.CSRF)))
+	}
+	lifetime := cfg.SessionLifetime
+	if lifetime == 0 {
+		lifetime = DefaultSessionLifetime
+	}
+	if lifetime < time.Minute {
+		errs = append(errs, fmt.Errorf("session lifetime %v: want at least a minute", cfg.SessionLifetime))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("web: invalid config: %w", errors.Join(errs...))
+	}
+
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		store:    store,
+		log:      logger,
+		csrfKey:  append([]byte(nil), cfg.Keys.CSRF...),
+		lifetime: lifetime,
+		hsts:     u.Scheme == "https",
+		cookies:  newCookieStore(cfg.Keys, cfg.SecureCookies, lifetime),
+	}, nil
+}
+
+// Routes registers the browser pages on mux. Each handler runs inside
+// Middleware, so wrapping the whole mux in Middleware as well is harmless.
+func (s *Server) Routes(mux *http.ServeMux) {
+	mux.Handle("GET /login", s.Middleware(http.HandlerFunc(s.handleLoginForm)))
+	mux.Handle("POST /login", s.Middleware(http.HandlerFunc(s.handleLogin)))
+	mux.Handle("POST /logout", s.Middleware(http.HandlerFunc(s.handleLogout)))
+	mux.Handle("GET /{$}", s.Middleware(http.HandlerFunc(s.handleHome)))
+	mux.Handle("GET /static/", s.Middleware(staticHandler()))
+	mux.Handle("GET /apps/{client_id}/logo", s.Middleware(http.HandlerFunc(s.handleLogo)))
+}
