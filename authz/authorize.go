@@ -1,0 +1,319 @@
+package authz
+
+import (
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ory/fosite"
+
+	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/secret"
+	"github.com/nextoria/authz/storage"
+)
+
+// singleParams may appear at most once in an authorization request (RFC 6749 §3.1).
+var singleParams = []string{
+	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state",
+	"code_challenge", "code_challenge_method", "prompt", "nonce",
+}
+
+// maxQuery bounds the authorization request's query string.
+const maxQuery = 8 << 10
+
+// pkceChallenge is a base64url S256 challenge: 32 bytes, 43 characters.
+var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// authorize handles GET /oauth/authorize: it validates the request, then
+// signs the user in, asks for consent or, when consent is remembered, answers
+// with a code at once.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.RawQuery) > maxQuery {
+		s.browser.RenderError(w, r, http.StatusRequestURITooLong, "This authorization request is too long",
+			"The link that brought you here is not valid. Go back to the application and try again.")
+		return
+	}
+	ar, ok := s.parseAuthorizeRequest(w, r, r.URL.Query())
+	if !ok {
+		return
+	}
+	p, signedIn := s.browser.Principal(r)
+	prompt := consent.ParseScope(ar.GetRequestForm().Get("prompt"))
+	if !signedIn {
+		if slices.Contains(prompt, "none") {
+			s.redirectError(w, r, ar, fosite.ErrLoginRequired)
+			return
+		}
+		s.browser.RedirectToLogin(w, r, AuthorizePath+"?"+r.URL.RawQuery)
+		return
+	}
+	clientID := ar.GetClient().GetID()
+	requested := []string(ar.GetRequestedScopes())
+	var remembered []string
+	g, err := s.store.GetGrant(r.Context(), p.UserID, clientID)
+	switch {
+	case err == nil:
+		remembered = g.Scopes
+	case !errors.Is(err, storage.ErrNotFound):
+		s.logError(r.Context(), "load consent grant", err)
+		s.serverError(w, r)
+		return
+	}
+	if !consent.NeedsPrompt(remembered, requested, ar.GetRequestForm().Get("prompt")) {
+		if err := s.store.TouchGrant(r.Context(), p.UserID, clientID); err != nil {
+			s.logError(r.Context(), "touch consent grant", err)
+		}
+		s.issueCode(w, r, ar, p)
+		return
+	}
+	if slices.Contains(prompt, "none") {
+		s.redirectError(w, r, ar, fosite.ErrConsentRequired)
+		return
+	}
+	s.askConsent(w, r, ar, p)
+}
+
+// parseAuthorizeRequest runs fosite's validation plus the checks fosite makes
+// too late or not at all. On failure it has answered already.
+func (s *Server) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request, q url.Values) (fosite.AuthorizeRequester, bool) {
+	for k, vs := range q {
+		if !utf8.ValidString(k) || slices.ContainsFunc(vs, func(v string) bool { return !utf8.ValidString(v) }) {
+			s.browser.RenderError(w, r, http.StatusBadRequest, "This authorization request is not valid",
+				"The request contains characters that are not valid UTF-8.")
+			return nil, false
+		}
+		if len(vs) > 1 && slices.Contains(singleParams, k) {
+			s.browser.RenderError(w, r, http.StatusBadRequest, "This authorization request is not valid",
+				"The parameter "+k+" appears more than once.")
+			return nil, false
+		}
+	}
+	ar, err := s.provider.NewAuthorizeRequest(r.Context(), r)
+	if err != nil {
+		s.authorizeError(w, r, ar, err)
+		return nil, false
+	}
+	if err := checkAuthorizeRequest(ar); err != nil {
+		s.authorizeError(w, r, ar, err)
+		return nil, false
+	}
+	return ar, true
+}
+
+// checkAuthorizeRequest applies our rules on top of fosite's: only the code
+// flow in query mode, at least one scope, and PKCE checked before the user is
+// asked anything (fosite checks it only when it issues the code).
+func checkAuthorizeRequest(ar fosite.AuthorizeRequester) error {
+	if !ar.GetResponseTypes().ExactOne("code") {
+		return fosite.ErrUnsupportedResponseType.WithHint("Only response_type=code is supported.")
+	}
+	form := ar.GetRequestForm()
+	if m := form.Get("response_mode"); m != "" && m != "query" {
+		return fosite.ErrUnsupportedResponseMode.WithHint("Only response_mode=query is supported.")
+	}
+	if len(ar.GetRequestedScopes()) == 0 {
+		return fosite.ErrInvalidScope.WithHint("Request at least one scope.")
+	}
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge == "" && method == "" && ar.GetClient().IsPublic():
+		return fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE with code_challenge_method=S256.")
+	case challenge == "" && method != "":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was sent without code_challenge.")
+	case challenge != "" && method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("Only code_challenge_method=S256 is supported.")
+	case challenge != "" && !pkceChallenge.MatchString(challenge):
+		return fosite.ErrInvalidRequest.WithHint("code_challenge must be 43 base64url characters (S256).")
+	}
+	return nil
+}
+
+// askConsent stores the pending request and shows the consent screen.
+func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, p storage.Principal) {
+	ctx := r.Context()
+	client, ok := ar.GetClient().(*storage.Client)
+	if !ok {
+		s.serverError(w, r)
+		return
+	}
+	app := client.App()
+	id := secret.Token()
+	err := s.store.CreateConsentChallenge(ctx, storage.ConsentChallenge{
+		IDHash:         secret.SHA256([]byte(id)),
+		LoginSessionID: p.LoginSessionID,
+		ClientID:       app.ClientID,
+		RequestQuery:   r.URL.RawQuery,
+		Scopes:         ar.GetRequestedScopes(),
+		ExpiresAt:      time.Now().Add(s.cfg.ConsentLifespan),
+	})
+	if err != nil {
+		s.logError(ctx, "create consent challenge", err)
+		s.serverError(w, r)
+		return
+	}
+	redirect := ar.GetRedirectURI().String()
+	prompt := consent.Prompt{
+		ChallengeID:    id,
+		CSRFToken:      s.browser.CSRFToken(r, consentBinding(id)),
+		FormAction:     AuthorizePath,
+		ClientID:       app.ClientID,
+		AppName:        app.Name,
+		RedirectHost:   ar.GetRedirectURI().Host,
+		RedirectOrigin: originOf(redirect),
+		Scopes:         consent.Describe(ar.GetRequestedScopes()),
+		UserEmail:      p.Email,
+		WorkspaceName:  p.WorkspaceName,
+	}
+	if app.HasLogo {
+		prompt.LogoURL = LogoURL(app)
+	}
+	s.browser.RenderConsent(w, r, prompt)
+}
+
+// LogoURL is where an app's logo is served, with a cache-busting version.
+func LogoURL(app storage.App) string {
+	return "/apps/" + url.PathEscape(app.ClientID) + "/logo?v=" + url.QueryEscape(app.LogoSHA256)
+}
+
+func consentBinding(challengeID string) string { return "consent:" + challengeID }
+
+// maxDecisionBody bounds the consent form's body.
+const maxDecisionBody = 16 << 10
+
+// decide handles the consent form (POST /oauth/authorize): Allow issues a
+// code, Deny answers access_denied. The challenge is single use and bound to
+// the login session; the CSRF token is bound to the challenge.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !isForm(r) {
+		s.browser.RenderError(w, r, http.StatusUnsupportedMediaType, "This form could not be read",
+			"The form was not sent as application/x-www-form-urlencoded.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxDecisionBody)
+	if err := r.ParseForm(); err != nil {
+		s.browser.RenderError(w, r, http.StatusBadRequest, "This form could not be read", "The form is malformed or too large.")
+		return
+	}
+	p, ok := s.browser.Principal(r)
+	if !ok {
+		s.browser.RenderError(w, r, http.StatusUnauthorized, "Your sign-in has expired",
+			"Go back to the application and start again.")
+		return
+	}
+	id, token, decision := r.PostForm.Get("challenge"), r.PostForm.Get("csrf_token"), r.PostForm.Get("decision")
+	if id == "" || !s.browser.VerifyCSRF(r, consentBinding(id), token) {
+		s.browser.RenderError(w, r, http.StatusForbidden, "This form has expired",
+			"The form was not sent from this page or is no longer valid. Go back to the application and start again.")
+		return
+	}
+	if decision != "allow" && decision != "deny" {
+		s.browser.RenderError(w, r, http.StatusBadRequest, "This form could not be read", "Choose Allow or Deny.")
+		return
+	}
+	ch, err := s.store.TakeConsentChallenge(ctx, secret.SHA256([]byte(id)), p.LoginSessionID)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.browser.RenderError(w, r, http.StatusBadRequest, "This request was already answered or has expired",
+			"Go back to the application and start again.")
+		return
+	} else if err != nil {
+		s.logError(ctx, "take consent challenge", err)
+		s.serverError(w, r)
+		return
+	}
+	q, err := url.ParseQuery(ch.RequestQuery)
+	if err != nil {
+		s.serverError(w, r)
+		return
+	}
+	orig := r.Clone(ctx)
+	orig.Method = http.MethodGet
+	orig.URL = &url.URL{Path: AuthorizePath, RawQuery: ch.RequestQuery}
+	orig.Body, orig.ContentLength = http.NoBody, 0
+	orig.Form, orig.PostForm = nil, nil
+	orig.Header = r.Header.Clone()
+	orig.Header.Del("Content-Type")
+	ar, ok := s.parseAuthorizeRequest(w, orig, q)
+	if !ok {
+		return
+	}
+	if decision == "deny" {
+		s.redirectError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		return
+	}
+	if err := s.store.SaveGrant(ctx, p.UserID, ch.ClientID, ar.GetRequestedScopes()); err != nil {
+		s.logError(ctx, "save consent grant", err)
+		s.serverError(w, r)
+		return
+	}
+	s.issueCode(w, r, ar, p)
+}
+
+// issueCode grants the requested scopes and answers with a code, state and iss.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, p storage.Principal) {
+	ctx := r.Context()
+	for _, scope := range ar.GetRequestedScopes() {
+		ar.GrantScope(scope)
+	}
+	ar.GrantAudience(s.cfg.Audience)
+	sess := newSession(s.cfg.AccessTokenLifespan)
+	sess.Subject = p.UserID
+	sess.Username = p.Email
+	sess.WorkspaceID = p.WorkspaceID
+	sess.ClientID = ar.GetClient().GetID()
+	sess.AuthTime = p.SignedInAt.UTC()
+	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
+	resp.AddParameter("iss", s.cfg.Issuer) // RFC 9207
+	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// authorizeError answers a failed authorization request: with a redirect to
+// the client when its redirect URI was verified, else with an error page.
+func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	code, desc := describe(err)
+	s.log.InfoContext(r.Context(), "authorization request refused", "error", code, "description", desc)
+	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil {
+		s.browser.RenderError(w, r, http.StatusBadRequest, "This authorization request is not valid", desc)
+		return
+	}
+	s.redirectError(w, r, ar, err)
+}
+
+// redirectError sends the error to the client's verified redirect URI with
+// state and iss (fosite's writer cannot add iss).
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	code, desc := describe(err)
+	u := *ar.GetRedirectURI()
+	q := u.Query()
+	q.Set("error", code)
+	if desc != "" {
+		q.Set("error_description", desc)
+	}
+	if st := ar.GetState(); st != "" {
+		q.Set("state", st)
+	}
+	q.Set("iss", s.cfg.Issuer)
+	u.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request) {
+	s.browser.RenderError(w, r, http.StatusInternalServerError, "Something went wrong",
+		"The server could not complete this request. Please try again.")
+}
+
+// isForm reports whether the request body is declared as a URL-encoded form.
+func isForm(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}

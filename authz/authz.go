@@ -1,0 +1,163 @@
+// Package authz wires fosite into the protocol endpoints of the authorization
+// server: /oauth/authorize (with its consent decision), /v1/oauth/token, the
+// RFC 8414 metadata and the JWKS. It declares the small interface it needs
+// from the browser surface (who is signed in, how to show consent and errors)
+// and never imports it.
+package authz
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/hmac"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/secret"
+	"github.com/nextoria/authz/storage"
+)
+
+// Paths of the protocol endpoints.
+const (
+	AuthorizePath = "/oauth/authorize"
+	TokenPath     = "/v1/oauth/token"
+	MetadataPath  = "/.well-known/oauth-authorization-server"
+	JWKSPath      = "/.well-known/jwks.json"
+)
+
+// Config configures the protocol endpoints.
+type Config struct {
+	// Issuer is the public base URL, e.g. https://auth.example.com.
+	Issuer string
+	// Audience is the aud claim of every access token.
+	Audience                  string
+	AccessTokenLifespan       time.Duration
+	RefreshTokenLifespan      time.Duration
+	AuthorizationCodeLifespan time.Duration
+	// ConsentLifespan bounds how long a consent screen can be answered.
+	ConsentLifespan time.Duration
+	Keys            secret.Keys
+	Logger          *slog.Logger
+}
+
+// Browser is what the authorization endpoint needs from the browser surface.
+type Browser interface {
+	// Principal returns the signed-in user of the request.
+	Principal(r *http.Request) (storage.Principal, bool)
+	// RedirectToLogin sends the browser to sign in, then back to returnTo (a local path).
+	RedirectToLogin(w http.ResponseWriter, r *http.Request, returnTo string)
+	// RenderConsent shows the consent screen.
+	RenderConsent(w http.ResponseWriter, r *http.Request, p consent.Prompt)
+	// RenderError shows an error page; it never redirects.
+	RenderError(w http.ResponseWriter, r *http.Request, status int, title, detail string)
+	// CSRFToken and VerifyCSRF bind anti-forgery tokens to the browser session and binding.
+	CSRFToken(r *http.Request, binding string) string
+	VerifyCSRF(r *http.Request, binding, token string) bool
+}
+
+// Server serves the protocol endpoints.
+type Server struct {
+	cfg      Config
+	store    *storage.Store
+	keys     *KeySet
+	browser  Browser
+	provider fosite.OAuth2Provider
+	fosite   *fosite.Config
+	log      *slog.Logger
+}
+
+// New composes the fosite provider: authorization code with PKCE (S256 only),
+// refresh tokens, JWT access tokens signed by keys, HMAC codes and refresh
+// tokens keyed from the system secret, client secrets checked by a keyed hash.
+func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Server, error) {
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return nil, errors.New("authz: issuer and audience are required")
+	}
+	if cfg.ConsentLifespan == 0 {
+		cfg.ConsentLifespan = 15 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	fc := &fosite.Config{
+		AccessTokenLifespan:            cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:           cfg.RefreshTokenLifespan,
+		AuthorizeCodeLifespan:          cfg.AuthorizationCodeLifespan,
+		GlobalSecret:                   cfg.Keys.TokenHMAC,
+		ClientSecretsHasher:            secret.NewHasher(cfg.Keys.SecretHash),
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.ExactAudienceMatchingStrategy,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		RefreshTokenScopes:             []string{}, // a refresh token with every code, as documented
+		AccessTokenIssuer:              cfg.Issuer,
+		JWTScopeClaimKey:               jwt.JWTScopeFieldString,
+		SendDebugMessagesToClients:     false,
+		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
+		TokenURL:                       cfg.Issuer + TokenPath,
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+	}
+	hmacStrategy := oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: fc}, fc)
+	jwtStrategy := &oauth2.DefaultJWTStrategy{Signer: newSigner(keys), HMACSHAStrategy: hmacStrategy, Config: fc}
+	provider := compose.Compose(fc, store, jwtStrategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+	)
+	return &Server{cfg: cfg, store: store, keys: keys, browser: browser, provider: provider, fosite: fc, log: cfg.Logger}, nil
+}
+
+// Routes registers the protocol endpoints on mux.
+func (s *Server) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+AuthorizePath, s.authorize)
+	mux.HandleFunc("POST "+AuthorizePath, s.decide)
+	mux.HandleFunc("POST "+TokenPath, s.token)
+	mux.HandleFunc("OPTIONS "+TokenPath, s.tokenPreflight)
+	mux.HandleFunc("GET "+MetadataPath, s.metadata)
+	mux.HandleFunc("GET "+JWKSPath, s.jwks)
+}
+
+// BypassCrossOriginProtection lists the endpoints that browsers of other
+// origins call by design (no cookies are involved there).
+func BypassCrossOriginProtection() []string {
+	return []string{"POST " + TokenPath, "OPTIONS " + TokenPath}
+}
+
+func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func (s *Server) logError(ctx context.Context, msg string, err error, attrs ...any) {
+	s.log.ErrorContext(ctx, msg, append(attrs, "error", err)...)
+}
+
+// describe returns an RFC 6749 error's description with its hint, for people.
+func describe(err error) (code, description string) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	return rfc.ErrorField, strings.TrimSpace(rfc.GetDescription())
+}
+
+func hostOf(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	if i := strings.IndexAny(u, "/?#"); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+func originOf(u string) string {
+	i := strings.Index(u, "://")
+	if i < 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s://%s", u[:i], hostOf(u))
+}

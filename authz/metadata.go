@@ -1,0 +1,57 @@
+package authz
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/nextoria/authz/consent"
+)
+
+// metadataDoc is the RFC 8414 authorization server metadata.
+type metadataDoc struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+func (s *Server) metadataDocument() metadataDoc {
+	iss := s.cfg.Issuer
+	return metadataDoc{
+		Issuer:                            iss,
+		AuthorizationEndpoint:             iss + AuthorizePath,
+		TokenEndpoint:                     iss + TokenPath,
+		JWKSURI:                           iss + JWKSPath,
+		ScopesSupported:                   consent.Names(),
+		ResponseTypesSupported:            []string{"code"},
+		ResponseModesSupported:            []string{"query"},
+		GrantTypesSupported:               []string{"authorization_code", "refresh_token"},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
+		CodeChallengeMethodsSupported:     []string{"S256"},
+		AuthorizationResponseISSSupported: true,
+	}
+}
+
+// metadata serves GET /.well-known/oauth-authorization-server.
+func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_ = json.NewEncoder(w).Encode(s.metadataDocument())
+}
+
+// jwks serves the public signing keys. A short cache lifetime lets relying
+// parties see a new key soon after a rotation.
+func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(s.keys.JWKS())
+}

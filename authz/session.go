@@ -1,0 +1,103 @@
+package authz
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// Session is what fosite stores with every code and token: who authorized
+// which client, and when each token expires. It builds the claims of the RFC
+// 9068 access-token JWT.
+type Session struct {
+	Subject     string                         `json:"sub"`
+	Username    string                         `json:"username"`
+	WorkspaceID string                         `json:"workspace_id"`
+	ClientID    string                         `json:"client_id"`
+	AuthTime    time.Time                      `json:"auth_time"`
+	ExpiresAt   map[fosite.TokenType]time.Time `json:"expires_at"`
+	// JTI and IssuedAt are those of the latest access token minted from this session.
+	JTI      string    `json:"jti,omitempty"`
+	IssuedAt time.Time `json:"iat,omitzero"`
+
+	// accessLifespan lets iat be derived from the expiry fosite has set, so
+	// that exp - iat is exactly the configured lifespan. Not stored.
+	accessLifespan time.Duration
+}
+
+// newSession returns an empty session for fosite to fill from storage.
+func newSession(accessLifespan time.Duration) *Session {
+	return &Session{accessLifespan: accessLifespan}
+}
+
+var (
+	_ fosite.Session             = (*Session)(nil)
+	_ oauth2.JWTSessionContainer = (*Session)(nil)
+	_ fosite.ExtraClaimsSession  = (*Session)(nil)
+)
+
+// SetExpiresAt implements fosite.Session.
+func (s *Session) SetExpiresAt(key fosite.TokenType, exp time.Time) {
+	if s.ExpiresAt == nil {
+		s.ExpiresAt = make(map[fosite.TokenType]time.Time)
+	}
+	s.ExpiresAt[key] = exp
+}
+
+// GetExpiresAt implements fosite.Session.
+func (s *Session) GetExpiresAt(key fosite.TokenType) time.Time {
+	if s.ExpiresAt == nil {
+		return time.Time{}
+	}
+	return s.ExpiresAt[key]
+}
+
+// GetUsername implements fosite.Session.
+func (s *Session) GetUsername() string { return s.Username }
+
+// GetSubject implements fosite.Session.
+func (s *Session) GetSubject() string { return s.Subject }
+
+// Clone implements fosite.Session.
+func (s *Session) Clone() fosite.Session {
+	c := *s
+	c.ExpiresAt = make(map[fosite.TokenType]time.Time, len(s.ExpiresAt))
+	for k, v := range s.ExpiresAt {
+		c.ExpiresAt[k] = v
+	}
+	return &c
+}
+
+// GetJWTClaims builds fresh claims for each new access token, so that a
+// refreshed token gets its own iat and jti (fosite #774). fosite fills exp,
+// scope, aud and iss. The jti and iat used last are kept in the session, which
+// fosite stores with the token.
+func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
+	s.JTI = uuid.NewString()
+	s.IssuedAt = time.Now().UTC().Truncate(time.Second)
+	if exp := s.GetExpiresAt(fosite.AccessToken); !exp.IsZero() && s.accessLifespan > 0 {
+		s.IssuedAt = exp.Add(-s.accessLifespan).UTC().Truncate(time.Second)
+	}
+	return &jwt.JWTClaims{
+		Subject:  s.Subject,
+		JTI:      s.JTI,
+		IssuedAt: s.IssuedAt,
+		Extra: map[string]interface{}{
+			"client_id":    s.ClientID,
+			"workspace_id": s.WorkspaceID,
+		},
+	}
+}
+
+// GetJWTHeader sets the RFC 9068 media type.
+func (s *Session) GetJWTHeader() *jwt.Headers {
+	return &jwt.Headers{Extra: map[string]interface{}{"typ": "at+jwt"}}
+}
+
+// GetExtraClaims implements fosite.ExtraClaimsSession for introspection.
+func (s *Session) GetExtraClaims() map[string]interface{} {
+	return map[string]interface{}{"workspace_id": s.WorkspaceID}
+}
