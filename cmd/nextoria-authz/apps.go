@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/secret"
+	"github.com/nextoria/authz/storage"
+)
+
+func (c *cli) appsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "apps",
+		Short: "Manage OAuth apps",
+	}
+	cmd.AddCommand(c.appsCreateCmd(), c.appsListCmd())
+	return cmd
+}
+
+// appFlags maps apps.FieldErrors keys to the flags that set them.
+var appFlags = map[string]string{
+	apps.FieldName:         "--name",
+	apps.FieldRedirectURIs: "--redirect-uri",
+	apps.FieldScopes:       "--scope",
+	apps.FieldLogo:         "--logo",
+}
+
+func (c *cli) appsCreateCmd() *cobra.Command {
+	var (
+		name, logoPath, ownerEmail string
+		redirectURIs, scopes       []string
+		public                     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Register an OAuth app and print its client_id and client secret",
+		Long: `Register an OAuth app in the workspace of its owner.
+
+The client secret is printed once and cannot be shown again: only its keyed
+hash is stored. Hashing it needs secrets.system, the same value the server
+uses. Public apps (--public: single-page and native apps) get no secret and
+must use PKCE.`,
+		Example: `  nextoria-authz apps create --name "Acme Sync" --owner ada@example.com \
+      --redirect-uri https://acme.example/callback --scope projects:read --scope tasks:read
+  nextoria-authz apps create ... --json   # {"client_id":"…","client_secret":"…"}`,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{needsConfig: configData},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(scopes) == 0 {
+				scopes = consent.Names()
+			}
+			reg := apps.Registration{Name: name, RedirectURIs: redirectURIs, Scopes: scopes, Public: public}
+			if logoPath != "" {
+				data, err := readLimited(logoPath, apps.MaxLogoBytes)
+				if err != nil {
+					return fmt.Errorf("--logo: %w", err)
+				}
+				reg.Logo = data
+			}
+			if err := flagErrors(apps.Validate(reg)); err != nil {
+				return err
+			}
+			svc := apps.Service{}
+			if !public {
+				keys, err := secret.DeriveKeys(c.cfg.Secrets.System)
+				if err != nil {
+					return fmt.Errorf("a confidential app needs secrets.system (or %s), the same value the server uses, to hash its client secret: %w",
+						envName("secrets.system"), err)
+				}
+				svc.Hasher = secret.NewHasher(keys.SecretHash)
+			}
+			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
+				owner, err := store.GetUserByEmail(ctx, ownerEmail)
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("--owner: no user with e-mail %q (create one with 'nextoria-authz users create')", ownerEmail)
+				} else if err != nil {
+					return fmt.Errorf("look up owner: %w", err)
+				}
+				reg.WorkspaceID, reg.OwnerID = owner.WorkspaceID, owner.ID
+				svc.Store = store
+				app, clientSecret, err := svc.Register(ctx, reg)
+				if err != nil {
+					if ferr := flagErrors(asFieldErrors(err)); ferr != nil {
+						return ferr
+					}
+					return err
+				}
+				if c.json {
+					out := map[string]string{"client_id": app.ClientID}
+					if clientSecret != "" {
+						out["client_secret"] = clientSecret
+					}
+					return c.printJSON(out)
+				}
+				c.printf("client_id:     %s\n", app.ClientID)
+				if clientSecret == "" {
+					c.printf("client_secret: none (public app: use PKCE)\n")
+					return nil
+				}
+				c.printf("client_secret: %s\n\n", clientSecret)
+				c.printf("The client secret is shown only this once; only its hash is stored. Keep it somewhere safe now.\n")
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "app name shown on the consent screen (required)")
+	f.StringArrayVar(&redirectURIs, "redirect-uri", nil, "redirect `URI` (repeatable; https, or http on 127.0.0.1, [::1] or localhost)")
+	f.StringArrayVar(&scopes, "scope", nil, "`SCOPE` the app may request (repeatable; default: every scope: "+strings.Join(consent.Names(), ", ")+")")
+	f.StringVar(&logoPath, "logo", "", "logo image `FILE` (PNG, JPEG or WebP, at most 256 KiB, 16x16 to 1024x1024 pixels)")
+	f.BoolVar(&public, "public", false, "public client without a secret (single-page or native app)")
+	f.StringVar(&ownerEmail, "owner", "", "e-mail of the owning user; the app joins that user's workspace (required)")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("redirect-uri")
+	_ = cmd.MarkFlagRequired("owner")
+	return cmd
+}
+
+// asFieldErrors returns the FieldErrors in err's chain, or nil.
+func asFieldErrors(err error) apps.FieldErrors {
+	var fe apps.FieldErrors
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return nil
+}
+
+// flagErrors restates field errors in terms of the command's flags.
+func flagErrors(fe apps.FieldErrors) error {
+	if len(fe) == 0 {
+		return nil
+	}
+	fields := make([]string, 0, len(fe))
+	for k := range fe {
+		fields = append(fields, k)
+	}
+	sort.Strings(fields)
+	lines := make([]string, len(fields))
+	for i, k := range fields {
+		flag := appFlags[k]
+		if flag == "" {
+			flag = k
+		}
+		lines[i] = flag + ": " + fe[k]
+	}
+	return fmt.Errorf("invalid app:\n  %s", strings.Join(lines, "\n  "))
+}
+
+// readLimited reads a file, refusing one longer than limit bytes without
+// reading it whole.
+func readLimited(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > limit {
+		return nil, fmt.Errorf("%s is larger than %d KiB", path, limit>>10)
+	}
+	return data, nil
+}
+
+// appJSON is the shape of one app in 'apps list --json'.
+type appJSON struct {
+	ClientID     string    `json:"client_id"`
+	Name         string    `json:"name"`
+	RedirectURIs []string  `json:"redirect_uris"`
+	Scopes       []string  `json:"scopes"`
+	Public       bool      `json:"public"`
+	HasLogo      bool      `json:"has_logo"`
+	WorkspaceID  string    `json:"workspace_id"`
+	OwnerID      string    `json:"owner_id"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+func (c *cli) appsListCmd() *cobra.Command {
+	var workspaceID string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List OAuth apps, newest first",
+		Example: `  nextoria-authz apps list
+  nextoria-authz apps list --workspace WORKSPACE_ID --json`,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{needsConfig: configData},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
+				list, err := store.ListApps(ctx, workspaceID)
+				if err != nil {
+					return fmt.Errorf("list apps: %w", err)
+				}
+				if c.json {
+					out := make([]appJSON, len(list))
+					for i, a := range list {
+						out[i] = appJSON{
+							ClientID: a.ClientID, Name: a.Name, RedirectURIs: nonNil(a.RedirectURIs), Scopes: nonNil(a.Scopes),
+							Public: a.Public, HasLogo: a.HasLogo, WorkspaceID: a.WorkspaceID, OwnerID: a.OwnerID,
+							CreatedAt: a.CreatedAt.UTC(),
+						}
+					}
+					return c.printJSON(out)
+				}
+				tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CLIENT_ID\tNAME\tREDIRECT_URIS\tSCOPES\tPUBLIC\tCREATED")
+				for _, a := range list {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", a.ClientID, a.Name,
+						strings.Join(a.RedirectURIs, ","), strings.Join(a.Scopes, ","), a.Public,
+						a.CreatedAt.UTC().Format(time.DateTime))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&workspaceID, "workspace", "", "list only the apps of `WORKSPACE_ID`")
+	return cmd
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,413 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/nextoria/authz/secret"
+	"github.com/nextoria/authz/storage"
+)
+
+// envPrefix starts the name of every environment override: key K is
+// overridden by envPrefix + upper(K) with '.' replaced by '_'.
+const envPrefix = "NEXTORIA_"
+
+// Config is the server's configuration. It is read from an optional YAML
+// file, then from NEXTORIA_* environment variables; config.example.yaml
+// documents every key. The koanf tags are the YAML keys.
+type Config struct {
+	// Listen is the TCP address the server listens on, host:port.
+	Listen string `koanf:"listen"`
+	// Issuer is the public base URL of the server, without a trailing slash:
+	// the OAuth issuer identifier and the base of every absolute URL it shows.
+	Issuer   string         `koanf:"issuer"`
+	Database DatabaseConfig `koanf:"database"`
+	Secrets  SecretsConfig  `koanf:"secrets"`
+	TLS      TLSConfig      `koanf:"tls"`
+	Proxy    ProxyConfig    `koanf:"proxy"`
+	OAuth    OAuthConfig    `koanf:"oauth"`
+	Session  SessionConfig  `koanf:"session"`
+	Log      LogConfig      `koanf:"log"`
+}
+
+// DatabaseConfig locates PostgreSQL.
+type DatabaseConfig struct {
+	// URL is a postgres:// URL.
+	URL string `koanf:"url"`
+	// MaxConns caps the connection pool; 0 keeps pgx's default.
+	MaxConns int32 `koanf:"max_conns"`
+}
+
+// SecretsConfig holds the one secret every key is derived from.
+type SecretsConfig struct {
+	// System is the root secret (at least 32 bytes). secret.DeriveKeys turns
+	// it into the keys for client-secret hashes, token HMACs, sealing of
+	// signing keys, cookies and CSRF tokens. Changing it invalidates all of them.
+	System string `koanf:"system"`
+}
+
+// TLSConfig makes the server terminate TLS itself.
+type TLSConfig struct {
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+}
+
+// Enabled reports whether the server serves HTTPS itself.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
+
+// ProxyConfig describes a TLS-terminating reverse proxy in front of the server.
+type ProxyConfig struct {
+	// Trusted means the server runs behind such a proxy: it may listen on
+	// plain HTTP, and it requires X-Forwarded-Proto: https on requests.
+	Trusted bool `koanf:"trusted"`
+}
+
+// OAuthConfig tunes the authorization server.
+type OAuthConfig struct {
+	// Audience is the resource server access tokens are meant for (their
+	// aud claim); it defaults to the issuer.
+	Audience                  string        `koanf:"audience"`
+	AccessTokenLifespan       time.Duration `koanf:"access_token_lifespan"`
+	RefreshTokenLifespan      time.Duration `koanf:"refresh_token_lifespan"`
+	AuthorizationCodeLifespan time.Duration `koanf:"authorization_code_lifespan"`
+	// RefreshGracePeriod lets a rotated refresh token be used again for this
+	// long, so a client that lost a refresh response can retry. 0 disables it.
+	RefreshGracePeriod time.Duration `koanf:"refresh_grace_period"`
+}
+
+// SessionConfig tunes the browser sign-in session.
+type SessionConfig struct {
+	// Lifetime is how long a sign-in lasts.
+	Lifetime time.Duration `koanf:"lifetime"`
+}
+
+// LogConfig selects the log level and format. Logs go to stderr.
+type LogConfig struct {
+	Level  string `koanf:"level"`  // debug, info, warn or error
+	Format string `koanf:"format"` // json or text
+}
+
+// defaultConfig holds the value of every key that neither the file nor the
+// environment sets. oauth.audience defaults to the issuer, once it is known.
+func defaultConfig() Config {
+	return Config{
+		Listen:   "127.0.0.1:8080",
+		Issuer:   "http://127.0.0.1:8080",
+		Database: DatabaseConfig{URL: "postgres://postgres@127.0.0.1:5432/nextoria?sslmode=disable"},
+		OAuth: OAuthConfig{
+			AccessTokenLifespan:       time.Hour,
+			RefreshTokenLifespan:      720 * time.Hour,
+			AuthorizationCodeLifespan: 60 * time.Second,
+			RefreshGracePeriod:        5 * time.Second,
+		},
+		Session: SessionConfig{Lifetime: 12 * time.Hour},
+		Log:     LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// configKeys lists every key of Config (dotted, as in YAML), read from the
+// koanf tags so that the list cannot drift from the struct.
+func configKeys() []string {
+	var keys []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			key := prefix + f.Tag.Get("koanf")
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
+				walk(f.Type, key+".")
+				continue
+			}
+			keys = append(keys, key)
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return keys
+}
+
+// isConfigKey reports whether k is a key of Config or a section holding keys
+// (an empty "tls:" in YAML loads as the key "tls").
+func isConfigKey(k string) bool {
+	for _, known := range configKeys() {
+		if k == known || strings.HasPrefix(known, k+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// envName is the environment variable that overrides key.
+func envName(key string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// LoadConfig reads the YAML file at path (skipped when path is "") and then
+// the environment, given in os.Environ form, over the defaults. An empty
+// environment variable counts as unset. Unknown keys in the file are errors,
+// so a typo cannot silently leave a default in place. LoadConfig does not
+// validate values; call Validate.
+func LoadConfig(path string, environ []string) (Config, error) {
+	ko := koanf.New(".")
+	if path != "" {
+		if err := ko.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config: read %s: %w", path, err)
+		}
+		var unknown []string
+		for _, k := range ko.Keys() {
+			if !isConfigKey(k) {
+				unknown = append(unknown, k)
+			}
+		}
+		if len(unknown) > 0 {
+			return Config{}, fmt.Errorf("config: %s: unknown keys: %s (see config.example.yaml)", path, strings.Join(unknown, ", "))
+		}
+	}
+
+	// Keys contain underscores (database.max_conns), so an environment name
+	// cannot be split back into a key; look it up among the known keys instead.
+	byEnv := make(map[string]string)
+	for _, k := range configKeys() {
+		byEnv[envName(k)] = k
+	}
+	envProvider := env.Provider(".", env.Opt{
+		Prefix:      envPrefix,
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(name, value string) (string, any) {
+			key, ok := byEnv[name]
+			if !ok || value == "" {
+				return "", nil
+			}
+			return key, value
+		},
+	})
+	if err := ko.Load(envProvider, nil); err != nil {
+		return Config{}, fmt.Errorf("config: read environment: %w", err)
+	}
+
+	cfg := defaultConfig()
+	err := ko.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{
+		DecoderConfig: &mapstructure.DecoderConfig{
+			DecodeHook: mapstructure.ComposeDecodeHookFunc(
+				rejectBareNumberDuration,
+				mapstructure.StringToTimeDurationHookFunc(),
+			),
+			WeaklyTypedInput: true,
+			TagName:          "koanf",
+			Result:           &cfg,
+		},
+	})
+	if err != nil {
+		// mapstructure prefixes a header and blank line; keep the messages.
+		msg := strings.TrimSpace(strings.Replace(err.Error(), "decoding failed due to the following error(s):", "", 1))
+		return Config{}, fmt.Errorf("config: %s", strings.ReplaceAll(msg, "\n\n", "\n"))
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	if cfg.OAuth.Audience == "" {
+		cfg.OAuth.Audience = cfg.Issuer
+	}
+	return cfg, nil
+}
+
+// rejectBareNumberDuration refuses a number where a duration is expected:
+// weak typing would read "access_token_lifespan: 3600" as 3600 nanoseconds.
+func rejectBareNumberDuration(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[time.Duration]() {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return nil, fmt.Errorf("duration %v needs a unit, e.g. 1h, 30m or 60s", data)
+	}
+	return data, nil
+}
+
+// Validate checks the configuration for serving and reports every problem at
+// once. dev relaxes the rules for a development machine: plain-HTTP issuer
+// and no TLS.
+func (c Config) Validate(dev bool) error {
+	errs := c.validateBase()
+
+	if n := len(c.Secrets.System); n == 0 {
+		errs = append(errs, fmt.Errorf("secrets.system is required: set %s (or secrets.system in the config file) to at least %d random bytes, e.g. the output of 'openssl rand -base64 48'",
+			envName("secrets.system"), secret.MinSystemSecretLen))
+	} else if n < secret.MinSystemSecretLen {
+		errs = append(errs, fmt.Errorf("secrets.system is too short: %d bytes, need at least %d (e.g. 'openssl rand -base64 48')", n, secret.MinSystemSecretLen))
+	}
+
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q must be host:port, e.g. 127.0.0.1:8080 or :8443", c.Listen))
+	}
+
+	errs = append(errs, c.validateIssuer(dev)...)
+	if strings.TrimSpace(c.OAuth.Audience) == "" {
+		errs = append(errs, errors.New("oauth.audience must not be empty (it defaults to the issuer)"))
+	}
+
+	switch {
+	case c.TLS.CertFile != "" && c.TLS.KeyFile == "":
+		errs = append(errs, errors.New("tls.cert_file is set but tls.key_file is not: set both, or neither"))
+	case c.TLS.CertFile == "" && c.TLS.KeyFile != "":
+		errs = append(errs, errors.New("tls.key_file is set but tls.cert_file is not: set both, or neither"))
+	case c.TLS.Enabled():
+		errs = append(errs, c.validateTLSFiles()...)
+	case !dev && !c.Proxy.Trusted:
+		errs = append(errs, errors.New("refusing to serve plain HTTP: set tls.cert_file and tls.key_file, "+
+			"or set proxy.trusted: true when a TLS-terminating proxy forwards to this server, "+
+			"or pass --dev on a development machine"))
+	}
+
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"oauth.access_token_lifespan", c.OAuth.AccessTokenLifespan},
+		{"oauth.refresh_token_lifespan", c.OAuth.RefreshTokenLifespan},
+		{"oauth.authorization_code_lifespan", c.OAuth.AuthorizationCodeLifespan},
+		{"session.lifetime", c.Session.Lifetime},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 1h or 90s, got %s", d.key, d.v))
+		}
+	}
+	if c.OAuth.RefreshGracePeriod < 0 {
+		errs = append(errs, fmt.Errorf("oauth.refresh_grace_period must not be negative, got %s", c.OAuth.RefreshGracePeriod))
+	}
+	return errors.Join(errs...)
+}
+
+// validateData checks what every command needs: the database and logging.
+// Commands other than serve use it, so they run without secrets.system.
+func (c Config) validateData() error {
+	return errors.Join(c.validateBase()...)
+}
+
+func (c Config) validateBase() []error {
+	var errs []error
+	if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// The URL may hold a password: never echo it.
+		errs = append(errs, errors.New("database.url must be a postgres:// URL, e.g. postgres://user@127.0.0.1:5432/nextoria?sslmode=disable"))
+	}
+	if c.Database.MaxConns < 0 {
+		errs = append(errs, fmt.Errorf("database.max_conns must be 0 (the pgx default) or more, got %d", c.Database.MaxConns))
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		errs = append(errs, fmt.Errorf("log.format %q is unknown: use json or text", c.Log.Format))
+	}
+	return errs
+}
+
+func (c Config) validateIssuer(dev bool) []error {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return []error{fmt.Errorf("issuer %q must be an absolute URL such as https://auth.example.com", c.Issuer)}
+	}
+	var errs []error
+	if u.Scheme != "https" && u.Scheme != "http" {
+		errs = append(errs, fmt.Errorf("issuer %q must use https", c.Issuer))
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.Issuer, "#") {
+		errs = append(errs, fmt.Errorf("issuer %q must not have a query or fragment", c.Issuer))
+	}
+	if u.User != nil {
+		errs = append(errs, errors.New("issuer must not contain user information"))
+	}
+	if u.Scheme == "http" && !dev && !isLoopback(u.Hostname()) {
+		errs = append(errs, fmt.Errorf("issuer %q must use https (plain http is accepted only with --dev or for a loopback host)", c.Issuer))
+	}
+	return errs
+}
+
+func (c Config) validateTLSFiles() []error {
+	var errs []error
+	for _, f := range []struct{ key, path string }{{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}} {
+		fh, err := os.Open(f.path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: cannot read %s: %w", f.key, f.path, err))
+			continue
+		}
+		_ = fh.Close()
+	}
+	if len(errs) == 0 {
+		if _, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("tls.cert_file and tls.key_file do not hold a usable certificate and key: %w", err))
+		}
+	}
+	return errs
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log.level %q is unknown: use debug, info, warn or error", s)
+}
+
+// NewLogger returns the logger the configuration asks for, writing to w.
+func (l LogConfig) NewLogger(w io.Writer) (*slog.Logger, error) {
+	level, err := parseLevel(l.Level)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.Format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log.format %q is unknown: use json or text", l.Format)
+}
+
+// StorageOptions returns the options of storage.New that the configuration sets.
+func (c Config) StorageOptions() storage.Options {
+	return storage.Options{
+		Audience:           []string{c.OAuth.Audience},
+		RefreshGracePeriod: c.OAuth.RefreshGracePeriod,
+	}
+}
+
+// envNames lists every environment override, sorted; the CLI help shows it.
+func envNames() []string {
+	var names []string
+	for _, k := range configKeys() {
+		names = append(names, envName(k))
+	}
+	sort.Strings(names)
+	return names
+}

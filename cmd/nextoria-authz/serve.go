@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nextoria/authz/authz"
+	"github.com/nextoria/authz/secret"
+	"github.com/nextoria/authz/storage"
+	"github.com/nextoria/authz/web"
+)
+
+// keyReloadInterval bounds how long a signing-key rotation takes to reach
+// every instance.
+const keyReloadInterval = 30 * time.Second
+
+// cleanupInterval is how often expired codes, tokens and sessions are deleted.
+const cleanupInterval = 10 * time.Minute
+
+// app is the assembled server: stores, protocol endpoints, browser surface.
+type app struct {
+	cfg     Config
+	pool    *pgxpool.Pool
+	store   *storage.Store
+	keys    secret.Keys
+	keySet  *authz.KeySet
+	handler http.Handler
+	logger  *slog.Logger
+}
+
+// newApp connects to the database, applies pending migrations (under
+// tern's advisory lock, so instances may start together), loads the signing
+// keys and builds the HTTP handler.
+func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*app, error) {
+	if err := cfg.Validate(dev); err != nil {
+		return nil, err
+	}
+	keys, err := secret.DeriveKeys(cfg.Secrets.System)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := storage.Connect(ctx, cfg.Database.URL, cfg.Database.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			pool.Close()
+		}
+	}()
+	applied, err := storage.Migrate(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	if applied > 0 {
+		logger.InfoContext(ctx, "applied database migrations", "count", applied)
+	}
+	audience := cfg.OAuth.Audience
+	if audience == "" {
+		audience = cfg.Issuer
+	}
+	store := storage.New(pool, storage.Options{
+		Audience:           []string{audience},
+		RefreshGracePeriod: cfg.OAuth.RefreshGracePeriod,
+	})
+	keySet, err := authz.NewKeySet(ctx, store, keys.Seal, cfg.OAuth.AccessTokenLifespan+5*time.Minute, logger)
+	if err != nil {
+		return nil, err
+	}
+	browser, err := web.New(web.Config{
+		Issuer:          cfg.Issuer,
+		Keys:            keys,
+		SecureCookies:   secureCookies(cfg.Issuer, dev),
+		SessionLifetime: cfg.Session.Lifetime,
+		Logger:          logger,
+	}, store)
+	if err != nil {
+		return nil, err
+	}
+	az, err := authz.New(authz.Config{
+		Issuer:                    cfg.Issuer,
+		Audience:                  audience,
+		AccessTokenLifespan:       cfg.OAuth.AccessTokenLifespan,
+		RefreshTokenLifespan:      cfg.OAuth.RefreshTokenLifespan,
+		AuthorizationCodeLifespan: cfg.OAuth.AuthorizationCodeLifespan,
+		Keys:                      keys,
+		Logger:                    logger,
+	}, store, keySet, browser)
+	if err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	az.Routes(mux)
+	browser.Routes(mux)
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
+		writeHealth(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			logger.WarnContext(ctx, "readiness check failed", "error", err)
+			writeHealth(w, http.StatusServiceUnavailable, "database unavailable")
+			return
+		}
+		writeHealth(w, http.StatusOK, "ok")
+	})
+
+	cop := http.NewCrossOriginProtection()
+	for _, p := range authz.BypassCrossOriginProtection() {
+		cop.AddInsecureBypassPattern(p)
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		browser.RenderError(w, r, http.StatusForbidden, "This form was sent from another site",
+			"For your safety the request was refused. Go back and try again from this site.")
+	}))
+	var h http.Handler = cop.Handler(mux)
+	h = browser.Middleware(h)
+	if cfg.Proxy.Trusted {
+		h = requireForwardedHTTPS(h)
+	}
+	h = logRequests(logger, h)
+	ok = true
+	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, handler: h, logger: logger}, nil
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func (a *app) run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	bg, stop := context.WithCancel(ctx)
+	defer stop()
+	go a.keySet.Run(bg, keyReloadInterval)
+	go a.cleanup(bg)
+
+	errc := make(chan error, 1)
+	go func() {
+		if a.cfg.TLS.CertFile != "" {
+			srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			errc <- srv.ServeTLS(ln, a.cfg.TLS.CertFile, a.cfg.TLS.KeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+func (a *app) close() { a.pool.Close() }
+
+// cleanup deletes expired rows in small batches, never holding locks for long.
+func (a *app) cleanup(ctx context.Context) {
+	t := time.NewTicker(cleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := a.store.DeleteExpired(ctx, 1000)
+			if err != nil && ctx.Err() == nil {
+				a.logger.ErrorContext(ctx, "delete expired rows", "error", err)
+			} else if n > 0 {
+				a.logger.InfoContext(ctx, "deleted expired rows", "count", n)
+			}
+		}
+	}
+}
+
+// runServe runs the server until ctx is cancelled (SIGINT/SIGTERM).
+func runServe(ctx context.Context, cfg Config, dev bool, logger *slog.Logger, stdout io.Writer) error {
+	a, err := newApp(ctx, cfg, dev, logger)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if dev {
+		demo, err := seedDemo(ctx, a.store, secret.NewHasher(a.keys.SecretHash), cfg.Issuer)
+		if err != nil {
+			return fmt.Errorf("seed demo: %w", err)
+		}
+		printDemo(stdout, demo)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "tls", cfg.TLS.CertFile != "", "dev", dev)
+	return a.run(ctx, ln)
+}
+
+func printDemo(w io.Writer, d Demo) {
+	fmt.Fprintf(w, `
+Development mode: demo data is ready.
+
+  Sign in as      %s / %s
+  Client ID       %s
+  Client secret   %s   (development only)
+  Redirect URI    %s
+  PKCE verifier   %s
+
+Open this URL in a browser to start an authorization:
+
+  %s
+
+`, d.Email, d.Password, d.ClientID, d.ClientSecret, d.RedirectURI, d.Verifier, d.AuthorizeURL)
+}
+
+// secureCookies decides the cookie Secure flag: always, except in dev mode
+// on a plain-HTTP loopback issuer.
+func secureCookies(issuer string, dev bool) bool {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return true
+	}
+	if u.Scheme == "https" || !dev {
+		return true
+	}
+	host := u.Hostname()
+	ip := net.ParseIP(host)
+	return !(host == "localhost" || (ip != nil && ip.IsLoopback()))
+}
+
+func writeHealth(w http.ResponseWriter, status int, state string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": state})
+}
+
+// requireForwardedHTTPS refuses requests that reached the TLS-terminating
+// proxy over plain HTTP; health checks are exempt.
+func requireForwardedHTTPS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/health/") && !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+			http.Error(w, "HTTPS is required.", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers the status code for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logRequests writes one structured line per request: method, path (never
+// the query, which can carry codes), status and duration.
+func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		logger.LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
+	})
+}
