@@ -267,6 +267,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	sess.WorkspaceID = p.WorkspaceID
 	sess.ClientID = ar.GetClient().GetID()
 	sess.AuthTime = p.SignedInAt.UTC()
+	sess.GrantedAt = time.Now().UTC()
 	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)

@@ -39,9 +39,17 @@ type Config struct {
 	// Issuer is the public base URL, e.g. https://auth.example.com.
 	Issuer string
 	// Audience is the aud claim of every access token.
-	Audience                  string
-	AccessTokenLifespan       time.Duration
-	RefreshTokenLifespan      time.Duration
+	Audience            string
+	AccessTokenLifespan time.Duration
+	// RefreshTokenLifespan is the idle limit: each rotation issues a refresh
+	// token valid this long.
+	RefreshTokenLifespan time.Duration
+	// RefreshTokenMaxLifetime is the absolute limit of a grant's refresh
+	// tokens, counted from the user's authorization; 0 means none.
+	RefreshTokenMaxLifetime time.Duration
+	// RefreshGracePeriod is the store's grace period for rotated refresh
+	// tokens; within it a refresh that loses a race is retried.
+	RefreshGracePeriod        time.Duration
 	AuthorizationCodeLifespan time.Duration
 	// ConsentLifespan bounds how long a consent screen can be answered.
 	ConsentLifespan time.Duration
@@ -66,13 +74,16 @@ type Browser interface {
 
 // Server serves the protocol endpoints.
 type Server struct {
-	cfg      Config
-	store    *storage.Store
-	keys     *KeySet
-	browser  Browser
-	provider fosite.OAuth2Provider
-	fosite   *fosite.Config
-	log      *slog.Logger
+	cfg            Config
+	store          *storage.Store
+	keys           *KeySet
+	browser        Browser
+	provider       fosite.OAuth2Provider
+	fositeCore     *fosite.Fosite
+	accessStrategy *oauth2.DefaultJWTStrategy
+	hasher         *secret.Hasher
+	apiKeys        APIKeyIntrospector
+	log            *slog.Logger
 }
 
 // New composes the fosite provider: authorization code with PKCE (S256 only),
@@ -88,12 +99,13 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	hasher := secret.NewHasher(cfg.Keys.SecretHash)
 	fc := &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenLifespan,
 		RefreshTokenLifespan:           cfg.RefreshTokenLifespan,
 		AuthorizeCodeLifespan:          cfg.AuthorizationCodeLifespan,
 		GlobalSecret:                   cfg.Keys.TokenHMAC,
-		ClientSecretsHasher:            secret.NewHasher(cfg.Keys.SecretHash),
+		ClientSecretsHasher:            hasher,
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       fosite.ExactAudienceMatchingStrategy,
 		EnforcePKCEForPublicClients:    true,
@@ -112,9 +124,21 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
 	)
-	return &Server{cfg: cfg, store: store, keys: keys, browser: browser, provider: provider, fosite: fc, log: cfg.Logger}, nil
+	core, ok := provider.(*fosite.Fosite)
+	if !ok {
+		return nil, fmt.Errorf("authz: unexpected provider type %T", provider)
+	}
+	return &Server{
+		cfg: cfg, store: store, keys: keys, browser: browser,
+		provider: provider, fositeCore: core, accessStrategy: jwtStrategy, hasher: hasher,
+		log: cfg.Logger,
+	}, nil
 }
+
+// SetAPIKeys makes introspection answer for API keys too.
+func (s *Server) SetAPIKeys(k APIKeyIntrospector) { s.apiKeys = k }
 
 // Routes registers the protocol endpoints on mux.
 func (s *Server) Routes(mux *http.ServeMux) {
@@ -122,6 +146,9 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+AuthorizePath, s.decide)
 	mux.HandleFunc("POST "+TokenPath, s.token)
 	mux.HandleFunc("OPTIONS "+TokenPath, s.tokenPreflight)
+	mux.HandleFunc("POST "+IntrospectPath, s.introspect)
+	mux.HandleFunc("POST "+RevokePath, s.revoke)
+	mux.HandleFunc("OPTIONS "+RevokePath, s.tokenPreflight)
 	mux.HandleFunc("GET "+MetadataPath, s.metadata)
 	mux.HandleFunc("GET "+JWKSPath, s.jwks)
 }
@@ -129,7 +156,11 @@ func (s *Server) Routes(mux *http.ServeMux) {
 // BypassCrossOriginProtection lists the endpoints that browsers of other
 // origins call by design (no cookies are involved there).
 func BypassCrossOriginProtection() []string {
-	return []string{"POST " + TokenPath, "OPTIONS " + TokenPath}
+	return []string{
+		"POST " + TokenPath, "OPTIONS " + TokenPath,
+		"POST " + RevokePath, "OPTIONS " + RevokePath,
+		"POST " + IntrospectPath,
+	}
 }
 
 func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -27,6 +27,11 @@ type KeyStore interface {
 	RotateSigningKey(ctx context.Context, k storage.SigningKey) error
 }
 
+// RetiredKeyGrace is added to the access-token lifespan to decide how long a
+// retired key keeps verifying: it covers instances that signed with the key
+// before they noticed a rotation, and clock skew.
+const RetiredKeyGrace = 5 * time.Minute
+
 // KeyAlg is the JWS algorithm of every signing key.
 const KeyAlg = "ES256"
 
@@ -44,7 +49,14 @@ type KeySet struct {
 	active *jose.JSONWebKey
 	public map[string]*ecdsa.PublicKey
 	jwks   []byte
+
+	// missMu serialises reloads caused by unknown kids; lastMiss rate-limits them.
+	missMu   sync.Mutex
+	lastMiss time.Time
 }
+
+// minMissReload is the least time between two reloads caused by an unknown kid.
+const minMissReload = 5 * time.Second
 
 // NewSigningKey generates a P-256 key, its kid (the RFC 7638 thumbprint) and
 // its sealed private part.
@@ -178,8 +190,30 @@ func (k *KeySet) Active() *jose.JSONWebKey {
 	return k.active
 }
 
-// PublicKey returns the verification key for kid.
-func (k *KeySet) PublicKey(kid string) (*ecdsa.PublicKey, bool) {
+// PublicKey returns the verification key for kid. A kid this instance has not
+// seen makes it reload the keys (at most once per minMissReload), so a token
+// signed with a key that another instance rotated in verifies at once.
+func (k *KeySet) PublicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, bool) {
+	if p, ok := k.lookup(kid); ok || kid == "" {
+		return p, ok
+	}
+	k.missMu.Lock()
+	defer k.missMu.Unlock()
+	if p, ok := k.lookup(kid); ok {
+		return p, true
+	}
+	if time.Since(k.lastMiss) < minMissReload {
+		return nil, false
+	}
+	k.lastMiss = time.Now()
+	if err := k.Reload(ctx); err != nil {
+		k.logger.ErrorContext(ctx, "reload signing keys", "error", err)
+		return nil, false
+	}
+	return k.lookup(kid)
+}
+
+func (k *KeySet) lookup(kid string) (*ecdsa.PublicKey, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	p, ok := k.public[kid]

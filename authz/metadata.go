@@ -20,6 +20,10 @@ type metadataDoc struct {
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	AuthorizationResponseISSSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
+	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	RevocationAuthMethods             []string `json:"revocation_endpoint_auth_methods_supported"`
 }
 
 func (s *Server) metadataDocument() metadataDoc {
@@ -36,6 +40,10 @@ func (s *Server) metadataDocument() metadataDoc {
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post", "none"},
 		CodeChallengeMethodsSupported:     []string{"S256"},
 		AuthorizationResponseISSSupported: true,
+		IntrospectionEndpoint:             iss + IntrospectPath,
+		IntrospectionAuthMethods:          []string{"client_secret_basic"},
+		RevocationEndpoint:                iss + RevokePath,
+		RevocationAuthMethods:             []string{"client_secret_basic", "client_secret_post", "none"},
 	}
 }
 

@@ -13,18 +13,21 @@ import (
 // which client, and when each token expires. It builds the claims of the RFC
 // 9068 access-token JWT.
 type Session struct {
-	Subject     string                         `json:"sub"`
-	Username    string                         `json:"username"`
-	WorkspaceID string                         `json:"workspace_id"`
-	ClientID    string                         `json:"client_id"`
-	AuthTime    time.Time                      `json:"auth_time"`
-	ExpiresAt   map[fosite.TokenType]time.Time `json:"expires_at"`
+	Subject     string    `json:"sub"`
+	Username    string    `json:"username"`
+	WorkspaceID string    `json:"workspace_id"`
+	ClientID    string    `json:"client_id"`
+	AuthTime    time.Time `json:"auth_time"`
+	// GrantedAt is when the user authorized the grant; the absolute refresh
+	// limit counts from it and survives rotations.
+	GrantedAt time.Time                      `json:"granted_at"`
+	ExpiresAt map[fosite.TokenType]time.Time `json:"expires_at"`
 	// JTI and IssuedAt are those of the latest access token minted from this session.
 	JTI      string    `json:"jti,omitempty"`
 	IssuedAt time.Time `json:"iat,omitzero"`
 
-	// accessLifespan lets iat be derived from the expiry fosite has set, so
-	// that exp - iat is exactly the configured lifespan. Not stored.
+	// accessLifespan is the access-token lifespan; GetJWTClaims sets the
+	// expiry from it. Not stored.
 	accessLifespan time.Duration
 }
 
@@ -72,14 +75,16 @@ func (s *Session) Clone() fosite.Session {
 }
 
 // GetJWTClaims builds fresh claims for each new access token, so that a
-// refreshed token gets its own iat and jti (fosite #774). fosite fills exp,
-// scope, aud and iss. The jti and iat used last are kept in the session, which
+// refreshed token gets its own iat and jti (fosite #774). fosite then fills
+// exp (from the session), scope, aud and iss. The jti and iat used last are kept in the session, which
 // fosite stores with the token.
 func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	s.JTI = uuid.NewString()
 	s.IssuedAt = time.Now().UTC().Truncate(time.Second)
-	if exp := s.GetExpiresAt(fosite.AccessToken); !exp.IsZero() && s.accessLifespan > 0 {
-		s.IssuedAt = exp.Add(-s.accessLifespan).UTC().Truncate(time.Second)
+	if s.accessLifespan > 0 {
+		// fosite reads the expiry after this call: pin it to iat + lifespan so
+		// that exp - iat is exactly the lifespan and iat is never in the future.
+		s.SetExpiresAt(fosite.AccessToken, s.IssuedAt.Add(s.accessLifespan))
 	}
 	return &jwt.JWTClaims{
 		Subject:  s.Subject,

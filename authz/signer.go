@@ -28,21 +28,23 @@ func newSigner(keys *KeySet) *signer {
 
 var errUnknownKey = errors.New("unknown signing key")
 
-func (s *signer) keyfunc(t *jwt.Token) (interface{}, error) {
-	if t.Method != jose.ES256 {
-		return nil, fmt.Errorf("unexpected signing algorithm %q", t.Method)
+func (s *signer) keyfunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (interface{}, error) {
+		if t.Method != jose.ES256 {
+			return nil, fmt.Errorf("unexpected signing algorithm %q", t.Method)
+		}
+		kid, _ := t.Header["kid"].(string)
+		pub, ok := s.keys.PublicKey(ctx, kid)
+		if !ok {
+			return nil, errUnknownKey
+		}
+		return pub, nil
 	}
-	kid, _ := t.Header["kid"].(string)
-	pub, ok := s.keys.PublicKey(kid)
-	if !ok {
-		return nil, errUnknownKey
-	}
-	return pub, nil
 }
 
 // Decode parses and verifies token with the key its kid names.
-func (s *signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
-	return jwt.ParseWithClaims(token, jwt.MapClaims{}, s.keyfunc)
+func (s *signer) Decode(ctx context.Context, token string) (*jwt.Token, error) {
+	return jwt.ParseWithClaims(token, jwt.MapClaims{}, s.keyfunc(ctx))
 }
 
 // Validate verifies token and returns its signature.

@@ -1,8 +1,11 @@
 package authz
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -38,13 +42,61 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), err)
 		return
 	}
-	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
-	if err != nil {
-		s.writeAccessError(w, r, ar, err)
-		return
-	}
-	resp, err := s.provider.NewAccessResponse(ctx, ar)
-	if err != nil {
+
+	var (
+		ar   fosite.AccessRequester
+		resp fosite.AccessResponder
+		err  error
+	)
+	for attempt := 1; ; attempt++ {
+		sess = newSession(s.cfg.AccessTokenLifespan)
+		ar, err = s.provider.NewAccessRequest(ctx, r, sess)
+		if err != nil {
+			s.writeAccessError(w, r, ar, err)
+			return
+		}
+		refresh := ar.GetGrantTypes().ExactOne("refresh_token")
+		if _, expired := s.refreshExpiry(sess); refresh && expired {
+			// past the absolute lifetime: the grant is over
+			if err := s.revokeGrant(ctx, ar.GetID()); err != nil {
+				s.logError(ctx, "revoke expired grant", err)
+			}
+			s.writeAccessError(w, r, ar, fosite.ErrInvalidGrant.WithHint("The refresh token has reached its maximum lifetime; authorize again."))
+			return
+		}
+		var original fosite.Arguments
+		if refresh && r.PostForm.Get("scope") != "" {
+			if original, err = narrowScopes(ar, r.PostForm.Get("scope")); err != nil {
+				s.writeAccessError(w, r, ar, err)
+				return
+			}
+		}
+		resp, err = s.provider.NewAccessResponse(ctx, ar)
+		if err == nil && original != nil {
+			err = s.store.SetRefreshTokenScopes(ctx, s.accessStrategy.RefreshTokenSignature(ctx, stringExtra(resp, "refresh_token")), original)
+		}
+		if err == nil {
+			if refresh {
+				if err := s.store.TouchGrant(ctx, sess.Subject, ar.GetClient().GetID()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+					s.logError(ctx, "touch consent grant", err)
+				}
+			}
+			break
+		}
+		if refresh && s.cfg.RefreshGracePeriod > 0 && attempt < maxRefreshAttempts && lostRefreshRace(err) {
+			// The same refresh token is being rotated concurrently (two tabs, a
+			// retry). Within the grace period it is still valid: try again.
+			time.Sleep(time.Duration(attempt) * (2*time.Millisecond + time.Duration(rand.Int64N(int64(20*time.Millisecond)))))
+			continue
+		}
+		if ar.GetGrantTypes().ExactOne("authorization_code") && lostCodeRace(err) {
+			// Another request redeemed this code at the same moment. The code
+			// was used twice: revoke what the other redemption got (RFC 6749 §4.1.2).
+			if rerr := s.revokeGrant(ctx, ar.GetID()); rerr != nil {
+				s.logError(ctx, "revoke tokens of a replayed code", rerr)
+			}
+			err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+		}
 		s.writeAccessError(w, r, ar, err)
 		return
 	}
@@ -52,7 +104,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	body := tokenResponse{
 		AccessToken:  resp.GetAccessToken(),
 		TokenType:    "Bearer",
-		ExpiresIn:    int64(math.Round(expiresIn)),
+		ExpiresIn:    int64(math.Ceil(expiresIn)),
 		RefreshToken: stringExtra(resp, "refresh_token"),
 		Scope:        strings.Join(ar.GetGrantedScopes(), " "),
 	}
@@ -60,6 +112,48 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// narrowScopes applies a refresh request's scope parameter: it may name a
+// subset of the granted scopes (the new access token gets only those), never
+// more. It returns the originally granted scopes.
+func narrowScopes(ar fosite.AccessRequester, raw string) (fosite.Arguments, error) {
+	original := ar.GetGrantedScopes()
+	want := consent.ParseScope(raw)
+	for _, sc := range want {
+		if !original.Has(sc) {
+			return nil, fosite.ErrInvalidScope.WithHintf("The scope %q was not granted to this refresh token.", sc)
+		}
+	}
+	req, ok := ar.(*fosite.AccessRequest)
+	if !ok {
+		return nil, fosite.ErrServerError.WithDebugf("unexpected access request type %T", ar)
+	}
+	req.GrantedScope = fosite.Arguments(want)
+	return append(fosite.Arguments(nil), original...), nil
+}
+
+// maxRefreshAttempts bounds the retries of a refresh that lost a race.
+const maxRefreshAttempts = 10
+
+// lostRefreshRace reports whether a refresh failed because a concurrent
+// request rotated the same token first.
+func lostRefreshRace(err error) bool {
+	return errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fosite.ErrNotFound)
+}
+
+// lostCodeRace reports whether a code exchange failed because a concurrent
+// request invalidated the code first.
+func lostCodeRace(err error) bool {
+	return errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, fosite.ErrSerializationFailure)
+}
+
+// revokeGrant revokes every access and refresh token of a grant.
+func (s *Server) revokeGrant(ctx context.Context, requestID string) error {
+	if err := s.store.RevokeRefreshToken(ctx, requestID); err != nil {
+		return err
+	}
+	return s.store.RevokeAccessToken(ctx, requestID)
 }
 
 func stringExtra(resp fosite.AccessResponder, key string) string {
@@ -91,13 +185,8 @@ func checkTokenRequest(w http.ResponseWriter, r *http.Request) error {
 	if len(r.URL.RawQuery) > 0 {
 		return fosite.ErrInvalidRequest.WithHint("Send the parameters in the request body, not in the URL.")
 	}
-	for k, vs := range r.PostForm {
-		if !utf8.ValidString(k) || slices.ContainsFunc(vs, func(v string) bool { return !utf8.ValidString(v) }) {
-			return fosite.ErrInvalidRequest.WithHint("The request contains invalid UTF-8.")
-		}
-		if len(vs) > 1 {
-			return fosite.ErrInvalidRequest.WithHintf("The parameter %q appears more than once.", k)
-		}
+	if err := checkFormValues(r.PostForm); err != nil {
+		return err
 	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
 	case "authorization_code", "refresh_token":
@@ -112,6 +201,19 @@ func checkTokenRequest(w http.ResponseWriter, r *http.Request) error {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if _, _, basic := r.BasicAuth(); !basic {
 			return fosite.ErrInvalidClient.WithHint("The Authorization header must use the Basic scheme.")
+		}
+	}
+	return nil
+}
+
+// checkFormValues refuses invalid UTF-8 and repeated parameters (RFC 6749 §3.2).
+func checkFormValues(form url.Values) error {
+	for k, vs := range form {
+		if !utf8.ValidString(k) || slices.ContainsFunc(vs, func(v string) bool { return !utf8.ValidString(v) }) {
+			return fosite.ErrInvalidRequest.WithHint("The request contains invalid UTF-8.")
+		}
+		if len(vs) > 1 {
+			return fosite.ErrInvalidRequest.WithHintf("The parameter %q appears more than once.", k)
 		}
 	}
 	return nil

@@ -82,9 +82,14 @@ type ProxyConfig struct {
 type OAuthConfig struct {
 	// Audience is the resource server access tokens are meant for (their
 	// aud claim); it defaults to the issuer.
-	Audience                  string        `koanf:"audience"`
-	AccessTokenLifespan       time.Duration `koanf:"access_token_lifespan"`
-	RefreshTokenLifespan      time.Duration `koanf:"refresh_token_lifespan"`
+	Audience            string        `koanf:"audience"`
+	AccessTokenLifespan time.Duration `koanf:"access_token_lifespan"`
+	// RefreshTokenLifespan is the absolute limit of a grant's refresh tokens,
+	// counted from the user's authorization; rotation does not extend it.
+	RefreshTokenLifespan time.Duration `koanf:"refresh_token_lifespan"`
+	// RefreshTokenIdleTimeout ends a grant whose refresh token was not used
+	// for this long; each rotation restarts it.
+	RefreshTokenIdleTimeout   time.Duration `koanf:"refresh_token_idle_timeout"`
 	AuthorizationCodeLifespan time.Duration `koanf:"authorization_code_lifespan"`
 	// RefreshGracePeriod lets a rotated refresh token be used again for this
 	// long, so a client that lost a refresh response can retry. 0 disables it.
@@ -113,6 +118,7 @@ func defaultConfig() Config {
 		OAuth: OAuthConfig{
 			AccessTokenLifespan:       time.Hour,
 			RefreshTokenLifespan:      720 * time.Hour,
+			RefreshTokenIdleTimeout:   336 * time.Hour,
 			AuthorizationCodeLifespan: 60 * time.Second,
 			RefreshGracePeriod:        5 * time.Second,
 		},
@@ -280,6 +286,7 @@ func (c Config) Validate(dev bool) error {
 	}{
 		{"oauth.access_token_lifespan", c.OAuth.AccessTokenLifespan},
 		{"oauth.refresh_token_lifespan", c.OAuth.RefreshTokenLifespan},
+		{"oauth.refresh_token_idle_timeout", c.OAuth.RefreshTokenIdleTimeout},
 		{"oauth.authorization_code_lifespan", c.OAuth.AuthorizationCodeLifespan},
 		{"session.lifetime", c.Session.Lifetime},
 	} {

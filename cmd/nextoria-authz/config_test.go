@@ -82,6 +82,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			Audience:                  "http://127.0.0.1:8080",
 			AccessTokenLifespan:       time.Hour,
 			RefreshTokenLifespan:      720 * time.Hour,
+			RefreshTokenIdleTimeout:   336 * time.Hour,
 			AuthorizationCodeLifespan: time.Minute,
 			RefreshGracePeriod:        5 * time.Second,
 		},

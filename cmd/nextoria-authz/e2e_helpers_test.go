@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ const e2ePassword = "correct horse battery staple"
 type e2eServer struct {
 	URL          string
 	cfg          Config
+	app          *app
 	store        *storage.Store
 	keys         secret.Keys
 	UserID       string
@@ -58,6 +60,9 @@ func startE2E(t *testing.T, mutate ...func(*Config)) *e2eServer {
 		m(&cfg)
 	}
 	logger := slog.New(slog.DiscardHandler)
+	if os.Getenv("NEXTORIA_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := newApp(ctx, cfg, true, logger)
 	if err != nil {
@@ -75,7 +80,7 @@ func startE2E(t *testing.T, mutate ...func(*Config)) *e2eServer {
 		wg.Wait()
 		a.close()
 	})
-	s := &e2eServer{URL: cfg.Issuer, cfg: cfg, store: a.store, keys: a.keys, Email: "ada@example.com"}
+	s := &e2eServer{URL: cfg.Issuer, cfg: cfg, app: a, store: a.store, keys: a.keys, Email: "ada@example.com"}
 	ws, err := a.store.CreateWorkspace(t.Context(), "Analytical Engines", storage.PlanGrowth)
 	if err != nil {
 		t.Fatal(err)

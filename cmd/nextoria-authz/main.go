@@ -102,6 +102,8 @@ for example NEXTORIA_DATABASE_URL for database.url. The variables are:
 		c.usersCmd(),
 		c.appsCmd(),
 		c.cleanupCmd(),
+		c.resourceServersCmd(),
+		c.keysCmd(),
 	)
 	return root
 }

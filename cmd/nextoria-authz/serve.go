@@ -76,7 +76,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		Audience:           []string{audience},
 		RefreshGracePeriod: cfg.OAuth.RefreshGracePeriod,
 	})
-	keySet, err := authz.NewKeySet(ctx, store, keys.Seal, cfg.OAuth.AccessTokenLifespan+5*time.Minute, logger)
+	keySet, err := authz.NewKeySet(ctx, store, keys.Seal, cfg.OAuth.AccessTokenLifespan+authz.RetiredKeyGrace, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,9 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		Issuer:                    cfg.Issuer,
 		Audience:                  audience,
 		AccessTokenLifespan:       cfg.OAuth.AccessTokenLifespan,
-		RefreshTokenLifespan:      cfg.OAuth.RefreshTokenLifespan,
+		RefreshTokenLifespan:      cfg.OAuth.RefreshTokenIdleTimeout,
+		RefreshTokenMaxLifetime:   cfg.OAuth.RefreshTokenLifespan,
+		RefreshGracePeriod:        cfg.OAuth.RefreshGracePeriod,
 		AuthorizationCodeLifespan: cfg.OAuth.AuthorizationCodeLifespan,
 		Keys:                      keys,
 		Logger:                    logger,

@@ -1,0 +1,273 @@
+package authz
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/nextoria/authz/storage"
+)
+
+// Paths of the token-lifecycle endpoints.
+const (
+	IntrospectPath = "/v1/oauth/introspect"
+	RevokePath     = "/v1/oauth/revoke"
+)
+
+// maxLifecycleBody bounds introspection and revocation bodies.
+const maxLifecycleBody = 16 << 10
+
+// Introspection is the RFC 7662 response. Inactive tokens answer exactly
+// {"active": false}: every other field is omitted.
+type Introspection struct {
+	Active      bool     `json:"active"`
+	Scope       string   `json:"scope,omitempty"`
+	ClientID    string   `json:"client_id,omitempty"`
+	Subject     string   `json:"sub,omitempty"`
+	Username    string   `json:"username,omitempty"`
+	TokenType   string   `json:"token_type,omitempty"`
+	ExpiresAt   int64    `json:"exp,omitempty"`
+	IssuedAt    int64    `json:"iat,omitempty"`
+	Issuer      string   `json:"iss,omitempty"`
+	Audience    []string `json:"aud,omitempty"`
+	JTI         string   `json:"jti,omitempty"`
+	WorkspaceID string   `json:"workspace_id,omitempty"`
+	Plan        string   `json:"plan,omitempty"`
+	KeyID       string   `json:"key_id,omitempty"`
+	KeyName     string   `json:"key_name,omitempty"`
+}
+
+// Token types reported by introspection.
+const (
+	TokenTypeBearer  = "Bearer"
+	TokenTypeRefresh = "refresh_token"
+	TokenTypeAPIKey  = "api_key"
+)
+
+// APIKeyIntrospector answers introspection for API keys. ok is false when s
+// is not shaped like an API key, so that other token kinds are tried.
+type APIKeyIntrospector interface {
+	IntrospectAPIKey(ctx context.Context, s string) (result Introspection, ok bool, err error)
+}
+
+// introspect handles POST /v1/oauth/introspect for resource servers.
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !s.authenticateResourceServer(ctx, r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="nextoria", charset="UTF-8"`)
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Resource-server authentication failed.")
+		return
+	}
+	if err := parseLifecycleForm(w, r); err != nil {
+		code, desc := describe(err)
+		writeOAuthError(w, http.StatusBadRequest, code, desc)
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "The token parameter is missing.")
+		return
+	}
+	res, err := s.Introspect(ctx, token, r.PostForm.Get("token_type_hint"))
+	if err != nil {
+		s.logError(ctx, "introspection failed", err)
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "The token could not be checked.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(res)
+}
+
+// Introspect reports on an access token, refresh token or API key. The hint
+// only orders the lookups; a token is never trusted to be what it says.
+func (s *Server) Introspect(ctx context.Context, token, hint string) (Introspection, error) {
+	if s.apiKeys != nil {
+		res, ok, err := s.apiKeys.IntrospectAPIKey(ctx, token)
+		if err != nil || ok {
+			return res, err
+		}
+	}
+	use := fosite.AccessToken
+	if hint == "refresh_token" {
+		use = fosite.RefreshToken
+	}
+	sess := newSession(s.cfg.AccessTokenLifespan)
+	kind, ar, err := s.provider.IntrospectToken(ctx, token, use, sess)
+	if err != nil {
+		if isServerError(err) {
+			return Introspection{}, err
+		}
+		s.log.DebugContext(ctx, "token inactive", "reason", fosite.ErrorToRFC6749Error(err).WithExposeDebug(true).GetDescription())
+		return Introspection{Active: false}, nil
+	}
+	sess, ok := ar.GetSession().(*Session)
+	if !ok {
+		return Introspection{}, errors.New("authz: unexpected session type")
+	}
+	res := Introspection{
+		Active:      true,
+		Scope:       strings.Join(ar.GetGrantedScopes(), " "),
+		ClientID:    ar.GetClient().GetID(),
+		Subject:     sess.Subject,
+		Username:    sess.Username,
+		Issuer:      s.cfg.Issuer,
+		Audience:    ar.GetGrantedAudience(),
+		WorkspaceID: sess.WorkspaceID,
+	}
+	switch kind {
+	case fosite.AccessToken:
+		res.TokenType = TokenTypeBearer
+		res.ExpiresAt = sess.GetExpiresAt(fosite.AccessToken).Unix()
+		res.IssuedAt = sess.IssuedAt.Unix()
+		res.JTI = sess.JTI
+	case fosite.RefreshToken:
+		exp, expired := s.refreshExpiry(sess)
+		if expired {
+			return Introspection{Active: false}, nil
+		}
+		res.TokenType = TokenTypeRefresh
+		res.ExpiresAt = exp.Unix()
+		res.IssuedAt = ar.GetRequestedAt().Unix()
+	default:
+		return Introspection{Active: false}, nil
+	}
+	ws, err := s.store.GetWorkspace(ctx, sess.WorkspaceID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Introspection{Active: false}, nil
+	} else if err != nil {
+		return Introspection{}, err
+	}
+	res.Plan = ws.Plan
+	return res, nil
+}
+
+// refreshExpiry is when a refresh token stops working: the earlier of its
+// idle expiry (it slides with each rotation) and the grant's absolute limit.
+func (s *Server) refreshExpiry(sess *Session) (time.Time, bool) {
+	exp := sess.GetExpiresAt(fosite.RefreshToken)
+	if s.cfg.RefreshTokenMaxLifetime > 0 && !sess.GrantedAt.IsZero() {
+		if limit := sess.GrantedAt.Add(s.cfg.RefreshTokenMaxLifetime); exp.IsZero() || limit.Before(exp) {
+			exp = limit
+		}
+	}
+	return exp, !exp.IsZero() && time.Now().After(exp)
+}
+
+// authenticateResourceServer checks HTTP Basic credentials of a resource
+// server in constant time; an unknown client_id costs the same hash.
+func (s *Server) authenticateResourceServer(ctx context.Context, r *http.Request) bool {
+	id, sec, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	id, err1 := url.QueryUnescape(id)
+	sec, err2 := url.QueryUnescape(sec)
+	if err1 != nil || err2 != nil || id == "" {
+		return false
+	}
+	got := s.hasher.Sum([]byte(sec))
+	rs, err := s.store.GetResourceServer(ctx, id)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			s.logError(ctx, "load resource server", err)
+		}
+		return false
+	}
+	return subtle.ConstantTimeCompare(got, rs.SecretHash) == 1
+}
+
+// revoke handles POST /v1/oauth/revoke (RFC 7009). Clients authenticate as at
+// the token endpoint. Revoking a refresh token revokes its whole grant;
+// revoking an access token revokes that token. Unknown tokens and tokens of
+// other clients answer 200 and change nothing.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s.allowTokenCORS(w, r)
+	if err := parseLifecycleForm(w, r); err != nil {
+		s.provider.WriteRevocationResponse(ctx, w, err)
+		return
+	}
+	if _, _, basic := r.BasicAuth(); basic && r.PostForm.Get("client_secret") != "" {
+		s.provider.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHint("Use exactly one client authentication method."))
+		return
+	}
+	client, err := s.fositeCore.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		s.provider.WriteRevocationResponse(ctx, w, err)
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		s.provider.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
+		return
+	}
+	use := fosite.AccessToken
+	if r.PostForm.Get("token_type_hint") == "refresh_token" {
+		use = fosite.RefreshToken
+	}
+	if err := s.revokeToken(ctx, client.GetID(), token, use); err != nil {
+		s.logError(ctx, "revocation failed", err)
+		s.provider.WriteRevocationResponse(ctx, w, fosite.ErrServerError)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) revokeToken(ctx context.Context, clientID, token string, hint fosite.TokenUse) error {
+	kind, ar, err := s.provider.IntrospectToken(ctx, token, hint, newSession(s.cfg.AccessTokenLifespan))
+	if err != nil {
+		if isServerError(err) {
+			return err
+		}
+		return nil // unknown, expired or already revoked: nothing to do
+	}
+	if ar.GetClient().GetID() != clientID {
+		return nil // another client's token: refused silently (RFC 7009 §2.1)
+	}
+	switch kind {
+	case fosite.RefreshToken:
+		if err := s.store.RevokeRefreshToken(ctx, ar.GetID()); err != nil {
+			return err
+		}
+		return s.store.RevokeAccessToken(ctx, ar.GetID())
+	case fosite.AccessToken:
+		return s.store.DeleteAccessTokenSession(ctx, s.accessStrategy.AccessTokenSignature(ctx, token))
+	}
+	return nil
+}
+
+func parseLifecycleForm(w http.ResponseWriter, r *http.Request) error {
+	if !isForm(r) {
+		return fosite.ErrInvalidRequest.WithHint("The request body must be application/x-www-form-urlencoded.")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLifecycleBody)
+	if err := r.ParseForm(); err != nil {
+		return fosite.ErrInvalidRequest.WithHint("The request body could not be parsed or is too large.")
+	}
+	return checkFormValues(r.PostForm)
+}
+
+func isServerError(err error) bool {
+	var rfc *fosite.RFC6749Error
+	if errors.As(err, &rfc) {
+		return rfc.ErrorField == fosite.ErrServerError.ErrorField
+	}
+	return !errors.Is(err, fosite.ErrNotFound) && !errors.Is(err, fosite.ErrInactiveToken)
+}
+
+// writeOAuthError writes an RFC 6749 error body.
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
+}
