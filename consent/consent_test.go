@@ -2,6 +2,7 @@ package consent
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -62,4 +63,25 @@ func TestCatalogue(t *testing.T) {
 	if len(d) != 2 || d[0].Name != "projects:read" || d[1].Description != "Read task data across projects" {
 		t.Errorf("Describe = %+v", d)
 	}
+}
+
+// FuzzParseScope: the parser never yields empty or duplicate names, and
+// joining its output parses back to the same list.
+func FuzzParseScope(f *testing.F) {
+	for _, s := range []string{"", "projects:read tasks:read", "  a  a b ", "\x00 \xff", "a\tb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := ParseScope(s)
+		seen := map[string]bool{}
+		for _, n := range got {
+			if n == "" || seen[n] || strings.Contains(n, " ") {
+				t.Fatalf("ParseScope(%q) = %q", s, got)
+			}
+			seen[n] = true
+		}
+		if again := ParseScope(strings.Join(got, " ")); !slices.Equal(again, got) {
+			t.Fatalf("round trip %q → %q", got, again)
+		}
+	})
 }
