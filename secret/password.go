@@ -5,14 +5,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
 
-// Argon2Params are the argon2id cost parameters. The defaults follow RFC 9106's
-// second recommended option (64 MiB, 3 passes) scaled to one lane per core we have.
+// Argon2Params are the argon2id cost parameters.
 type Argon2Params struct {
 	Memory  uint32 // KiB
 	Time    uint32
@@ -21,8 +21,20 @@ type Argon2Params struct {
 	SaltLen int
 }
 
-// DefaultArgon2 is what new password hashes use.
-var DefaultArgon2 = Argon2Params{Memory: 64 * 1024, Time: 3, Threads: 2, KeyLen: 32, SaltLen: 16}
+// DefaultArgon2 is what new password hashes use: OWASP's argon2id setting
+// (19 MiB, 2 passes, 1 lane). Together with passwordSlots it bounds the
+// memory that sign-ins can take: a burst of parallel sign-ins waits its turn
+// instead of growing the process by 19 MiB per request.
+var DefaultArgon2 = Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1, KeyLen: 32, SaltLen: 16}
+
+// passwordSlots limits concurrent argon2id computations to one per core.
+var passwordSlots = make(chan struct{}, max(1, runtime.NumCPU()))
+
+func withPasswordSlot[T any](f func() T) T {
+	passwordSlots <- struct{}{}
+	defer func() { <-passwordSlots }()
+	return f()
+}
 
 // ErrPasswordFormat means a stored password hash could not be parsed.
 var ErrPasswordFormat = errors.New("secret: malformed password hash")
@@ -34,7 +46,9 @@ func HashPassword(password string) (string, error) {
 
 func hashPassword(password string, p Argon2Params) (string, error) {
 	salt := Random(p.SaltLen)
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	key := withPasswordSlot(func() []byte {
+		return argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	})
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
@@ -47,7 +61,9 @@ func VerifyPassword(hash, password string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	got := withPasswordSlot(func() []byte {
+		return argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	})
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
