@@ -133,3 +133,37 @@ type SigningKey struct {
 	CreatedAt  time.Time
 	RetiredAt  time.Time // zero while the key is the active one
 }
+
+// APIKey is a workspace's credential for server-to-server calls to the REST
+// API. The key itself is never stored: the row holds its keyed hash (see
+// NewAPIKey.KeyHash) and a display id that is safe to show.
+type APIKey struct {
+	ID          string
+	WorkspaceID string
+	CreatedBy   string // user id; "" when created from the CLI or the user is gone
+	Name        string
+	Scopes      []string
+	DisplayID   string // e.g. "nxh_ukmov5Ui": the prefix and the first random characters
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // zero: never expires
+	RevokedAt   time.Time // zero: not revoked
+	LastUsedAt  time.Time // zero: never used
+}
+
+// APIKeyWithPlan is an API key together with its workspace's plan, as looked
+// up for every API request (the plan sets the rate limit).
+type APIKeyWithPlan struct {
+	APIKey
+	Plan string
+}
+
+// NewAPIKey is the input of CreateAPIKey.
+type NewAPIKey struct {
+	WorkspaceID string
+	CreatedBy   string // "" for none
+	Name        string
+	Scopes      []string
+	KeyHash     []byte // HMAC-SHA-256 of the key under secret.Keys.SecretHash
+	DisplayID   string
+	ExpiresAt   time.Time // zero: never expires
+}

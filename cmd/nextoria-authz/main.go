@@ -101,6 +101,7 @@ for example NEXTORIA_DATABASE_URL for database.url. The variables are:
 		c.workspacesCmd(),
 		c.usersCmd(),
 		c.appsCmd(),
+		c.apiKeysCmd(),
 		c.cleanupCmd(),
 		c.resourceServersCmd(),
 		c.keysCmd(),

@@ -1,0 +1,45 @@
+package resource
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Error codes of the documented error envelope, one per HTTP status.
+const (
+	CodeBadRequest    = "BAD_REQUEST"    // 400: invalid request parameters
+	CodeUnauthorized  = "UNAUTHORIZED"   // 401: missing or invalid API key or token
+	CodeForbidden     = "FORBIDDEN"      // 403: valid credentials, insufficient scope
+	CodeNotFound      = "NOT_FOUND"      // 404: the resource does not exist
+	CodeUnprocessable = "UNPROCESSABLE"  // 422: validation errors
+	CodeRateLimited   = "RATE_LIMITED"   // 429: too many requests
+	CodeInternalError = "INTERNAL_ERROR" // 500: server error
+)
+
+// envelope is the documented error body:
+//
+//	{"error": {"code": "NOT_FOUND", "message": "…", "status": 404}}
+type envelope struct {
+	Error envelopeError `json:"error"`
+}
+
+type envelopeError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Status  int    `json:"status"`
+}
+
+// WriteError answers with status and the documented error envelope. message
+// is shown to API clients: it must never carry internal details. Errors are
+// not cached by clients or proxies.
+func WriteError(w http.ResponseWriter, status int, code, message string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // JSON with nosniff is never rendered as HTML
+	_ = enc.Encode(envelope{Error: envelopeError{Code: code, Message: message, Status: status}})
+}
