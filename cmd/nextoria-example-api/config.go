@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// config is the example API's configuration, read from the environment.
+type config struct {
+	Listen           string
+	IntrospectionURL string
+	ClientID         string
+	ClientSecret     string
+	RedisURL         string // "" for in-process rate limits
+	RedisFailOpen    bool
+}
+
+// defaultListen is NEXTORIA_API_LISTEN's default.
+const defaultListen = "127.0.0.1:8081"
+
+// loadConfig reads and checks the configuration, reporting every problem
+// at once.
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		Listen:           getenv("NEXTORIA_API_LISTEN"),
+		IntrospectionURL: getenv("NEXTORIA_API_INTROSPECTION_URL"),
+		ClientID:         getenv("NEXTORIA_API_CLIENT_ID"),
+		ClientSecret:     getenv("NEXTORIA_API_CLIENT_SECRET"),
+		RedisURL:         getenv("NEXTORIA_API_REDIS_URL"),
+		RedisFailOpen:    true,
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = defaultListen
+	}
+	var errs []error
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("NEXTORIA_API_LISTEN %q must be host:port", cfg.Listen))
+	}
+	if cfg.IntrospectionURL == "" {
+		errs = append(errs, errors.New("NEXTORIA_API_INTROSPECTION_URL is required, e.g. https://api.nextoriahub.com/v1/oauth/introspect"))
+	} else if u, err := url.Parse(cfg.IntrospectionURL); err != nil || u.Host == "" ||
+		!(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+		errs = append(errs, errors.New("NEXTORIA_API_INTROSPECTION_URL must be an https URL (http only on a loopback address): the client secret and tokens travel to it"))
+	}
+	if cfg.ClientID == "" {
+		errs = append(errs, errors.New("NEXTORIA_API_CLIENT_ID is required"))
+	}
+	if cfg.ClientSecret == "" {
+		errs = append(errs, errors.New("NEXTORIA_API_CLIENT_SECRET is required"))
+	}
+	if cfg.RedisURL != "" {
+		if _, err := redis.ParseURL(cfg.RedisURL); err != nil {
+			errs = append(errs, errors.New("NEXTORIA_API_REDIS_URL must be a redis:// or rediss:// URL"))
+		}
+	}
+	if v := getenv("NEXTORIA_API_REDIS_FAIL_OPEN"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("NEXTORIA_API_REDIS_FAIL_OPEN %q must be true or false", v))
+		}
+		cfg.RedisFailOpen = b
+	}
+	if err := errors.Join(errs...); err != nil {
+		return config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

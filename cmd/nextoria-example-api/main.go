@@ -1,0 +1,207 @@
+// Command nextoria-example-api is a small Nextoria Hub REST API that shows
+// how a resource server uses package resource: every /v1 route is protected
+// by the scope it needs, requests are admitted by token introspection at
+// Nextoria Authz and counted against the workspace plan's rate limit, and
+// every error uses the documented envelope. Its data (projects, tasks,
+// clients) lives in memory and is lost on restart.
+//
+// It is configured by environment variables:
+//
+//	NEXTORIA_API_LISTEN              address to listen on (default 127.0.0.1:8081)
+//	NEXTORIA_API_INTROSPECTION_URL   Nextoria Authz's introspection endpoint (required),
+//	                                 https, or http on a loopback address
+//	NEXTORIA_API_CLIENT_ID           this resource server's client id (required)
+//	NEXTORIA_API_CLIENT_SECRET       and secret at that endpoint (required)
+//	NEXTORIA_API_REDIS_URL           redis:// URL for rate limits shared by every
+//	                                 instance; without it each instance counts alone
+//	NEXTORIA_API_REDIS_FAIL_OPEN     what to do while Redis is unreachable (default true):
+//	                                 true keeps serving, each instance enforcing the limits
+//	                                 alone in memory; false refuses requests with 429
+//
+// It trusts the system's certificate roots (SSL_CERT_FILE and SSL_CERT_DIR
+// work) and honours HTTPS_PROXY, like any Go program on http.DefaultTransport.
+// It logs JSON to standard error and shuts down gracefully on SIGINT or
+// SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nextoria/authz/ratelimit"
+	"github.com/nextoria/authz/resource"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	err := run(ctx, os.Getenv, logger, nil)
+	stop()
+	if err != nil {
+		logger.Error("nextoria-example-api stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// Timeouts of the server and its clients.
+const (
+	shutdownTimeout      = 15 * time.Second
+	introspectionTimeout = 5 * time.Second
+)
+
+// run serves until ctx ends, then shuts down gracefully. ready, when not
+// nil, is told the listening address once requests are accepted.
+func run(ctx context.Context, getenv func(string) string, logger *slog.Logger, ready func(net.Addr)) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	limiter, closeLimiter, err := newLimiter(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+	mw, err := resource.New(resource.Config{
+		IntrospectionURL: cfg.IntrospectionURL,
+		ClientID:         cfg.ClientID,
+		ClientSecret:     cfg.ClientSecret,
+		// http.DefaultTransport: system roots, proxies from the environment.
+		HTTPClient:           &http.Client{Timeout: introspectionTimeout},
+		IntrospectionTimeout: introspectionTimeout,
+		Limiter:              limiter,
+		Logger:               logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (NEXTORIA_API_LISTEN): %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           logRequests(logger, newHandler(mw)),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.InfoContext(ctx, "nextoria-example-api listening", "addr", ln.Addr().String(),
+		"introspection_url", cfg.IntrospectionURL, "shared_rate_limits", cfg.RedisURL != "")
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// newLimiter returns the rate limiter cfg asks for and a function that
+// releases it: Redis behind a FailSafe, or an in-process limiter.
+func newLimiter(cfg config, logger *slog.Logger) (ratelimit.Limiter, func(), error) {
+	if cfg.RedisURL == "" {
+		return ratelimit.NewMemory(ratelimit.MemoryOptions{}), func() {}, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("NEXTORIA_API_REDIS_URL: %w", err)
+	}
+	// A request waits on Redis, so an unreachable Redis must fail fast and
+	// let the FailSafe decide, unless the URL sets its own timeouts.
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 500 * time.Millisecond
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = 250 * time.Millisecond
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = 250 * time.Millisecond
+	}
+	silenceRedisLog.Do(func() { redis.SetLogger(discardRedisLog{}) })
+	client := redis.NewClient(opts)
+	fs := &ratelimit.FailSafe{
+		Limiter:  ratelimit.NewRedis(client, ratelimit.DefaultRedisPrefix),
+		FailOpen: cfg.RedisFailOpen,
+		Logger:   logger,
+	}
+	if cfg.RedisFailOpen {
+		fs.Fallback = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	}
+	return fs, func() { _ = client.Close() }, nil
+}
+
+// silenceRedisLog replaces go-redis's process-wide logger once: the
+// FailSafe logs outages at a bounded rate, where go-redis would log every
+// failed dial.
+var silenceRedisLog sync.Once
+
+// discardRedisLog silences go-redis's internal logger.
+type discardRedisLog struct{}
+
+// Printf drops the message.
+func (discardRedisLog) Printf(context.Context, string, ...any) {}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader records the first status written.
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Write records an implicit 200 before the first body bytes.
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logRequests logs one line per request: never headers or bodies, which
+// carry tokens and customer data.
+func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		logger.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "duration_ms", time.Since(start).Milliseconds())
+	})
+}
