@@ -1,8 +1,9 @@
-// Package apps owns the registration of OAuth apps: what makes a name,
-// a redirect URI, a scope list or a logo acceptable, and how an app's
-// client_id and client secret are made and stored. The CLI uses it today and
-// the browser settings pages will use it too, so both apply the same rules and
-// show the same field-level messages.
+// Package apps owns the registration and management of OAuth apps: what
+// makes a name, a redirect URI, a scope list or a logo acceptable, how an
+// app's client_id and client secret are made, rotated and stored, and who may
+// change or delete an app (CanManage). The CLI and the browser settings pages
+// both use it, so they apply the same rules and show the same field-level
+// messages.
 package apps
 
 import (

@@ -29,6 +29,9 @@ var assets = func() fs.FS {
 // year and still change with each release.
 var stylesheetURL = assetURL("app.css")
 
+// copyScriptURL is the script of the copy buttons, versioned the same way.
+var copyScriptURL = assetURL("copy.js")
+
 func assetURL(name string) string {
 	b, err := fs.ReadFile(assets, name)
 	if err != nil {
@@ -57,10 +60,12 @@ func staticHandler() http.Handler {
 	}))
 }
 
-// handleLogo serves an app's logo for the consent screen. Callers add a
-// ?v=<sha> that changes with the logo, so a day of caching is safe. The
-// image gets its own locked-down policy, as an SVG opened directly must not
-// run anything.
+// handleLogo serves an app's logo for the consent screen and the settings
+// pages. Pages link to it with ?v=<sha256 of the logo> (logoURL), so a
+// request carrying the current version may be cached for a year: a new logo
+// gets a new URL. Any other request (no version, or an old one) must
+// revalidate, by its ETag. The image gets its own locked-down policy, so that
+// even a file that is not what it claims could run nothing.
 func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
 	clientID := r.PathValue("client_id")
 	logo, err := s.store.GetAppLogo(r.Context(), clientID)
@@ -78,12 +83,37 @@ func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	sum := sha256.Sum256(logo.Data)
+	version := hex.EncodeToString(sum[:])
+	etag := `"` + version + `"`
 	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+	h.Set("ETag", etag)
+	if r.URL.Query().Get("v") == version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "public, no-cache")
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	h.Set("Content-Type", logo.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(logo.Data)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "public, max-age=86400")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(logo.Data)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(logo.Data)
+	}
+}
+
+// etagMatches reports whether an If-None-Match header names etag (or is "*").
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(t), "W/"))
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
 }

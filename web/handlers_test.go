@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -27,11 +29,12 @@ func TestNewValidatesConfig(t *testing.T) {
 	bad.Keys.CookieBlock = []byte("short")
 	bad.Keys.CSRF = nil
 	bad.SessionLifetime = time.Second
+	bad.Apps = nil
 	_, err := New(bad, nil)
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	for _, want := range []string{"store", "issuer", "cookie hash", "cookie block", "csrf", "session lifetime"} {
+	for _, want := range []string{"store", "apps service", "issuer", "cookie hash", "cookie block", "csrf", "session lifetime"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -499,7 +502,7 @@ func TestSecurityHeaders(t *testing.T) {
 
 	t.Run("https issuer", func(t *testing.T) {
 		t.Parallel()
-		s, err := New(Config{Issuer: "https://auth.example.com", Keys: testKeys(t)}, newFakeStore())
+		s, err := New(Config{Issuer: "https://auth.example.com", Keys: testKeys(t), Apps: &fakeApps{}}, newFakeStore())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -688,14 +691,26 @@ func TestStaticAssets(t *testing.T) {
 func TestAppLogo(t *testing.T) {
 	t.Parallel()
 	png := []byte("\x89PNG\r\n\x1a\nfake")
+	sum := sha256.Sum256(png)
+	version := hex.EncodeToString(sum[:])
 	tests := []struct {
-		name     string
-		logos    map[string]storage.Logo
-		err      error
-		want     int
-		wantType string
+		name      string
+		logos     map[string]storage.Logo
+		err       error
+		query     string
+		header    map[string]string
+		want      int
+		wantType  string
+		wantCache string
 	}{
-		{name: "png", logos: map[string]storage.Logo{"acme": {ContentType: "image/png", Data: png}}, want: http.StatusOK, wantType: "image/png"},
+		{name: "current version", logos: map[string]storage.Logo{"acme": {ContentType: "image/png", Data: png}}, query: "?v=" + version,
+			want: http.StatusOK, wantType: "image/png", wantCache: "public, max-age=31536000, immutable"},
+		{name: "old version", logos: map[string]storage.Logo{"acme": {ContentType: "image/png", Data: png}}, query: "?v=0123abcd",
+			want: http.StatusOK, wantType: "image/png", wantCache: "public, no-cache"},
+		{name: "no version", logos: map[string]storage.Logo{"acme": {ContentType: "image/png", Data: png}},
+			want: http.StatusOK, wantType: "image/png", wantCache: "public, no-cache"},
+		{name: "revalidated", logos: map[string]storage.Logo{"acme": {ContentType: "image/png", Data: png}},
+			header: map[string]string{"If-None-Match": `W/"x", "` + version + `"`}, want: http.StatusNotModified, wantCache: "public, no-cache"},
 		{name: "none", want: http.StatusNotFound},
 		{name: "not an image", logos: map[string]storage.Logo{"acme": {ContentType: "text/html", Data: []byte("<p>")}}, want: http.StatusNotFound},
 		{name: "store failure", err: errors.New("db down"), want: http.StatusInternalServerError},
@@ -706,12 +721,31 @@ func TestAppLogo(t *testing.T) {
 			env := newTestEnv(t)
 			env.store.logos = tt.logos
 			env.store.logoErr = tt.err
-			resp := env.browser(t).get("/apps/acme/logo?v=0123abcd")
+			b := env.browser(t)
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, env.ts.URL+"/apps/acme/logo"+tt.query, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp := b.do(req)
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status = %d, want %d", resp.StatusCode, tt.want)
 			}
 			if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 				t.Error("no nosniff")
+			}
+			if sessionSetCookie(resp) != nil {
+				t.Error("logo sets a cookie")
+			}
+			if tt.wantCache != "" {
+				if got := resp.Header.Get("Cache-Control"); got != tt.wantCache {
+					t.Errorf("Cache-Control = %q, want %q", got, tt.wantCache)
+				}
+				if got := resp.Header.Get("ETag"); got != `"`+version+`"` {
+					t.Errorf("ETag = %q", got)
+				}
 			}
 			if tt.want != http.StatusOK {
 				return
@@ -719,14 +753,11 @@ func TestAppLogo(t *testing.T) {
 			if got := resp.Header.Get("Content-Type"); got != tt.wantType {
 				t.Errorf("Content-Type = %q", got)
 			}
-			if got := resp.Header.Get("Cache-Control"); got != "public, max-age=86400" {
-				t.Errorf("Cache-Control = %q", got)
+			if !strings.Contains(resp.Header.Get("Content-Security-Policy"), "sandbox") {
+				t.Errorf("CSP = %q", resp.Header.Get("Content-Security-Policy"))
 			}
 			if resp.body != string(png) {
 				t.Error("body differs")
-			}
-			if sessionSetCookie(resp) != nil {
-				t.Error("logo sets a cookie")
 			}
 		})
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
@@ -37,12 +40,14 @@ var testPasswordHash = sync.OnceValue(func() string {
 	return h
 })
 
-// fakeStore keeps users, login sessions and logos in memory.
+// fakeStore keeps users, login sessions, apps, logos and grants in memory.
 type fakeStore struct {
 	mu       sync.Mutex
 	users    map[string]storage.User // by lower-case e-mail
 	sessions map[string]fakeSession  // by hex of the id hash
 	logos    map[string]storage.Logo
+	apps     map[string]storage.App // by client_id
+	grants   map[string][]storage.Grant
 	created  int
 	deleted  int
 	logoErr  error
@@ -66,6 +71,8 @@ func newFakeStore() *fakeStore {
 		},
 		sessions: map[string]fakeSession{},
 		logos:    map[string]storage.Logo{},
+		apps:     map[string]storage.App{},
+		grants:   map[string][]storage.Grant{},
 	}
 }
 
@@ -104,7 +111,7 @@ func (f *fakeStore) GetPrincipal(_ context.Context, idHash []byte) (storage.Prin
 				Email:          u.Email,
 				Role:           u.Role,
 				WorkspaceID:    u.WorkspaceID,
-				WorkspaceName:  "Acme Studio",
+				WorkspaceName:  workspaceNames[u.WorkspaceID],
 				Plan:           storage.PlanGrowth,
 				LoginSessionID: idHash,
 				SignedInAt:     s.expiresAt.Add(-time.Hour),
@@ -135,6 +142,171 @@ func (f *fakeStore) GetAppLogo(_ context.Context, clientID string) (storage.Logo
 		return storage.Logo{}, storage.ErrNotFound
 	}
 	return l, nil
+}
+
+// workspaceNames names the fake workspaces.
+var workspaceNames = map[string]string{"ws-1": "Acme Studio", "ws-2": "Globex"}
+
+func (f *fakeStore) GetApp(_ context.Context, clientID string) (storage.App, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.apps[clientID]
+	if !ok {
+		return storage.App{}, storage.ErrNotFound
+	}
+	return a, nil
+}
+
+func (f *fakeStore) ListApps(_ context.Context, workspaceID string) ([]storage.App, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []storage.App{}
+	for _, a := range f.apps {
+		if a.WorkspaceID == workspaceID {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b storage.App) int { return strings.Compare(a.ClientID, b.ClientID) })
+	return out, nil
+}
+
+func (f *fakeStore) ListGrants(_ context.Context, userID string) ([]storage.GrantedApp, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []storage.GrantedApp{}
+	for _, g := range f.grants[userID] {
+		out = append(out, storage.GrantedApp{Grant: g, App: f.apps[g.ClientID]})
+	}
+	return out, nil
+}
+
+func (f *fakeStore) RevokeGrant(_ context.Context, userID, clientID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.grants[userID], func(g storage.Grant) bool { return g.ClientID == clientID })
+	if i < 0 {
+		return storage.ErrNotFound
+	}
+	f.grants[userID] = slices.Delete(f.grants[userID], i, i+1)
+	return nil
+}
+
+// addUser adds a user who signs in with testPassword.
+func (f *fakeStore) addUser(id, email, workspaceID, role string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users[email] = storage.User{ID: id, Email: email, PasswordHash: testPasswordHash(), WorkspaceID: workspaceID, Role: role}
+}
+
+func (f *fakeStore) putApp(a storage.App) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.apps[a.ClientID] = a
+}
+
+func (f *fakeStore) app(clientID string) (storage.App, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.apps[clientID]
+	return a, ok
+}
+
+// fakeApps applies the app service's writes to a fakeStore, validating like
+// package apps, and records the secrets it hands out.
+type fakeApps struct {
+	store   *fakeStore
+	mu      sync.Mutex
+	n       int
+	secrets []string
+	calls   int
+}
+
+func (a *fakeApps) Register(_ context.Context, r apps.Registration) (storage.App, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	if fe := apps.Validate(r); fe != nil {
+		return storage.App{}, "", fe
+	}
+	a.n++
+	app := storage.App{
+		ClientID: fmt.Sprintf("client-%d", a.n), Name: strings.TrimSpace(r.Name), RedirectURIs: r.RedirectURIs,
+		Scopes: r.Scopes, Public: r.Public, WorkspaceID: r.WorkspaceID, OwnerID: r.OwnerID,
+		CreatedAt: time.Now(), UpdatedAt: time.Now(),
+	}
+	if r.Logo != nil {
+		app.HasLogo, app.LogoSHA256 = true, "sha"
+	}
+	var sec string
+	if !r.Public {
+		sec = fmt.Sprintf("secret-%d-%d", a.n, len(a.secrets))
+		a.secrets = append(a.secrets, sec)
+		app.SecretHash = []byte("hash:" + sec)
+	}
+	a.store.putApp(app)
+	return app, sec, nil
+}
+
+func (a *fakeApps) Update(_ context.Context, clientID string, u apps.Update) (storage.App, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	if fe := apps.ValidateUpdate(u); fe != nil {
+		return storage.App{}, fe
+	}
+	app, ok := a.store.app(clientID)
+	if !ok {
+		return storage.App{}, storage.ErrNotFound
+	}
+	app.Name, app.RedirectURIs, app.Scopes = strings.TrimSpace(u.Name), u.RedirectURIs, u.Scopes
+	if u.RemoveLogo {
+		app.HasLogo, app.LogoSHA256 = false, ""
+	}
+	if u.Logo != nil {
+		app.HasLogo, app.LogoSHA256 = true, "sha2"
+	}
+	a.store.putApp(app)
+	return app, nil
+}
+
+func (a *fakeApps) RotateSecret(_ context.Context, clientID string, overlap time.Duration) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	app, ok := a.store.app(clientID)
+	if !ok {
+		return "", storage.ErrNotFound
+	}
+	sec := fmt.Sprintf("rotated-%d", len(a.secrets))
+	a.secrets = append(a.secrets, sec)
+	if overlap > 0 {
+		app.RotatedSecretHash, app.RotatedSecretExpiresAt = app.SecretHash, time.Now().Add(overlap)
+	} else {
+		app.RotatedSecretHash, app.RotatedSecretExpiresAt = nil, time.Time{}
+	}
+	app.SecretHash = []byte("hash:" + sec)
+	a.store.putApp(app)
+	return sec, nil
+}
+
+func (a *fakeApps) Delete(_ context.Context, clientID string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	a.store.mu.Lock()
+	defer a.store.mu.Unlock()
+	if _, ok := a.store.apps[clientID]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(a.store.apps, clientID)
+	return nil
+}
+
+// writes counts the calls that reached the service.
+func (a *fakeApps) writes() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls
 }
 
 func (f *fakeStore) counts() (live, created, deleted int) {
@@ -168,6 +340,7 @@ func testConfig(t *testing.T) Config {
 		Keys:            testKeys(t),
 		SecureCookies:   true,
 		SessionLifetime: 2 * time.Hour,
+		Apps:            &fakeApps{store: newFakeStore()},
 	}
 }
 
@@ -192,6 +365,7 @@ func testPrompt() consent.Prompt {
 type testEnv struct {
 	srv   *Server
 	store *fakeStore
+	apps  *fakeApps
 	ts    *httptest.Server
 }
 
@@ -202,6 +376,8 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 		m(&cfg)
 	}
 	store := newFakeStore()
+	fa := &fakeApps{store: store}
+	cfg.Apps = fa
 	s, err := New(cfg, store)
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +423,7 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	})
 	ts := httptest.NewServer(s.Middleware(mux))
 	t.Cleanup(ts.Close)
-	return &testEnv{srv: s, store: store, ts: ts}
+	return &testEnv{srv: s, store: store, apps: fa, ts: ts}
 }
 
 // browser is an HTTP client with a cookie jar that does not follow redirects.

@@ -5,10 +5,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/a-h/templ"
 	"golang.org/x/net/html"
 
+	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/storage"
 )
@@ -322,6 +324,153 @@ func TestInitial(t *testing.T) {
 	for in, want := range map[string]string{"acme": "A", "  zed": "Z", "": "?", "\x00x": "?", "日本": "日", "\xff": "?"} {
 		if got := initial(in); got != want {
 			t.Errorf("initial(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// settingsPages renders every settings page with sample data, including
+// hostile text.
+func settingsPages() map[string]templ.Component {
+	c := settingsChrome{
+		Principal:   storage.Principal{UserID: "u1", Email: "ada@example.com", WorkspaceID: "ws-1", WorkspaceName: "Acme <Studio>", Role: storage.RoleAdmin},
+		Section:     navApps,
+		LogoutToken: "logout-token",
+		Flash:       "Saved.",
+	}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	app := storage.App{
+		ClientID: "abc123", Name: `<script>alert("x")</script>`, RedirectURIs: []string{"https://a.example/cb"},
+		Scopes: []string{"projects:read"}, WorkspaceID: "ws-1", OwnerID: "u1", SecretHash: []byte("h"),
+		HasLogo: true, LogoSHA256: "f00d", CreatedAt: now, UpdatedAt: now,
+	}
+	form := formOf(app)
+	form.CSRFToken = "tok"
+	form.Errors = apps.FieldErrors{apps.FieldName: "is required", apps.FieldScopes: "at least one scope is required"}
+	detail := appDetailView{App: app, CanManage: true, NewSecret: "s3cret", Form: form, Overlap: defaultOverlap, RotateToken: "tok2"}
+	readOnly := appDetailView{App: app}
+	grants := []grantView{{
+		GrantedApp:  storage.GrantedApp{Grant: storage.Grant{ClientID: "abc123", Scopes: []string{"projects:read"}, GrantedAt: now, LastUsedAt: now}, App: app},
+		Scopes:      consent.Describe([]string{"projects:read"}),
+		RevokeToken: "tok3",
+	}}
+	return map[string]templ.Component{
+		"apps list":       appsListPage(c, []storage.App{app, {ClientID: "p", Name: "plain", Public: true, CreatedAt: now}}),
+		"apps list empty": appsListPage(c, nil),
+		"register":        appNewPage(c, appFormView{CSRFToken: "tok"}),
+		"register errors": appNewPage(c, form),
+		"detail":          appDetailPage(c, detail),
+		"detail readonly": appDetailPage(c, readOnly),
+		"delete":          appDeletePage(c, app, "tok"),
+		"grants":          grantsPage(c, grants),
+		"grants empty":    grantsPage(c, nil),
+		"keys":            keysPage(c),
+	}
+}
+
+// TestSettingsPagesShareLayout checks what every settings page must have:
+// the frame, one h1, labelled controls, and nothing the CSP would block but
+// the nonce-bearing copy script.
+func TestSettingsPagesShareLayout(t *testing.T) {
+	t.Parallel()
+	for name, c := range settingsPages() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out := renderString(t, c)
+			if !strings.HasPrefix(out, "<!doctype html>") {
+				t.Errorf("missing doctype: %.40q", out)
+			}
+			if strings.Count(out, "<script") != 1 || !strings.Contains(out, `<script src="`+copyScriptURL+`" nonce="test-nonce" defer></script>`) {
+				t.Error("want exactly the copy script, with the nonce")
+			}
+			for _, bad := range []string{"<style", " style=", "http://", "//fonts.", `<script>alert`} {
+				if strings.Contains(out, bad) {
+					t.Errorf("page contains %q", bad)
+				}
+			}
+			doc := parseHTML(t, out)
+			for _, tag := range []string{"header", "main", "footer", "h1", "nav"} {
+				if len(byTag(doc, tag)) != 1 {
+					t.Errorf("want exactly one <%s>", tag)
+				}
+			}
+			// Every control has a label, every id is unique.
+			ids := map[string]bool{}
+			for _, n := range findAll(doc, func(n *html.Node) bool { _, ok := attr(n, "id"); return ok }) {
+				id, _ := attr(n, "id")
+				if ids[id] {
+					t.Errorf("id %q used twice", id)
+				}
+				ids[id] = true
+			}
+			for _, in := range findAll(doc, func(n *html.Node) bool { return n.Data == "input" || n.Data == "textarea" }) {
+				if typ, _ := attr(in, "type"); typ == "hidden" {
+					continue
+				}
+				id, _ := attr(in, "id")
+				labels := findAll(doc, func(n *html.Node) bool { v, _ := attr(n, "for"); return n.Data == "label" && v == id })
+				if id == "" || len(labels) != 1 || textOf(labels[0]) == "" {
+					t.Errorf("control %q has no label", id)
+				}
+				if d, ok := attr(in, "aria-describedby"); ok {
+					for _, ref := range strings.Fields(d) {
+						if !ids[ref] {
+							t.Errorf("control %q is described by missing %q", id, ref)
+						}
+					}
+				}
+			}
+			for _, b := range byTag(doc, "button") {
+				if textOf(b) == "" {
+					t.Error("a button has no text")
+				}
+			}
+			if got := textOf(oneByTestID(t, doc, "workspace-name")); got != "Acme <Studio>" {
+				t.Errorf("workspace = %q", got)
+			}
+		})
+	}
+}
+
+func TestAppDetailPage(t *testing.T) {
+	t.Parallel()
+	pages := settingsPages()
+	doc := parseHTML(t, renderString(t, pages["detail"]))
+	if got := textOf(oneByTestID(t, doc, "client-secret")); got != "s3cret" {
+		t.Errorf("secret = %q", got)
+	}
+	if got := textOf(oneByTestID(t, doc, "app-name")); got != `<script>alert("x")</script>` {
+		t.Errorf("name = %q", got)
+	}
+	logos := byTestID(doc, "app-logo") // the header's, and the form's current logo
+	if len(logos) != 2 {
+		t.Fatalf("%d logos", len(logos))
+	}
+	if src, _ := attr(logos[0], "src"); src != "/apps/abc123/logo?v=f00d" {
+		t.Errorf("logo src = %q", src)
+	}
+	for _, id := range []string{"app-form", "rotate-form", "delete", "remove-logo", "error-summary"} {
+		oneByTestID(t, doc, id)
+	}
+	if n := len(byTestID(doc, "scope")); n != len(consent.Catalogue) {
+		t.Errorf("%d scope checkboxes, want %d", n, len(consent.Catalogue))
+	}
+	if !strings.Contains(textOf(oneByTestID(t, doc, "scopes")), "Create, send, and void invoices") {
+		t.Error("scope descriptions missing")
+	}
+
+	if !strings.Contains(textOf(doc), "Confidential app · registered 1 Mar 2026, 12:00 UTC") {
+		t.Error("registration date missing or run together")
+	}
+	grants := parseHTML(t, renderString(t, pages["grants"]))
+	if !strings.Contains(textOf(grants), "Authorized 1 Mar 2026, 12:00 UTC · last used 1 Mar 2026, 12:00 UTC") {
+		t.Errorf("grant dates: %q", textOf(grants))
+	}
+
+	ro := parseHTML(t, renderString(t, pages["detail readonly"]))
+	oneByTestID(t, ro, "read-only")
+	for _, id := range []string{"app-form", "rotate-form", "delete", "secret-once"} {
+		if len(byTestID(ro, id)) != 0 {
+			t.Errorf("read-only page has %s", id)
 		}
 	}
 }

@@ -1,9 +1,10 @@
 // Package web owns the browser surface of the authorization server: the
-// sign-in, home, consent and error pages (templ components with their
-// generated code), the embedded stylesheet, app logos, the encrypted
-// gorilla/sessions cookie that carries the login-session id and the CSRF seed,
-// anti-forgery tokens, and the security headers (CSP with a per-request nonce)
-// of every page.
+// sign-in, home, consent and error pages, the signed-in settings pages
+// (OAuth applications, authorized apps, API keys), all as templ components
+// with their generated code; the embedded stylesheet and script, app logos,
+// the encrypted gorilla/sessions cookie that carries the login-session id, the
+// CSRF seed and one-time messages, anti-forgery tokens, and the security
+// headers (CSP with a per-request nonce) of every page.
 //
 // The authorization endpoint lives elsewhere and reaches this package through
 // the methods Principal, RedirectToLogin, RenderConsent, RenderError,
@@ -22,6 +23,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -45,6 +47,9 @@ type Config struct {
 	SessionLifetime time.Duration
 	// Logger receives operational events; nothing is logged when nil.
 	Logger *slog.Logger
+	// Apps registers and changes OAuth apps for the settings pages; an
+	// apps.Service in production.
+	Apps AppService
 }
 
 // Store is the data access the browser surface needs. *storage.Store
@@ -55,14 +60,33 @@ type Store interface {
 	GetPrincipal(ctx context.Context, idHash []byte) (storage.Principal, error)
 	DeleteLoginSession(ctx context.Context, idHash []byte) error
 	GetAppLogo(ctx context.Context, clientID string) (storage.Logo, error)
+	// The settings pages read apps and grants here, and revoke grants.
+	GetApp(ctx context.Context, clientID string) (storage.App, error)
+	ListApps(ctx context.Context, workspaceID string) ([]storage.App, error)
+	ListGrants(ctx context.Context, userID string) ([]storage.GrantedApp, error)
+	RevokeGrant(ctx context.Context, userID, clientID string) error
 }
 
 var _ Store = (*storage.Store)(nil)
+
+// AppService registers, changes and deletes OAuth apps: the writes of the
+// settings pages, with the validation rules of package apps. apps.Service
+// satisfies it; tests use a fake. Who may change an app is decided by the
+// settings handlers (apps.CanView, apps.CanManage) before it is called.
+type AppService interface {
+	Register(ctx context.Context, r apps.Registration) (storage.App, string, error)
+	Update(ctx context.Context, clientID string, u apps.Update) (storage.App, error)
+	RotateSecret(ctx context.Context, clientID string, overlap time.Duration) (string, error)
+	Delete(ctx context.Context, clientID string) error
+}
+
+var _ AppService = apps.Service{}
 
 // Server serves the browser pages and offers the session, CSRF and rendering
 // helpers the authorization endpoint uses. It is safe for concurrent use.
 type Server struct {
 	store    Store
+	apps     AppService
 	log      *slog.Logger
 	csrfKey  []byte
 	lifetime time.Duration
@@ -75,6 +99,9 @@ func New(cfg Config, store Store) (*Server, error) {
 	var errs []error
 	if store == nil {
 		errs = append(errs, errors.New("store is nil"))
+	}
+	if cfg.Apps == nil {
+		errs = append(errs, errors.New("apps service is nil"))
 	}
 	u, err := url.Parse(cfg.Issuer)
 	switch {
@@ -109,6 +136,7 @@ func New(cfg Config, store Store) (*Server, error) {
 	}
 	return &Server{
 		store:    store,
+		apps:     cfg.Apps,
 		log:      logger,
 		csrfKey:  append([]byte(nil), cfg.Keys.CSRF...),
 		lifetime: lifetime,
@@ -126,4 +154,5 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", s.Middleware(http.HandlerFunc(s.handleHome)))
 	mux.Handle("GET /static/", s.Middleware(staticHandler()))
 	mux.Handle("GET /apps/{client_id}/logo", s.Middleware(http.HandlerFunc(s.handleLogo)))
+	s.settingsRoutes(mux)
 }

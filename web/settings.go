@@ -1,0 +1,312 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/storage"
+)
+
+// Paths of the settings pages.
+const (
+	pathSettings   = "/settings"
+	pathApps       = "/settings/api/apps"
+	pathAppsNew    = "/settings/api/apps/new"
+	pathKeys       = "/settings/api/keys"
+	pathAuthorized = "/settings/authorized-apps"
+)
+
+// Navigation entries of the settings layout.
+const (
+	navApps       = "apps"
+	navKeys       = "api-keys"
+	navAuthorized = "authorized-apps"
+)
+
+type navItem struct{ ID, Label, Href string }
+
+// settingsNav is the settings navigation, in order.
+var settingsNav = []navItem{
+	{navApps, "OAuth applications", pathApps},
+	{navKeys, "API keys", pathKeys},
+	{navAuthorized, "Authorized apps", pathAuthorized},
+}
+
+// settingsRoutes registers the signed-in settings pages. Every form posts
+// back with a CSRF token bound to its purpose and object; the whole tree is
+// also behind a same-origin check, so a form from another site is refused
+// before it is read.
+func (s *Server) settingsRoutes(mux *http.ServeMux) {
+	get := func(pattern string, h principalHandler) {
+		mux.Handle("GET "+pattern, s.signedIn(h))
+	}
+	post := func(pattern string, h principalHandler) {
+		mux.Handle("POST "+pattern, s.sameOrigin(s.signedIn(h)))
+	}
+	get(pathSettings, func(w http.ResponseWriter, _ *http.Request, _ storage.Principal) { seeOther(w, pathApps) })
+	get(pathApps, s.handleAppsList)
+	get(pathAppsNew, s.handleAppNew)
+	post(pathApps, s.handleAppCreate)
+	get(pathApps+"/{client_id}", s.handleAppDetail)
+	post(pathApps+"/{client_id}", s.handleAppUpdate)
+	post(pathApps+"/{client_id}/secret", s.handleAppRotate)
+	get(pathApps+"/{client_id}/delete", s.handleAppDeleteConfirm)
+	post(pathApps+"/{client_id}/delete", s.handleAppDelete)
+	get(pathKeys, s.handleKeys)
+	get(pathAuthorized, s.handleGrants)
+	post(pathAuthorized+"/{client_id}/revoke", s.handleGrantRevoke)
+}
+
+// principalHandler serves a signed-in user.
+type principalHandler func(w http.ResponseWriter, r *http.Request, p storage.Principal)
+
+// signedIn runs h for a signed-in browser and sends any other to the sign-in
+// page, which brings it back to the page afterwards (for a form post, to the
+// page the form was on).
+func (s *Server) signedIn(h principalHandler) http.Handler {
+	return s.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.Principal(r)
+		if !ok {
+			s.RedirectToLogin(w, r, returnPath(r))
+			return
+		}
+		h(w, r, p)
+	}))
+}
+
+// returnPath is the page to come back to after signing in.
+func returnPath(r *http.Request) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return r.URL.RequestURI()
+	}
+	p := r.URL.Path
+	switch {
+	case p == pathApps:
+		return pathAppsNew
+	case strings.HasPrefix(p, pathAuthorized+"/"):
+		return pathAuthorized
+	case strings.HasSuffix(p, "/secret"), strings.HasSuffix(p, "/delete"):
+		return path.Dir(p)
+	}
+	return p
+}
+
+// sameOrigin refuses cross-origin form posts (Sec-Fetch-Site, or Origin
+// against Host) with the error page, before the handler reads anything. The
+// server wraps every route in the same check; this keeps the settings forms
+// safe wherever the routes are mounted.
+func (s *Server) sameOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(s.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.log.WarnContext(r.Context(), "cross-origin form refused", "path", r.URL.Path)
+		s.RenderError(w, r, http.StatusForbidden, "This form was sent from another site",
+			"For your safety the request was refused. Go back and try again from this site.")
+	})))
+	return cop.Handler(next)
+}
+
+// settingsChrome is what the settings layout shows around every page.
+type settingsChrome struct {
+	Principal   storage.Principal
+	Section     string // the current navigation entry
+	LogoutToken string
+	Flash       string // a one-time message from the previous action
+}
+
+// chrome prepares the layout of a settings page. It takes the flash message
+// and, for the page of app clientID, the one-time client secret out of the
+// session cookie, so that a reload shows neither; call it before rendering.
+func (s *Server) chrome(w http.ResponseWriter, r *http.Request, p storage.Principal, section, clientID string) (settingsChrome, string) {
+	c := settingsChrome{Principal: p, Section: section, LogoutToken: s.CSRFToken(r, bindingLogout)}
+	var clientSecret string
+	c.Flash, clientSecret = s.takeOneTime(w, r, clientID)
+	return c, clientSecret
+}
+
+// Session cookie values of one-time messages. Like the others they are
+// strings, so gob needs no registration, and the cookie is encrypted.
+const (
+	keyFlash       = "flash"
+	keySecretApp   = "secret_app" // client_id the one-time secret belongs to
+	keySecretValue = "secret"     // the client secret, in clear, until shown
+	keySecretAt    = "secret_at"  // when it was stored (Unix seconds)
+)
+
+// secretShowWindow bounds how long a new client secret waits in the cookie
+// for its page to be shown.
+const secretShowWindow = 10 * time.Minute
+
+// finish stores a flash message, and a one-time client secret of app
+// clientID when clientSecret is not empty, then answers with a 303 to
+// location. The secret travels in the encrypted, HttpOnly session cookie,
+// never in a URL, and is deleted when its page shows it.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, location, flash, clientID, clientSecret string) {
+	sess := s.session(r)
+	if flash != "" {
+		sess.Values[keyFlash] = flash
+	}
+	delete(sess.Values, keySecretApp)
+	delete(sess.Values, keySecretValue)
+	delete(sess.Values, keySecretAt)
+	if clientSecret != "" {
+		sess.Values[keySecretApp] = clientID
+		sess.Values[keySecretValue] = clientSecret
+		sess.Values[keySecretAt] = strconv.FormatInt(time.Now().Unix(), 10)
+	}
+	if err := s.saveSession(w, r, sess); err != nil {
+		s.log.ErrorContext(r.Context(), "save one-time message", "error", err)
+	}
+	seeOther(w, location)
+}
+
+// takeOneTime removes the flash message and any pending client secret from
+// the session and returns them; the secret only on the page of its app and
+// within secretShowWindow. Whatever page comes first consumes the secret, so
+// it is shown at most once.
+func (s *Server) takeOneTime(w http.ResponseWriter, r *http.Request, clientID string) (flash, clientSecret string) {
+	if r.Method == http.MethodHead {
+		return "", "" // a HEAD shows nothing, so it must consume nothing
+	}
+	sess := s.session(r)
+	flash = stringValue(sess, keyFlash)
+	app, value, at := stringValue(sess, keySecretApp), stringValue(sess, keySecretValue), stringValue(sess, keySecretAt)
+	if flash == "" && value == "" && app == "" {
+		return "", ""
+	}
+	delete(sess.Values, keyFlash)
+	delete(sess.Values, keySecretApp)
+	delete(sess.Values, keySecretValue)
+	delete(sess.Values, keySecretAt)
+	if err := s.saveSession(w, r, sess); err != nil {
+		// Not shown, since it could not be deleted.
+		s.log.ErrorContext(r.Context(), "clear one-time message", "error", err)
+		return "", ""
+	}
+	stored, err := strconv.ParseInt(at, 10, 64)
+	if value != "" && clientID != "" && app == clientID && err == nil && time.Since(time.Unix(stored, 0)) < secretShowWindow {
+		clientSecret = value
+	}
+	return flash, clientSecret
+}
+
+// maxUploadBytes bounds the body of the forms that carry a logo: the logo's
+// own limit (apps.MaxLogoBytes) and room for the other fields and the
+// multipart framing. A larger body is refused with 413 before it is parsed.
+const maxUploadBytes = 512 << 10
+
+// upload is a parsed app form.
+type upload struct {
+	form url.Values
+	// logo is the uploaded file, cut at apps.MaxLogoBytes+1 bytes (enough
+	// for the size check); nil when no file was chosen.
+	logo []byte
+	// tooLarge reports a body over maxUploadBytes: nothing was read.
+	tooLarge bool
+}
+
+// readUpload parses a multipart (or URL-encoded) form of at most
+// maxUploadBytes. It answers 415 and 400 itself and reports false then; a
+// body that is too large is reported in upload.tooLarge, so that the caller
+// can show its form again with status 413.
+func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (upload, bool) {
+	if r.ContentLength > maxUploadBytes {
+		return upload{tooLarge: true}, true
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes)
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case err == nil && mt == "multipart/form-data":
+		err = r.ParseMultipartForm(maxUploadBytes)
+		if r.MultipartForm != nil {
+			defer func() { _ = r.MultipartForm.RemoveAll() }()
+		}
+	case err == nil && mt == "application/x-www-form-urlencoded":
+		err = r.ParseForm()
+	default:
+		s.RenderError(w, r, http.StatusUnsupportedMediaType, "Unsupported form",
+			"This form can only be sent from its page in a web browser.")
+		return upload{}, false
+	}
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return upload{tooLarge: true}, true
+		}
+		s.log.InfoContext(r.Context(), "unreadable form", "error", err)
+		s.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Go back and try again.")
+		return upload{}, false
+	}
+	u := upload{form: r.PostForm}
+	if r.MultipartForm == nil {
+		return u, true
+	}
+	files := r.MultipartForm.File["logo"]
+	if len(files) == 0 || (files[0].Filename == "" && files[0].Size == 0) {
+		return u, true // the file input was left empty
+	}
+	f, err := files[0].Open()
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "open uploaded logo", "error", err)
+		s.renderInternalError(w, r)
+		return upload{}, false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, apps.MaxLogoBytes+1))
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "read uploaded logo", "error", err)
+		s.renderInternalError(w, r)
+		return upload{}, false
+	}
+	if data == nil {
+		data = []byte{} // an empty file is an upload, and an invalid one
+	}
+	u.logo = data
+	return u, true
+}
+
+// redirectURIs splits the redirect URI text area: one URI per line, blank
+// lines ignored.
+func redirectURIs(text string) []string {
+	var out []string
+	for line := range strings.Lines(text) {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// logoURL is where handleLogo serves an app's logo; the version changes with
+// the logo, so the image can be cached for good.
+func logoURL(app storage.App) string {
+	return "/apps/" + url.PathEscape(app.ClientID) + "/logo?v=" + url.QueryEscape(app.LogoSHA256)
+}
+
+// appPath is the page of an app.
+func appPath(clientID string) string { return pathApps + "/" + url.PathEscape(clientID) }
+
+// renderNotFound answers for an app that does not exist or belongs to
+// another workspace, alike, so that nothing tells them apart.
+func (s *Server) renderNotFound(w http.ResponseWriter, r *http.Request) {
+	s.RenderError(w, r, http.StatusNotFound, "Not found",
+		"There is no such app in your workspace. It may have been deleted.")
+}
+
+func (s *Server) renderForbidden(w http.ResponseWriter, r *http.Request) {
+	s.RenderError(w, r, http.StatusForbidden, "You cannot change this app",
+		"Only the person who registered it and the administrators of your workspace can change or delete it.")
+}
+
+// formatTime shows an instant to people.
+func formatTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+
+// machineTime is the datetime attribute of a <time> element.
+func machineTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

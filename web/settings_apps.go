@@ -1,0 +1,409 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/storage"
+)
+
+// CSRF bindings of the app forms; the per-app ones end with the client_id.
+const bindingAppRegister = "app-register"
+
+func appBinding(action, clientID string) string { return "app-" + action + ":" + clientID }
+
+// appFormView is the registration form, or the settings form of an app,
+// with what was typed and the problems found.
+type appFormView struct {
+	Name         string
+	RedirectURIs string   // one per line
+	Scopes       []string // the checked scope names
+	Public       bool
+	RemoveLogo   bool
+	// Errors are apps.FieldErrors keyed by field (apps.FieldName, …).
+	Errors apps.FieldErrors
+	// Notice is shown above the form, e.g. when the upload was too large.
+	Notice    string
+	CSRFToken string
+}
+
+// formOf fills the settings form of an app with its stored values.
+func formOf(app storage.App) appFormView {
+	return appFormView{
+		Name:         app.Name,
+		RedirectURIs: strings.Join(app.RedirectURIs, "\n"),
+		Scopes:       slices.Clone(app.Scopes),
+		Public:       app.Public,
+	}
+}
+
+// formFrom reads the typed values back from a posted form.
+func formFrom(u upload) appFormView {
+	return appFormView{
+		Name:         u.form.Get("name"),
+		RedirectURIs: u.form.Get("redirect_uris"),
+		Scopes:       u.form["scope"],
+		Public:       u.form.Get("client_type") == "public",
+		RemoveLogo:   u.form.Get("remove_logo") != "",
+	}
+}
+
+// msgUploadTooLarge explains a 413.
+const msgUploadTooLarge = "The upload was too large and nothing was saved. A logo may be at most 256 KiB; choose a smaller image and fill in the form again."
+
+// appDetailView is the page of one app.
+type appDetailView struct {
+	App       storage.App
+	CanManage bool
+	// NewSecret is the client secret just issued, shown once; "" otherwise.
+	NewSecret string
+	// Form is the settings form (only when CanManage).
+	Form appFormView
+	// PreviousSecretUntil is when the secret replaced by the last rotation
+	// stops working; zero when it already has.
+	PreviousSecretUntil time.Time
+	Overlap             string // the rotation choice to show selected
+	RotateError         string
+	RotateToken         string
+}
+
+// overlapChoice is one answer to "how long may the old secret keep working?".
+type overlapChoice struct {
+	Value    string
+	Label    string
+	Duration time.Duration
+}
+
+// overlapChoices are the rotation overlaps offered; defaultOverlap is preselected.
+var overlapChoices = []overlapChoice{
+	{"now", "Stop it now", 0},
+	{"1h", "1 hour", time.Hour},
+	{"24h", "24 hours", 24 * time.Hour},
+	{"7d", "7 days", 7 * 24 * time.Hour},
+}
+
+const defaultOverlap = "24h"
+
+// handleAppsList lists the apps of the user's workspace.
+func (s *Server) handleAppsList(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	list, err := s.store.ListApps(r.Context(), p.WorkspaceID)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "list apps", "workspace_id", p.WorkspaceID, "error", err)
+		s.renderInternalError(w, r)
+		return
+	}
+	c, _ := s.chrome(w, r, p, navApps, "")
+	s.render(w, r, http.StatusOK, appsListPage(c, list))
+}
+
+// handleAppNew shows the registration form.
+func (s *Server) handleAppNew(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	c, _ := s.chrome(w, r, p, navApps, "")
+	s.render(w, r, http.StatusOK, appNewPage(c, appFormView{CSRFToken: s.CSRFToken(r, bindingAppRegister)}))
+}
+
+// handleAppCreate registers an app in the user's workspace, owned by the
+// user; any member may. Its secret is shown once, on the app's page.
+func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	u, ok := s.readUpload(w, r)
+	if !ok {
+		return
+	}
+	if u.tooLarge {
+		c, _ := s.chrome(w, r, p, navApps, "")
+		f := appFormView{Notice: msgUploadTooLarge, CSRFToken: s.CSRFToken(r, bindingAppRegister)}
+		s.render(w, r, http.StatusRequestEntityTooLarge, appNewPage(c, f))
+		return
+	}
+	if !s.VerifyCSRF(r, bindingAppRegister, u.form.Get("csrf_token")) {
+		s.log.WarnContext(r.Context(), "app registration rejected: bad csrf token", "user_id", p.UserID)
+		s.renderFormExpired(w, r)
+		return
+	}
+	f := formFrom(u)
+	app, clientSecret, err := s.apps.Register(r.Context(), apps.Registration{
+		Name:         f.Name,
+		RedirectURIs: redirectURIs(f.RedirectURIs),
+		Scopes:       f.Scopes,
+		Public:       f.Public,
+		Logo:         u.logo,
+		WorkspaceID:  p.WorkspaceID,
+		OwnerID:      p.UserID,
+	})
+	var fe apps.FieldErrors
+	if errors.As(err, &fe) {
+		f.Errors = fe
+		if u.logo != nil && fe[apps.FieldLogo] == "" {
+			f.Notice = "Your logo was fine, but files are not kept when a form is sent back: choose it again."
+		}
+		f.CSRFToken = s.CSRFToken(r, bindingAppRegister)
+		c, _ := s.chrome(w, r, p, navApps, "")
+		s.render(w, r, http.StatusUnprocessableEntity, appNewPage(c, f))
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "register app", "user_id", p.UserID, "error", err)
+		s.renderInternalError(w, r)
+		return
+	}
+	s.log.InfoContext(r.Context(), "app registered", "client_id", app.ClientID, "user_id", p.UserID, "public", app.Public)
+	s.finish(w, r, appPath(app.ClientID), "“"+app.Name+"” is registered.", app.ClientID, clientSecret)
+}
+
+// loadApp loads the app named by the request path for p. An unknown app and
+// an app of another workspace get the same 404, for GET and POST alike.
+func (s *Server) loadApp(w http.ResponseWriter, r *http.Request, p storage.Principal) (storage.App, bool) {
+	clientID := r.PathValue("client_id")
+	app, err := s.store.GetApp(r.Context(), clientID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && !apps.CanView(p, app)):
+		s.renderNotFound(w, r)
+		return storage.App{}, false
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "load app", "client_id", clientID, "error", err)
+		s.renderInternalError(w, r)
+		return storage.App{}, false
+	}
+	return app, true
+}
+
+// detailView prepares the page of app for p.
+func (s *Server) detailView(r *http.Request, p storage.Principal, app storage.App) appDetailView {
+	v := appDetailView{App: app, CanManage: apps.CanManage(p, app), Overlap: defaultOverlap}
+	if len(app.RotatedSecretHash) > 0 && app.RotatedSecretExpiresAt.After(time.Now()) {
+		v.PreviousSecretUntil = app.RotatedSecretExpiresAt
+	}
+	if v.CanManage {
+		v.Form = formOf(app)
+		v.Form.CSRFToken = s.CSRFToken(r, appBinding("update", app.ClientID))
+		v.RotateToken = s.CSRFToken(r, appBinding("rotate", app.ClientID))
+	}
+	return v
+}
+
+// handleAppDetail shows an app: to those who may manage it with its
+// settings form, secret rotation and deletion, to other members read-only.
+func (s *Server) handleAppDetail(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	app, ok := s.loadApp(w, r, p)
+	if !ok {
+		return
+	}
+	v := s.detailView(r, p, app)
+	var c settingsChrome
+	c, v.NewSecret = s.chrome(w, r, p, navApps, app.ClientID)
+	s.render(w, r, http.StatusOK, appDetailPage(c, v))
+}
+
+// handleAppUpdate saves the settings form of an app.
+func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	u, ok := s.readUpload(w, r)
+	if !ok {
+		return
+	}
+	app, ok := s.loadApp(w, r, p)
+	if !ok {
+		return
+	}
+	if u.tooLarge {
+		v := s.detailView(r, p, app)
+		v.Form.Notice = msgUploadTooLarge
+		c, _ := s.chrome(w, r, p, navApps, "")
+		s.render(w, r, http.StatusRequestEntityTooLarge, appDetailPage(c, v))
+		return
+	}
+	if !s.authorizeAppForm(w, r, p, app, "update", u.form.Get("csrf_token")) {
+		return
+	}
+	f := formFrom(u)
+	updated, err := s.apps.Update(r.Context(), app.ClientID, apps.Update{
+		Name:         f.Name,
+		RedirectURIs: redirectURIs(f.RedirectURIs),
+		Scopes:       f.Scopes,
+		Logo:         u.logo,
+		RemoveLogo:   f.RemoveLogo,
+	})
+	var fe apps.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		v := s.detailView(r, p, app)
+		f.Public, f.Errors, f.CSRFToken = app.Public, fe, v.Form.CSRFToken
+		if u.logo != nil && fe[apps.FieldLogo] == "" {
+			f.Notice = "Your new logo was fine, but files are not kept when a form is sent back: choose it again."
+		}
+		v.Form = f
+		c, _ := s.chrome(w, r, p, navApps, "")
+		s.render(w, r, http.StatusUnprocessableEntity, appDetailPage(c, v))
+		return
+	case errors.Is(err, storage.ErrNotFound):
+		s.renderNotFound(w, r)
+		return
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "update app", "client_id", app.ClientID, "error", err)
+		s.renderInternalError(w, r)
+		return
+	}
+	s.log.InfoContext(r.Context(), "app updated", "client_id", app.ClientID, "user_id", p.UserID)
+	s.finish(w, r, appPath(app.ClientID), "Changes to “"+updated.Name+"” are saved.", "", "")
+}
+
+// handleAppRotate gives a confidential app a new client secret, shown once;
+// the developer chose how long the old one keeps working.
+func (s *Server) handleAppRotate(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	app, ok := s.loadApp(w, r, p)
+	if !ok || !s.authorizeAppForm(w, r, p, app, "rotate", r.PostForm.Get("csrf_token")) {
+		return
+	}
+	if app.Public {
+		s.RenderError(w, r, http.StatusBadRequest, "Public apps have no secret",
+			"This app was registered as public: it authenticates with PKCE, not with a client secret.")
+		return
+	}
+	choice := r.PostForm.Get("overlap")
+	i := slices.IndexFunc(overlapChoices, func(o overlapChoice) bool { return o.Value == choice })
+	if i < 0 {
+		v := s.detailView(r, p, app)
+		v.RotateError = "Choose how long the current secret keeps working."
+		c, _ := s.chrome(w, r, p, navApps, "")
+		s.render(w, r, http.StatusUnprocessableEntity, appDetailPage(c, v))
+		return
+	}
+	overlap := overlapChoices[i]
+	clientSecret, err := s.apps.RotateSecret(r.Context(), app.ClientID, overlap.Duration)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.renderNotFound(w, r)
+		return
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "rotate client secret", "client_id", app.ClientID, "error", err)
+		s.renderInternalError(w, r)
+		return
+	}
+	s.log.InfoContext(r.Context(), "client secret rotated", "client_id", app.ClientID, "user_id", p.UserID, "overlap", overlap.Duration)
+	flash := "“" + app.Name + "” has a new client secret. The previous one has stopped working."
+	if overlap.Duration > 0 {
+		flash = "“" + app.Name + "” has a new client secret. The previous one keeps working for " + overlap.Label + "."
+	}
+	s.finish(w, r, appPath(app.ClientID), flash, app.ClientID, clientSecret)
+}
+
+// handleAppDeleteConfirm asks before an app is deleted.
+func (s *Server) handleAppDeleteConfirm(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	app, ok := s.loadApp(w, r, p)
+	if !ok {
+		return
+	}
+	if !apps.CanManage(p, app) {
+		s.renderForbidden(w, r)
+		return
+	}
+	c, _ := s.chrome(w, r, p, navApps, "")
+	s.render(w, r, http.StatusOK, appDeletePage(c, app, s.CSRFToken(r, appBinding("delete", app.ClientID))))
+}
+
+// handleAppDelete deletes an app, and with it every token it holds and every
+// consent given to it.
+func (s *Server) handleAppDelete(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	app, ok := s.loadApp(w, r, p)
+	if !ok || !s.authorizeAppForm(w, r, p, app, "delete", r.PostForm.Get("csrf_token")) {
+		return
+	}
+	err := s.apps.Delete(r.Context(), app.ClientID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.renderNotFound(w, r)
+		return
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "delete app", "client_id", app.ClientID, "error", err)
+		s.renderInternalError(w, r)
+		return
+	}
+	s.log.InfoContext(r.Context(), "app deleted", "client_id", app.ClientID, "user_id", p.UserID)
+	s.finish(w, r, pathApps, "“"+app.Name+"” is deleted. Its tokens no longer work.", "", "")
+}
+
+// authorizeAppForm checks a form post about app: the CSRF token bound to
+// action and the app, then whether p may manage the app. It answers 403
+// itself when not.
+func (s *Server) authorizeAppForm(w http.ResponseWriter, r *http.Request, p storage.Principal, app storage.App, action, token string) bool {
+	if !s.VerifyCSRF(r, appBinding(action, app.ClientID), token) {
+		s.log.WarnContext(r.Context(), "app form rejected: bad csrf token", "action", action, "client_id", app.ClientID, "user_id", p.UserID)
+		s.renderFormExpired(w, r)
+		return false
+	}
+	if !apps.CanManage(p, app) {
+		s.log.WarnContext(r.Context(), "app form rejected: not allowed", "action", action, "client_id", app.ClientID, "user_id", p.UserID)
+		s.renderForbidden(w, r)
+		return false
+	}
+	return true
+}
+
+// formFields are the fields of the app forms, in page order.
+var formFields = []string{apps.FieldName, apps.FieldRedirectURIs, apps.FieldLogo, apps.FieldScopes}
+
+// fieldLabels name the fields in messages.
+var fieldLabels = map[string]string{
+	apps.FieldName:         "App Name",
+	apps.FieldRedirectURIs: "Redirect URIs",
+	apps.FieldLogo:         "Logo",
+	apps.FieldScopes:       "Scopes",
+}
+
+// fieldMessage turns a field error of package apps into a sentence: messages
+// such as "is required" get the field's label in front.
+func fieldMessage(field, msg string) string {
+	if strings.HasPrefix(msg, "is ") || strings.HasPrefix(msg, "must ") {
+		msg = fieldLabels[field] + " " + msg
+	}
+	if msg == "" {
+		return ""
+	}
+	r, size := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[size:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
+}
+
+// fieldInputID is the element the error summary links to for field.
+func fieldInputID(field string) string {
+	if field == apps.FieldScopes {
+		return scopeInputID(consent.Catalogue[0].Name)
+	}
+	return field
+}
+
+// scopeInputID is the id of a scope's checkbox ("scope-projects-read"): ids
+// with a colon would need escaping in CSS selectors.
+func scopeInputID(scope string) string { return "scope-" + strings.ReplaceAll(scope, ":", "-") }
+
+// describedBy lists the ids describing a field: its hint, and its error when
+// it has one.
+func describedBy(f appFormView, field, hint string) string {
+	if f.Errors[field] != "" {
+		return hint + " " + field + "-error"
+	}
+	return hint
+}
+
+// clientTypeLabel names the client type for people.
+func clientTypeLabel(public bool) string {
+	if public {
+		return "Public"
+	}
+	return "Confidential"
+}

@@ -1,0 +1,65 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/storage"
+)
+
+func grantBinding(clientID string) string { return "grant-revoke:" + clientID }
+
+// grantView is one authorized app as the page shows it.
+type grantView struct {
+	storage.GrantedApp
+	Scopes      []consent.Scope
+	RevokeToken string
+}
+
+// handleGrants lists the apps the user has authorized, in any workspace.
+func (s *Server) handleGrants(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	grants, err := s.store.ListGrants(r.Context(), p.UserID)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "list grants", "user_id", p.UserID, "error", err)
+		s.renderInternalError(w, r)
+		return
+	}
+	views := make([]grantView, len(grants))
+	for i, g := range grants {
+		views[i] = grantView{GrantedApp: g, Scopes: consent.Describe(g.Scopes), RevokeToken: s.CSRFToken(r, grantBinding(g.ClientID))}
+	}
+	c, _ := s.chrome(w, r, p, navAuthorized, "")
+	s.render(w, r, http.StatusOK, grantsPage(c, views))
+}
+
+// handleGrantRevoke withdraws the user's consent to an app and revokes the
+// tokens the app holds for the user; the app must ask again.
+func (s *Server) handleGrantRevoke(w http.ResponseWriter, r *http.Request, p storage.Principal) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	clientID := r.PathValue("client_id")
+	if !s.VerifyCSRF(r, grantBinding(clientID), r.PostForm.Get("csrf_token")) {
+		s.log.WarnContext(r.Context(), "revoke rejected: bad csrf token", "client_id", clientID, "user_id", p.UserID)
+		s.renderFormExpired(w, r)
+		return
+	}
+	name := "The app"
+	if app, err := s.store.GetApp(r.Context(), clientID); err == nil {
+		name = "“" + app.Name + "”"
+	}
+	err := s.store.RevokeGrant(r.Context(), p.UserID, clientID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.RenderError(w, r, http.StatusNotFound, "Not found",
+			"You have not authorized this app, or its access was already removed.")
+		return
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "revoke grant", "client_id", clientID, "user_id", p.UserID, "error", err)
+		s.renderInternalError(w, r)
+		return
+	}
+	s.log.InfoContext(r.Context(), "grant revoked", "client_id", clientID, "user_id", p.UserID)
+	s.finish(w, r, pathAuthorized, name+" can no longer access your account.", "", "")
+}
