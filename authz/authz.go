@@ -80,11 +80,24 @@ type Server struct {
 	browser        Browser
 	provider       fosite.OAuth2Provider
 	fositeCore     *fosite.Fosite
-	accessStrategy *oauth2.DefaultJWTStrategy
+	accessStrategy *accessTokenStrategy
 	hasher         *secret.Hasher
 	apiKeys        APIKeyIntrospector
 	log            *slog.Logger
+
+	// resourceServers caches credential hashes (client_id → hash) and plans
+	// caches workspace plans (id → plan): rows that rarely change, read on
+	// every introspection. Token state is never cached.
+	resourceServers *ttlCache[string, []byte]
+	plans           *ttlCache[string, string]
 }
+
+// Cache lifetimes: how long a new plan or a removed resource server may take
+// to show in introspection answers.
+const (
+	resourceServerCacheTTL = time.Minute
+	planCacheTTL           = 10 * time.Second
+)
 
 // New composes the fosite provider: authorization code with PKCE (S256 only),
 // refresh tokens, JWT access tokens signed by keys, HMAC codes and refresh
@@ -119,7 +132,10 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 	}
 	hmacStrategy := oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: fc}, fc)
-	jwtStrategy := &oauth2.DefaultJWTStrategy{Signer: newSigner(keys), HMACSHAStrategy: hmacStrategy, Config: fc}
+	jwtStrategy := &accessTokenStrategy{
+		DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{Signer: newSigner(keys), HMACSHAStrategy: hmacStrategy, Config: fc},
+		keys:               keys,
+	}
 	provider := compose.Compose(fc, store, jwtStrategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
@@ -133,7 +149,9 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 	return &Server{
 		cfg: cfg, store: store, keys: keys, browser: browser,
 		provider: provider, fositeCore: core, accessStrategy: jwtStrategy, hasher: hasher,
-		log: cfg.Logger,
+		log:             cfg.Logger,
+		resourceServers: newTTLCache[string, []byte](resourceServerCacheTTL, 1024),
+		plans:           newTTLCache[string, string](planCacheTTL, 100_000),
 	}, nil
 }
 

@@ -139,13 +139,18 @@ func (s *Server) Introspect(ctx context.Context, token, hint string) (Introspect
 	default:
 		return Introspection{Active: false}, nil
 	}
-	ws, err := s.store.GetWorkspace(ctx, sess.WorkspaceID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return Introspection{Active: false}, nil
-	} else if err != nil {
-		return Introspection{}, err
+	plan, ok := s.plans.get(sess.WorkspaceID)
+	if !ok {
+		ws, err := s.store.GetWorkspace(ctx, sess.WorkspaceID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return Introspection{Active: false}, nil
+		} else if err != nil {
+			return Introspection{}, err
+		}
+		plan = ws.Plan
+		s.plans.put(sess.WorkspaceID, plan)
 	}
-	res.Plan = ws.Plan
+	res.Plan = plan
 	return res, nil
 }
 
@@ -174,14 +179,19 @@ func (s *Server) authenticateResourceServer(ctx context.Context, r *http.Request
 		return false
 	}
 	got := s.hasher.Sum([]byte(sec))
-	rs, err := s.store.GetResourceServer(ctx, id)
-	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			s.logError(ctx, "load resource server", err)
+	want, ok := s.resourceServers.get(id)
+	if !ok {
+		rs, err := s.store.GetResourceServer(ctx, id)
+		if err != nil {
+			if !errors.Is(err, storage.ErrNotFound) {
+				s.logError(ctx, "load resource server", err)
+			}
+			return false
 		}
-		return false
+		want = rs.SecretHash
+		s.resourceServers.put(id, want)
 	}
-	return subtle.ConstantTimeCompare(got, rs.SecretHash) == 1
+	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
 // revoke handles POST /v1/oauth/revoke (RFC 7009). Clients authenticate as at

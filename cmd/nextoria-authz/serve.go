@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/nextoria/authz/apikey"
+	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/authz"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
@@ -25,6 +27,9 @@ import (
 // keyReloadInterval bounds how long a signing-key rotation takes to reach
 // every instance.
 const keyReloadInterval = 30 * time.Second
+
+// apiKeyFlushInterval is how often API-key last-use times reach the database.
+const apiKeyFlushInterval = 10 * time.Second
 
 // cleanupInterval is how often expired codes, tokens and sessions are deleted.
 const cleanupInterval = 10 * time.Minute
@@ -36,6 +41,7 @@ type app struct {
 	store   *storage.Store
 	keys    secret.Keys
 	keySet  *authz.KeySet
+	apiKeys *apikey.Service
 	handler http.Handler
 	logger  *slog.Logger
 }
@@ -86,6 +92,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		SecureCookies:   secureCookies(cfg.Issuer, dev),
 		SessionLifetime: cfg.Session.Lifetime,
 		Logger:          logger,
+		Apps:            apps.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
 	}, store)
 	if err != nil {
 		return nil, err
@@ -104,6 +111,8 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	if err != nil {
 		return nil, err
 	}
+	apiKeys := &apikey.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash), Logger: logger}
+	az.SetAPIKeys(authz.NewAPIKeyIntrospector(apiKeys, cfg.Issuer))
 
 	mux := http.NewServeMux()
 	az.Routes(mux)
@@ -137,7 +146,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	}
 	h = logRequests(logger, h)
 	ok = true
-	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, handler: h, logger: logger}, nil
+	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, apiKeys: apiKeys, handler: h, logger: logger}, nil
 }
 
 // run serves until ctx ends, then shuts down gracefully.
@@ -156,6 +165,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	go a.keySet.Run(bg, keyReloadInterval)
 	go a.cleanup(bg)
+	go a.apiKeys.RunFlusher(bg, apiKeyFlushInterval)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -176,6 +186,9 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := a.apiKeys.Flush(shutdownCtx); err != nil {
+		a.logger.Error("record API key use", "error", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
