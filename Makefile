@@ -21,3 +21,18 @@ build: ## build the binaries into bin/
 clean: ## remove build and test outputs
 	rm -rf bin/ testdata/artifacts
 	find . -type d -name artifacts -path "*/testdata/*" -prune -exec rm -rf {} +
+
+.PHONY: bench bench-short bench-report
+
+# BENCH_FLAGS passes flags to the load benchmark, e.g.
+# make bench BENCH_FLAGS="--scenarios refresh,code-exchange --duration 30s"
+BENCH_FLAGS ?=
+
+bench: ## load benchmark of every scenario, 10 s each at 16 workers (builds and starts its own server)
+	go run ./cmd/nextoria-bench $(BENCH_FLAGS)
+
+bench-short: ## quick load benchmark (1 s per scenario, 4 workers) that keeps the tool working
+	go run ./cmd/nextoria-bench --short $(BENCH_FLAGS)
+
+bench-report: ## full load benchmark, written to docs/benchmarks.md
+	go run ./cmd/nextoria-bench --markdown docs/benchmarks.md $(BENCH_FLAGS)
