@@ -22,6 +22,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -54,6 +55,7 @@ type Config struct {
 	// ConsentLifespan bounds how long a consent screen can be answered.
 	ConsentLifespan time.Duration
 	Keys            secret.Keys
+	Limits          EndpointLimits
 	Logger          *slog.Logger
 }
 
@@ -83,6 +85,7 @@ type Server struct {
 	accessStrategy *accessTokenStrategy
 	hasher         *secret.Hasher
 	apiKeys        APIKeyIntrospector
+	limiter        *ratelimit.Memory
 	log            *slog.Logger
 
 	// resourceServers caches credential hashes (client_id → hash) and plans
@@ -150,6 +153,7 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 		cfg: cfg, store: store, keys: keys, browser: browser,
 		provider: provider, fositeCore: core, accessStrategy: jwtStrategy, hasher: hasher,
 		log:             cfg.Logger,
+		limiter:         ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		resourceServers: newTTLCache[string, []byte](resourceServerCacheTTL, 1024),
 		plans:           newTTLCache[string, string](planCacheTTL, 100_000),
 	}, nil

@@ -60,9 +60,13 @@ type APIKeyIntrospector interface {
 // introspect handles POST /v1/oauth/introspect for resource servers.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !s.authenticateResourceServer(ctx, r) {
+	rsID, ok := s.authenticateResourceServer(ctx, r)
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="nextoria", charset="UTF-8"`)
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Resource-server authentication failed.")
+		return
+	}
+	if !s.allow(w, s.cfg.Limits.Introspection, "introspect:"+rsID) {
 		return
 	}
 	if err := parseLifecycleForm(w, r); err != nil {
@@ -167,16 +171,17 @@ func (s *Server) refreshExpiry(sess *Session) (time.Time, bool) {
 }
 
 // authenticateResourceServer checks HTTP Basic credentials of a resource
-// server in constant time; an unknown client_id costs the same hash.
-func (s *Server) authenticateResourceServer(ctx context.Context, r *http.Request) bool {
+// server in constant time; an unknown client_id costs the same hash. It
+// returns the resource server's client_id.
+func (s *Server) authenticateResourceServer(ctx context.Context, r *http.Request) (string, bool) {
 	id, sec, ok := r.BasicAuth()
 	if !ok {
-		return false
+		return "", false
 	}
 	id, err1 := url.QueryUnescape(id)
 	sec, err2 := url.QueryUnescape(sec)
 	if err1 != nil || err2 != nil || id == "" {
-		return false
+		return "", false
 	}
 	got := s.hasher.Sum([]byte(sec))
 	want, ok := s.resourceServers.get(id)
@@ -186,12 +191,12 @@ func (s *Server) authenticateResourceServer(ctx context.Context, r *http.Request
 			if !errors.Is(err, storage.ErrNotFound) {
 				s.logError(ctx, "load resource server", err)
 			}
-			return false
+			return "", false
 		}
 		want = rs.SecretHash
 		s.resourceServers.put(id, want)
 	}
-	return subtle.ConstantTimeCompare(got, want) == 1
+	return id, subtle.ConstantTimeCompare(got, want) == 1
 }
 
 // revoke handles POST /v1/oauth/revoke (RFC 7009). Clients authenticate as at
@@ -212,6 +217,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	client, err := s.fositeCore.AuthenticateClient(ctx, r, r.PostForm)
 	if err != nil {
 		s.provider.WriteRevocationResponse(ctx, w, err)
+		return
+	}
+	if !s.allow(w, s.cfg.Limits.Revocation, "revoke:"+client.GetID()) {
 		return
 	}
 	token := r.PostForm.Get("token")

@@ -55,6 +55,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			s.writeAccessError(w, r, ar, err)
 			return
 		}
+		if attempt == 1 && !s.allow(w, s.cfg.Limits.Token, "token:"+ar.GetClient().GetID()) {
+			return
+		}
 		refresh := ar.GetGrantTypes().ExactOne("refresh_token")
 		if _, expired := s.refreshExpiry(sess); refresh && expired {
 			// past the absolute lifetime: the grant is over

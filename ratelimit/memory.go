@@ -48,16 +48,23 @@ func NewMemory(opts MemoryOptions) *Memory {
 
 // Allow implements Limiter; it never fails.
 func (m *Memory) Allow(_ context.Context, key, plan string) (Result, error) {
+	return m.AllowLimit(key, ForPlan(plan)), nil
+}
+
+// AllowLimit decides one request against an explicit limit rather than a
+// plan's, for limits that are not the API plans (e.g. the authorization
+// server's own endpoints). l.Rate must be positive.
+func (m *Memory) AllowLimit(key string, l Limit) Result {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	tat, ok := m.tat[key]
-	res, newTAT := gcra(ForPlan(plan), tat, now)
+	res, newTAT := gcra(l, tat, now)
 	if !ok && res.Allowed {
 		m.makeRoom(now)
 	}
 	m.tat[key] = newTAT
-	return res, nil
+	return res
 }
 
 // makeRoom drops buckets until one more fits: first the full ones (their tat

@@ -150,3 +150,26 @@ func TestMemoryConcurrent(t *testing.T) {
 		t.Errorf("%d of 800 concurrent requests allowed, want the burst of 100", n)
 	}
 }
+
+func TestMemoryAllowLimit(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: func() time.Time { return now }})
+	l := ratelimit.Limit{Rate: 60, Burst: 3}
+	for i := range 3 {
+		if r := m.AllowLimit("client", l); !r.Allowed {
+			t.Fatalf("request %d of the burst refused", i+1)
+		}
+	}
+	r := m.AllowLimit("client", l)
+	if r.Allowed || r.RetryAfter <= 0 || r.RetryAfter > time.Second {
+		t.Fatalf("past the burst: %+v", r)
+	}
+	if r := m.AllowLimit("other", l); !r.Allowed {
+		t.Fatal("another key shares the bucket")
+	}
+	now = now.Add(time.Second)
+	if r := m.AllowLimit("client", l); !r.Allowed {
+		t.Fatal("no refill after one interval")
+	}
+}

@@ -43,6 +43,7 @@ type Config struct {
 	Proxy    ProxyConfig    `koanf:"proxy"`
 	OAuth    OAuthConfig    `koanf:"oauth"`
 	Session  SessionConfig  `koanf:"session"`
+	Limits   LimitsConfig   `koanf:"limits"`
 	Log      LogConfig      `koanf:"log"`
 }
 
@@ -102,6 +103,18 @@ type SessionConfig struct {
 	Lifetime time.Duration `koanf:"lifetime"`
 }
 
+// LimitsConfig protects the OAuth endpoints: requests per minute and burst,
+// per authenticated client (per resource server for introspection) and per
+// instance. A rate of 0 turns a limit off.
+type LimitsConfig struct {
+	TokenPerMinute         int `koanf:"token_per_minute"`
+	TokenBurst             int `koanf:"token_burst"`
+	IntrospectionPerMinute int `koanf:"introspection_per_minute"`
+	IntrospectionBurst     int `koanf:"introspection_burst"`
+	RevocationPerMinute    int `koanf:"revocation_per_minute"`
+	RevocationBurst        int `koanf:"revocation_burst"`
+}
+
 // LogConfig selects the log level and format. Logs go to stderr.
 type LogConfig struct {
 	Level  string `koanf:"level"`  // debug, info, warn or error
@@ -123,7 +136,12 @@ func defaultConfig() Config {
 			RefreshGracePeriod:        5 * time.Second,
 		},
 		Session: SessionConfig{Lifetime: 12 * time.Hour},
-		Log:     LogConfig{Level: "info", Format: "json"},
+		Limits: LimitsConfig{
+			TokenPerMinute: 6000, TokenBurst: 1000,
+			IntrospectionPerMinute: 600_000, IntrospectionBurst: 50_000,
+			RevocationPerMinute: 600, RevocationBurst: 100,
+		},
+		Log: LogConfig{Level: "info", Format: "json"},
 	}
 }
 
@@ -292,6 +310,18 @@ func (c Config) Validate(dev bool) error {
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 1h or 90s, got %s", d.key, d.v))
+		}
+	}
+	for _, l := range []struct {
+		key         string
+		rate, burst int
+	}{
+		{"limits.token", c.Limits.TokenPerMinute, c.Limits.TokenBurst},
+		{"limits.introspection", c.Limits.IntrospectionPerMinute, c.Limits.IntrospectionBurst},
+		{"limits.revocation", c.Limits.RevocationPerMinute, c.Limits.RevocationBurst},
+	} {
+		if l.rate < 0 || l.burst < 0 || (l.rate > 0 && l.burst < 1) {
+			errs = append(errs, fmt.Errorf("%s_per_minute and %s_burst must not be negative, and a limit needs a burst of at least 1 (got %d/min, burst %d)", l.key, l.key, l.rate, l.burst))
 		}
 	}
 	if c.OAuth.RefreshGracePeriod < 0 {

@@ -87,7 +87,12 @@ func TestLoadConfigDefaults(t *testing.T) {
 			RefreshGracePeriod:        5 * time.Second,
 		},
 		Session: SessionConfig{Lifetime: 12 * time.Hour},
-		Log:     LogConfig{Level: "info", Format: "json"},
+		Limits: LimitsConfig{
+			TokenPerMinute: 6000, TokenBurst: 1000,
+			IntrospectionPerMinute: 600_000, IntrospectionBurst: 50_000,
+			RevocationPerMinute: 600, RevocationBurst: 100,
+		},
+		Log: LogConfig{Level: "info", Format: "json"},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got  %+v\n want %+v", cfg, want)

@@ -19,6 +19,7 @@ import (
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/authz"
+	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 	"github.com/nextoria/authz/web"
@@ -106,7 +107,12 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		RefreshGracePeriod:        cfg.OAuth.RefreshGracePeriod,
 		AuthorizationCodeLifespan: cfg.OAuth.AuthorizationCodeLifespan,
 		Keys:                      keys,
-		Logger:                    logger,
+		Limits: authz.EndpointLimits{
+			Token:         ratelimit.Limit{Rate: cfg.Limits.TokenPerMinute, Burst: cfg.Limits.TokenBurst},
+			Introspection: ratelimit.Limit{Rate: cfg.Limits.IntrospectionPerMinute, Burst: cfg.Limits.IntrospectionBurst},
+			Revocation:    ratelimit.Limit{Rate: cfg.Limits.RevocationPerMinute, Burst: cfg.Limits.RevocationBurst},
+		},
+		Logger: logger,
 	}, store, keySet, browser)
 	if err != nil {
 		return nil, err
