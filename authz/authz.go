@@ -86,6 +86,7 @@ type Server struct {
 	hasher         *secret.Hasher
 	apiKeys        APIKeyIntrospector
 	limiter        *ratelimit.Memory
+	grantUses      grantUses
 	log            *slog.Logger
 
 	// resourceServers caches credential hashes (client_id → hash) and plans

@@ -80,9 +80,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		if err == nil {
 			if refresh {
-				if err := s.store.TouchGrant(ctx, sess.Subject, ar.GetClient().GetID()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-					s.logError(ctx, "touch consent grant", err)
-				}
+				s.grantUses.record(sess.Subject, ar.GetClient().GetID())
 			}
 			break
 		}

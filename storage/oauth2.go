@@ -260,26 +260,29 @@ func (s *Store) rotateStrict(ctx context.Context, requestID, key string) error {
 // rotateGraceful retires the token, which must be active or within its grace
 // period, and deletes the access token issued with it.
 func (s *Store) rotateGraceful(ctx context.Context, requestID, key string, grace time.Duration) error {
-	db := s.db(ctx)
-	var paired string
-	err := db.QueryRow(ctx,
-		`UPDATE oauth_refresh_tokens SET active = false, first_used_at = COALESCE(first_used_at, now())
-		 WHERE signature = $1 AND request_id = $2
-		   AND (active OR (first_used_at IS NOT NULL AND first_used_at + $3::interval > now()))
-		 RETURNING access_token_signature`, key, requestID, grace).Scan(&paired)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("no refresh token active or in its grace period: %w", fosite.ErrNotFound)
-	}
+	// One round trip: retire the token and delete its paired access token
+	// (or, when the pair is unknown, every access token of the grant, as
+	// Hydra does).
+	var rotated int
+	err := s.db(ctx).QueryRow(ctx,
+		`WITH rotated AS (
+		     UPDATE oauth_refresh_tokens SET active = false, first_used_at = COALESCE(first_used_at, now())
+		     WHERE signature = $1 AND request_id = $2
+		       AND (active OR (first_used_at IS NOT NULL AND first_used_at + $3::interval > now()))
+		     RETURNING access_token_signature, request_id
+		 ), deleted AS (
+		     DELETE FROM oauth_access_tokens a USING rotated r
+		     WHERE (r.access_token_signature <> '' AND a.signature = r.access_token_signature)
+		        OR (r.access_token_signature = '' AND a.request_id = r.request_id)
+		 )
+		 SELECT count(*) FROM rotated`, key, requestID, grace).Scan(&rotated)
 	if err != nil {
 		return mapError(err)
 	}
-	if paired == "" {
-		// The pair is unknown; fall back to the whole grant, as Hydra does.
-		_, err = db.Exec(ctx, `DELETE FROM oauth_access_tokens WHERE request_id = $1`, requestID)
-	} else {
-		_, err = db.Exec(ctx, `DELETE FROM oauth_access_tokens WHERE signature = $1`, paired)
+	if rotated == 0 {
+		return fmt.Errorf("no refresh token active or in its grace period: %w", fosite.ErrNotFound)
 	}
-	return mapError(err)
+	return nil
 }
 
 // createSession inserts a request session into t. accessSignature is stored

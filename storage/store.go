@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -74,17 +75,30 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Connect opens a pool on url (a postgres:// URL or a key=value DSN), caps it
-// at maxConns connections when maxConns > 0, and checks that the database
-// answers before returning.
+// DefaultMaxConns is the pool size when none is configured: four connections
+// per CPU core, at least eight. A token request holds its connection for a
+// whole transaction (which includes signing the access token), so pgx's own
+// default (one per core, at least four) leaves concurrent requests queuing
+// for a connection while PostgreSQL idles.
+func DefaultMaxConns() int32 {
+	return int32(max(8, 4*runtime.NumCPU()))
+}
+
+// Connect opens a pool on url (a postgres:// URL or a key=value DSN) of
+// maxConns connections, and checks that the database answers before
+// returning. maxConns 0 means DefaultMaxConns, unless the URL sets
+// pool_max_conns.
 func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx redacts the password from its parse errors.
 		return nil, fmt.Errorf("storage: invalid database url: %w", err)
 	}
-	if maxConns > 0 {
+	switch {
+	case maxConns > 0:
 		cfg.MaxConns = maxConns
+	case !strings.Contains(url, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns()
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -44,6 +44,7 @@ type Config struct {
 	OAuth    OAuthConfig    `koanf:"oauth"`
 	Session  SessionConfig  `koanf:"session"`
 	Limits   LimitsConfig   `koanf:"limits"`
+	Debug    DebugConfig    `koanf:"debug"`
 	Log      LogConfig      `koanf:"log"`
 }
 
@@ -51,7 +52,7 @@ type Config struct {
 type DatabaseConfig struct {
 	// URL is a postgres:// URL.
 	URL string `koanf:"url"`
-	// MaxConns caps the connection pool; 0 keeps pgx's default.
+	// MaxConns caps the connection pool; 0 means storage.DefaultMaxConns.
 	MaxConns int32 `koanf:"max_conns"`
 }
 
@@ -113,6 +114,13 @@ type LimitsConfig struct {
 	IntrospectionBurst     int `koanf:"introspection_burst"`
 	RevocationPerMinute    int `koanf:"revocation_per_minute"`
 	RevocationBurst        int `koanf:"revocation_burst"`
+}
+
+// DebugConfig holds operator-only diagnostics.
+type DebugConfig struct {
+	// PprofListen, when set, serves net/http/pprof on this address: a
+	// separate listener, never the public one. Keep it on loopback.
+	PprofListen string `koanf:"pprof_listen"`
 }
 
 // LogConfig selects the log level and format. Logs go to stderr.

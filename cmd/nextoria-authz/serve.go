@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strings"
 	"time"
@@ -29,7 +30,8 @@ import (
 // every instance.
 const keyReloadInterval = 30 * time.Second
 
-// apiKeyFlushInterval is how often API-key last-use times reach the database.
+// apiKeyFlushInterval is how often API-key and consent-grant last-use times
+// reach the database.
 const apiKeyFlushInterval = 10 * time.Second
 
 // cleanupInterval is how often expired codes, tokens and sessions are deleted.
@@ -42,6 +44,7 @@ type app struct {
 	store   *storage.Store
 	keys    secret.Keys
 	keySet  *authz.KeySet
+	authz   *authz.Server
 	apiKeys *apikey.Service
 	handler http.Handler
 	logger  *slog.Logger
@@ -152,7 +155,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	}
 	h = logRequests(logger, h)
 	ok = true
-	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, apiKeys: apiKeys, handler: h, logger: logger}, nil
+	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, handler: h, logger: logger}, nil
 }
 
 // run serves until ctx ends, then shuts down gracefully.
@@ -172,6 +175,7 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	go a.keySet.Run(bg, keyReloadInterval)
 	go a.cleanup(bg)
 	go a.apiKeys.RunFlusher(bg, apiKeyFlushInterval)
+	go a.authz.RunGrantUseFlusher(bg, apiKeyFlushInterval)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -195,6 +199,9 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	}
 	if err := a.apiKeys.Flush(shutdownCtx); err != nil {
 		a.logger.Error("record API key use", "error", err)
+	}
+	if err := a.authz.FlushGrantUses(shutdownCtx); err != nil {
+		a.logger.Error("record consent grant use", "error", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
@@ -242,7 +249,34 @@ func runServe(ctx context.Context, cfg Config, dev bool, logger *slog.Logger, st
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "tls", cfg.TLS.CertFile != "", "dev", dev)
+	if cfg.Debug.PprofListen != "" {
+		if err := servePprof(ctx, cfg.Debug.PprofListen, logger); err != nil {
+			return err
+		}
+	}
 	return a.run(ctx, ln)
+}
+
+// servePprof serves the pprof profiles on their own listener until ctx ends.
+func servePprof(ctx context.Context, addr string, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listener on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() { _ = srv.Serve(ln) }()
+	logger.Warn("pprof profiles are served; keep this address private", "addr", ln.Addr().String())
+	return nil
 }
 
 func printDemo(w io.Writer, d Demo) {
