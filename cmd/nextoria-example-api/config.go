@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/nextoria/authz/ratelimit"
 )
 
 // config is the example API's configuration, read from the environment.
@@ -17,7 +20,11 @@ type config struct {
 	ClientID         string
 	ClientSecret     string
 	RedisURL         string // "" for in-process rate limits
+	RedisPrefix      string // key prefix of the buckets in Redis
 	RedisFailOpen    bool
+	// CacheTTL is resource.Config.CacheTTL: 0 for its default, negative
+	// for no cache.
+	CacheTTL time.Duration
 }
 
 // defaultListen is NEXTORIA_API_LISTEN's default.
@@ -32,7 +39,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ClientID:         getenv("NEXTORIA_API_CLIENT_ID"),
 		ClientSecret:     getenv("NEXTORIA_API_CLIENT_SECRET"),
 		RedisURL:         getenv("NEXTORIA_API_REDIS_URL"),
+		RedisPrefix:      getenv("NEXTORIA_API_REDIS_PREFIX"),
 		RedisFailOpen:    true,
+	}
+	if cfg.RedisPrefix == "" {
+		cfg.RedisPrefix = ratelimit.DefaultRedisPrefix
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = defaultListen
@@ -64,6 +75,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("NEXTORIA_API_REDIS_FAIL_OPEN %q must be true or false", v))
 		}
 		cfg.RedisFailOpen = b
+	}
+	if v := getenv("NEXTORIA_API_CACHE_TTL"); v != "" {
+		// "0s" is the operator's way to say "no cache"; resource.Config
+		// says it with a negative TTL, its zero meaning "the default".
+		switch d, err := time.ParseDuration(v); {
+		case err != nil || d < 0:
+			errs = append(errs, fmt.Errorf("NEXTORIA_API_CACHE_TTL %q must be a duration such as 10s, or 0s to turn the cache off", v))
+		case d == 0:
+			cfg.CacheTTL = -1
+		default:
+			cfg.CacheTTL = d
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return config{}, fmt.Errorf("invalid configuration:\n%w", err)

@@ -14,9 +14,16 @@
 //	NEXTORIA_API_CLIENT_SECRET       and secret at that endpoint (required)
 //	NEXTORIA_API_REDIS_URL           redis:// URL for rate limits shared by every
 //	                                 instance; without it each instance counts alone
+//	NEXTORIA_API_REDIS_PREFIX        key prefix of the rate-limit buckets in Redis
+//	                                 (default nextoria:api:); instances sharing a prefix
+//	                                 share the limits
 //	NEXTORIA_API_REDIS_FAIL_OPEN     what to do while Redis is unreachable (default true):
 //	                                 true keeps serving, each instance enforcing the limits
 //	                                 alone in memory; false refuses requests with 429
+//	NEXTORIA_API_CACHE_TTL           how long an introspection result is reused, as a Go
+//	                                 duration (default 10s); 0s turns the cache off, so
+//	                                 every request is introspected. A revoked key or token
+//	                                 keeps working here for up to this long.
 //
 // It trusts the system's certificate roots (SSL_CERT_FILE and SSL_CERT_DIR
 // work) and honours HTTPS_PROXY, like any Go program on http.DefaultTransport.
@@ -79,6 +86,7 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger, r
 		// http.DefaultTransport: system roots, proxies from the environment.
 		HTTPClient:           &http.Client{Timeout: introspectionTimeout},
 		IntrospectionTimeout: introspectionTimeout,
+		CacheTTL:             cfg.CacheTTL,
 		Limiter:              limiter,
 		Logger:               logger,
 	})
@@ -102,7 +110,8 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger, r
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.InfoContext(ctx, "nextoria-example-api listening", "addr", ln.Addr().String(),
-		"introspection_url", cfg.IntrospectionURL, "shared_rate_limits", cfg.RedisURL != "")
+		"introspection_url", cfg.IntrospectionURL, "shared_rate_limits", cfg.RedisURL != "",
+		"introspection_cache_ttl", effectiveCacheTTL(cfg.CacheTTL).String())
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -122,6 +131,18 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger, r
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// effectiveCacheTTL is the cache lifetime resource.New makes of ttl: 0
+// when the cache is off.
+func effectiveCacheTTL(ttl time.Duration) time.Duration {
+	switch {
+	case ttl < 0:
+		return 0
+	case ttl == 0:
+		return resource.DefaultCacheTTL
+	}
+	return ttl
 }
 
 // newLimiter returns the rate limiter cfg asks for and a function that
@@ -148,7 +169,7 @@ func newLimiter(cfg config, logger *slog.Logger) (ratelimit.Limiter, func(), err
 	silenceRedisLog.Do(func() { redis.SetLogger(discardRedisLog{}) })
 	client := redis.NewClient(opts)
 	fs := &ratelimit.FailSafe{
-		Limiter:  ratelimit.NewRedis(client, ratelimit.DefaultRedisPrefix),
+		Limiter:  ratelimit.NewRedis(client, cfg.RedisPrefix),
 		FailOpen: cfg.RedisFailOpen,
 		Logger:   logger,
 	}

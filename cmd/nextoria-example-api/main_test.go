@@ -320,21 +320,10 @@ func TestRun(t *testing.T) {
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			var logs syncBuffer
-			logger := slog.New(slog.NewJSONHandler(&logs, nil))
-			ctx, cancel := context.WithCancel(t.Context())
-			addr := make(chan net.Addr, 1)
-			done := make(chan error, 1)
-			go func() {
-				done <- run(ctx, func(k string) string { return env[k] }, logger, func(a net.Addr) { addr <- a })
-			}()
-			var base string
-			select {
-			case a := <-addr:
-				base = "http://" + a.String()
-			case err := <-done:
-				t.Fatalf("run: %v", err)
+			if env["NEXTORIA_API_REDIS_URL"] == ratelimittest.URL() {
+				env["NEXTORIA_API_REDIS_PREFIX"] = ratelimittest.NewPrefix(t)
 			}
+			base, logs, stop := startRun(t, env)
 
 			req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/v1/projects", nil)
 			req.Header.Set("Authorization", "Bearer "+tokenReadOnly)
@@ -353,8 +342,7 @@ func TestRun(t *testing.T) {
 				t.Errorf("GET /v1/projects = %d %s %v, want %d", resp.StatusCode, body, resp.Header, want)
 			}
 
-			cancel()
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Errorf("run after cancel: %v", err)
 			}
 			out := logs.String()
@@ -373,6 +361,127 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// startRun runs the server with env until the returned stop is called,
+// which returns run's error. logs collects its JSON log.
+func startRun(t *testing.T, env map[string]string) (base string, logs *syncBuffer, stop func() error) {
+	t.Helper()
+	logs = &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	ctx, cancel := context.WithCancel(t.Context())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, func(k string) string { return env[k] }, logger, func(a net.Addr) { addr <- a })
+	}()
+	select {
+	case a := <-addr:
+		base = "http://" + a.String()
+	case err := <-done:
+		cancel()
+		t.Fatalf("run: %v", err)
+	}
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return base, logs, stop
+}
+
+// TestRunCacheTTL: NEXTORIA_API_CACHE_TTL reaches the middleware, and 0s
+// means every request is introspected.
+func TestRunCacheTTL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		ttl       string
+		wantCalls int64
+		wantLog   string
+	}{
+		{"", 1, `"introspection_cache_ttl":"10s"`},
+		{"1m", 1, `"introspection_cache_ttl":"1m0s"`},
+		{"0s", 5, `"introspection_cache_ttl":"0s"`},
+	}
+	for _, tt := range tests {
+		t.Run("NEXTORIA_API_CACHE_TTL="+tt.ttl, func(t *testing.T) {
+			t.Parallel()
+			as := newFakeIntrospection(t)
+			base, logs, stop := startRun(t, map[string]string{
+				"NEXTORIA_API_LISTEN":            "127.0.0.1:0",
+				"NEXTORIA_API_INTROSPECTION_URL": as.URL + "/v1/oauth/introspect",
+				"NEXTORIA_API_CLIENT_ID":         testClientID,
+				"NEXTORIA_API_CLIENT_SECRET":     testClientSecret,
+				"NEXTORIA_API_CACHE_TTL":         tt.ttl,
+			})
+			for range 5 {
+				req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/v1/projects", nil)
+				req.Header.Set("Authorization", "Bearer "+tokenReadOnly)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("GET /v1/projects = %d", resp.StatusCode)
+				}
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if n := as.calls.Load(); n != tt.wantCalls {
+				t.Errorf("%d introspection calls for 5 requests, want %d", n, tt.wantCalls)
+			}
+			if !strings.Contains(logs.String(), tt.wantLog) {
+				t.Errorf("start-up log lacks %s:\n%s", tt.wantLog, logs)
+			}
+		})
+	}
+}
+
+func TestLoadConfigCacheTTL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value   string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", 0, false}, // resource.DefaultCacheTTL
+		{"0s", -1, false},
+		{"0", -1, false},
+		{"250ms", 250 * time.Millisecond, false},
+		{"30s", 30 * time.Second, false},
+		{"-1s", 0, true},
+		{"10", 0, true},
+		{"forever", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{
+				"NEXTORIA_API_INTROSPECTION_URL": "https://api.nextoriahub.com/v1/oauth/introspect",
+				"NEXTORIA_API_CLIENT_ID":         "id",
+				"NEXTORIA_API_CLIENT_SECRET":     "secret",
+				"NEXTORIA_API_CACHE_TTL":         tt.value,
+			}
+			cfg, err := loadConfig(func(k string) string { return env[k] })
+			switch {
+			case tt.wantErr:
+				if err == nil || !strings.Contains(err.Error(), "NEXTORIA_API_CACHE_TTL") {
+					t.Errorf("err = %v, want one naming NEXTORIA_API_CACHE_TTL", err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case tt.want < 0 && cfg.CacheTTL >= 0, tt.want >= 0 && cfg.CacheTTL != tt.want:
+				t.Errorf("CacheTTL = %v, want %v", cfg.CacheTTL, tt.want)
+			}
+		})
+	}
+}
+
 func TestRunRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
@@ -380,10 +489,11 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		"NEXTORIA_API_INTROSPECTION_URL": "http://auth.example.com/v1/oauth/introspect",
 		"NEXTORIA_API_REDIS_URL":         "mysql://x",
 		"NEXTORIA_API_REDIS_FAIL_OPEN":   "sometimes",
+		"NEXTORIA_API_CACHE_TTL":         "forever",
 	}
 	err := run(t.Context(), func(k string) string { return env[k] }, slog.New(slog.DiscardHandler), nil)
 	for _, want := range []string{"invalid configuration", "NEXTORIA_API_LISTEN", "must be an https URL", "NEXTORIA_API_CLIENT_ID is required",
-		"NEXTORIA_API_CLIENT_SECRET is required", "NEXTORIA_API_REDIS_URL", "NEXTORIA_API_REDIS_FAIL_OPEN"} {
+		"NEXTORIA_API_CLIENT_SECRET is required", "NEXTORIA_API_REDIS_URL", "NEXTORIA_API_REDIS_FAIL_OPEN", "NEXTORIA_API_CACHE_TTL"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("run with a bad configuration: err = %v, want it to mention %q", err, want)
 		}
@@ -401,7 +511,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "127.0.0.1:8081" || !cfg.RedisFailOpen || cfg.RedisURL != "" {
+	if cfg.Listen != "127.0.0.1:8081" || !cfg.RedisFailOpen || cfg.RedisURL != "" ||
+		cfg.RedisPrefix != ratelimit.DefaultRedisPrefix || cfg.CacheTTL != 0 {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	env["NEXTORIA_API_INTROSPECTION_URL"] = "http://[::1]:8080/v1/oauth/introspect"
