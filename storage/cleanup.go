@@ -5,46 +5,52 @@ import (
 	"fmt"
 )
 
-// expiringTables are the tables DeleteExpired sweeps, each with an expires_at
-// column. Consent challenges go before the login sessions they reference.
-// Refresh tokens are only removed once expired: inactive ones that have not
-// expired are kept so that their reuse is still detected.
-var expiringTables = []string{
-	"oauth_codes",
-	"oauth_pkce",
-	"oauth_access_tokens",
-	"oauth_refresh_tokens",
-	"consent_challenges",
-	"login_sessions",
+// sweep is one table DeleteExpired cleans and the condition of its dead rows.
+type sweep struct{ table, dead string }
+
+// sweeps are what DeleteExpired cleans, in order. Consent challenges go
+// before the login sessions they reference. Refresh tokens are only removed
+// once expired: inactive ones that have not expired are kept so that their
+// reuse is still detected. Sign-in throttle rows go once their window is long
+// past and their lock has ended, when they no longer change anything.
+var sweeps = []sweep{
+	{"oauth_codes", "expires_at < now()"},
+	{"oauth_pkce", "expires_at < now()"},
+	{"oauth_access_tokens", "expires_at < now()"},
+	{"oauth_refresh_tokens", "expires_at < now()"},
+	{"consent_challenges", "expires_at < now()"},
+	{"login_sessions", "expires_at < now()"},
+	{"login_throttle", loginThrottleStale},
 }
 
 // DefaultCleanupBatch is the batch size DeleteExpired uses when given batch <= 0.
 const DefaultCleanupBatch = 1000
 
 // DeleteExpired removes expired codes, PKCE requests, tokens, consent
-// challenges and login sessions, and returns how many rows it deleted. fosite
-// never deletes anything, so the server runs this periodically. It deletes at
-// most batch rows per statement, keeping each statement's locks and WAL small,
-// and loops over a table until a batch comes back short.
+// challenges and login sessions, and stale sign-in throttle rows, and
+// returns how many rows it deleted. fosite never deletes anything, so the
+// server runs this periodically. It deletes at most batch rows per
+// statement, keeping each statement's locks and WAL small, and loops over a
+// table until a batch comes back short.
 func (s *Store) DeleteExpired(ctx context.Context, batch int) (int64, error) {
 	if batch <= 0 {
 		batch = DefaultCleanupBatch
 	}
 	var total int64
-	for _, table := range expiringTables {
+	for _, sw := range sweeps {
 		for {
 			tag, err := s.db(ctx).Exec(ctx,
-				`DELETE FROM `+table+` WHERE ctid IN (
-				     SELECT ctid FROM `+table+` WHERE expires_at < now() LIMIT $1)`, batch)
+				`DELETE FROM `+sw.table+` WHERE ctid IN (
+				     SELECT ctid FROM `+sw.table+` WHERE `+sw.dead+` LIMIT $1)`, batch)
 			if err != nil {
-				return total, fmt.Errorf("storage: delete expired rows of %s: %w", table, mapError(err))
+				return total, fmt.Errorf("storage: delete expired rows of %s: %w", sw.table, mapError(err))
 			}
 			total += tag.RowsAffected()
 			if tag.RowsAffected() < int64(batch) {
 				break
 			}
 			if err := ctx.Err(); err != nil {
-				return total, fmt.Errorf("storage: delete expired rows of %s: %w", table, err)
+				return total, fmt.Errorf("storage: delete expired rows of %s: %w", sw.table, err)
 			}
 		}
 	}

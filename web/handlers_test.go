@@ -30,11 +30,13 @@ func TestNewValidatesConfig(t *testing.T) {
 	bad.Keys.CSRF = nil
 	bad.SessionLifetime = time.Second
 	bad.Apps = nil
+	bad.APIKeys = nil
+	bad.LoginThrottle = LoginThrottlePolicy{IP: storage.LoginThrottleRule{Limit: 1}}
 	_, err := New(bad, nil)
 	if err == nil {
 		t.Fatal("invalid config accepted")
 	}
-	for _, want := range []string{"store", "apps service", "issuer", "cookie hash", "cookie block", "csrf", "session lifetime"} {
+	for _, want := range []string{"store", "apps service", "API key service", "login throttle", "issuer", "cookie hash", "cookie block", "csrf", "session lifetime"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -502,7 +504,7 @@ func TestSecurityHeaders(t *testing.T) {
 
 	t.Run("https issuer", func(t *testing.T) {
 		t.Parallel()
-		s, err := New(Config{Issuer: "https://auth.example.com", Keys: testKeys(t), Apps: &fakeApps{}}, newFakeStore())
+		s, err := New(Config{Issuer: "https://auth.example.com", Keys: testKeys(t), Apps: &fakeApps{}, APIKeys: &fakeAPIKeys{}}, newFakeStore())
 		if err != nil {
 			t.Fatal(err)
 		}

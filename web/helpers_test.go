@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/secret"
@@ -51,6 +52,20 @@ type fakeStore struct {
 	created  int
 	deleted  int
 	logoErr  error
+	lookups  int // GetUserByEmail calls: each would cost an argon2id check
+
+	// Sign-in throttle rows by key, following storage.CountLoginAttempt on
+	// a clock that runs clockShift ahead of time.Now.
+	throttle    map[string]fakeThrottleRow
+	counted     []string // keys counted, in order
+	clockShift  time.Duration
+	throttleErr error
+}
+
+type fakeThrottleRow struct {
+	attempts    int
+	windowStart time.Time
+	lockedUntil time.Time // zero: not locked
 }
 
 type fakeSession struct {
@@ -73,12 +88,14 @@ func newFakeStore() *fakeStore {
 		logos:    map[string]storage.Logo{},
 		apps:     map[string]storage.App{},
 		grants:   map[string][]storage.Grant{},
+		throttle: map[string]fakeThrottleRow{},
 	}
 }
 
 func (f *fakeStore) GetUserByEmail(_ context.Context, email string) (storage.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lookups++
 	u, ok := f.users[strings.ToLower(email)]
 	if !ok {
 		return storage.User{}, storage.ErrNotFound
@@ -189,6 +206,73 @@ func (f *fakeStore) RevokeGrant(_ context.Context, userID, clientID string) erro
 	}
 	f.grants[userID] = slices.Delete(f.grants[userID], i, i+1)
 	return nil
+}
+
+// CountLoginAttempt follows the states documented on
+// storage.CountLoginAttempt.
+func (f *fakeStore) CountLoginAttempt(_ context.Context, key string, rule storage.LoginThrottleRule) (storage.LoginAttempt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counted = append(f.counted, key)
+	if f.throttleErr != nil {
+		return storage.LoginAttempt{}, f.throttleErr
+	}
+	now := time.Now().Add(f.clockShift)
+	row, ok := f.throttle[key]
+	switch {
+	case !ok || (!now.Before(row.windowStart.Add(rule.Window)) && !row.lockedUntil.After(now)):
+		row = fakeThrottleRow{attempts: 1, windowStart: now}
+	case row.lockedUntil.After(now):
+		row.attempts++
+	case !row.lockedUntil.IsZero():
+		row.attempts++
+		row.lockedUntil = time.Time{}
+	default:
+		row.attempts++
+		if row.attempts > rule.Limit {
+			delay := rule.MaxDelay
+			if exp := row.attempts - rule.Limit - 1; exp < 40 && rule.BaseDelay<<exp < rule.MaxDelay {
+				delay = rule.BaseDelay << exp
+			}
+			row.lockedUntil = now.Add(delay)
+		}
+	}
+	f.throttle[key] = row
+	a := storage.LoginAttempt{Allowed: row.lockedUntil.IsZero(), Attempts: row.attempts}
+	if !a.Allowed {
+		a.RetryAfter = row.lockedUntil.Sub(now)
+	}
+	return a, nil
+}
+
+func (f *fakeStore) ResetLoginThrottle(_ context.Context, keys ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		delete(f.throttle, k)
+	}
+	return nil
+}
+
+// throttleRow returns the row of key, and whether there is one.
+func (f *fakeStore) throttleRow(key string) (fakeThrottleRow, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.throttle[key]
+	return r, ok
+}
+
+// advance moves the throttle's clock forward.
+func (f *fakeStore) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clockShift += d
+}
+
+func (f *fakeStore) lookupCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lookups
 }
 
 // addUser adds a user who signs in with testPassword.
@@ -309,6 +393,112 @@ func (a *fakeApps) writes() int {
 	return a.calls
 }
 
+// fakeAPIKeys keeps API keys in memory, validating like package apikey,
+// and hands out real-looking keys.
+type fakeAPIKeys struct {
+	mu        sync.Mutex
+	keys      []storage.APIKey // newest first
+	n         int
+	calls     int             // Create and Revoke calls
+	lifetimes []time.Duration // expiresIn of each Create
+	err       error
+}
+
+func (a *fakeAPIKeys) Create(_ context.Context, workspaceID, createdBy, name string, scopes []string, expiresIn time.Duration) (storage.APIKey, string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	a.lifetimes = append(a.lifetimes, expiresIn)
+	name = strings.TrimSpace(name)
+	fe := apikey.FieldErrors{}
+	if name == "" {
+		fe[apikey.FieldName] = "Give the key a name, e.g. \"Zapier Integration\"."
+	}
+	if len(scopes) == 0 {
+		fe[apikey.FieldScopes] = "Select at least one scope."
+	} else if u := consent.Unknown(scopes); len(u) > 0 {
+		fe[apikey.FieldScopes] = fmt.Sprintf("Unknown scope %q.", u[0])
+	}
+	if expiresIn < 0 {
+		fe[apikey.FieldExpiresIn] = "The lifetime cannot be negative."
+	}
+	if len(fe) > 0 {
+		return storage.APIKey{}, "", fe
+	}
+	raw, err := apikey.New()
+	if err != nil {
+		return storage.APIKey{}, "", err
+	}
+	p, err := apikey.Parse(raw)
+	if err != nil {
+		return storage.APIKey{}, "", err
+	}
+	a.n++
+	k := storage.APIKey{
+		ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", a.n), WorkspaceID: workspaceID, CreatedBy: createdBy,
+		Name: name, Scopes: slices.Clone(scopes), DisplayID: p.DisplayID, CreatedAt: time.Now(),
+	}
+	if expiresIn > 0 {
+		k.ExpiresAt = time.Now().Add(expiresIn)
+	}
+	a.keys = append([]storage.APIKey{k}, a.keys...)
+	return k, raw, nil
+}
+
+func (a *fakeAPIKeys) List(_ context.Context, workspaceID string) ([]storage.APIKey, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err != nil {
+		return nil, a.err
+	}
+	out := []storage.APIKey{}
+	for _, k := range a.keys {
+		if k.WorkspaceID == workspaceID {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+func (a *fakeAPIKeys) Revoke(_ context.Context, workspaceID, id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	for i, k := range a.keys {
+		if k.ID == id && k.WorkspaceID == workspaceID {
+			if k.RevokedAt.IsZero() {
+				a.keys[i].RevokedAt = time.Now()
+			}
+			return nil
+		}
+	}
+	return storage.ErrNotFound
+}
+
+// put stores k as the newest key.
+func (a *fakeAPIKeys) put(k storage.APIKey) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.keys = append([]storage.APIKey{k}, a.keys...)
+}
+
+func (a *fakeAPIKeys) get(id string) (storage.APIKey, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, k := range a.keys {
+		if k.ID == id {
+			return k, true
+		}
+	}
+	return storage.APIKey{}, false
+}
+
+func (a *fakeAPIKeys) writes() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls
+}
+
 func (f *fakeStore) counts() (live, created, deleted int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -341,6 +531,7 @@ func testConfig(t *testing.T) Config {
 		SecureCookies:   true,
 		SessionLifetime: 2 * time.Hour,
 		Apps:            &fakeApps{store: newFakeStore()},
+		APIKeys:         &fakeAPIKeys{},
 	}
 }
 
@@ -366,6 +557,7 @@ type testEnv struct {
 	srv   *Server
 	store *fakeStore
 	apps  *fakeApps
+	keys  *fakeAPIKeys
 	ts    *httptest.Server
 }
 
@@ -378,6 +570,8 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	store := newFakeStore()
 	fa := &fakeApps{store: store}
 	cfg.Apps = fa
+	fk := &fakeAPIKeys{}
+	cfg.APIKeys = fk
 	s, err := New(cfg, store)
 	if err != nil {
 		t.Fatal(err)
@@ -423,7 +617,7 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	})
 	ts := httptest.NewServer(s.Middleware(mux))
 	t.Cleanup(ts.Close)
-	return &testEnv{srv: s, store: store, apps: fa, ts: ts}
+	return &testEnv{srv: s, store: store, apps: fa, keys: fk, ts: ts}
 }
 
 // browser is an HTTP client with a cookie jar that does not follow redirects.

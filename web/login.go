@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/nextoria/authz/secret"
@@ -43,6 +44,8 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleLogin checks the e-mail and password and starts a login session.
+// Every attempt is first counted by the sign-in throttle (throttleSignIn);
+// a refused one gets 429 with Retry-After and the sign-in page again.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
@@ -55,6 +58,21 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.TrimSpace(form.Get("email"))
+	keys := newThrottleKeys(email, s.clientAddr(r))
+	wait, ok, err := s.throttleSignIn(r.Context(), keys)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "sign-in throttle", "error", err)
+		s.renderInternalError(w, r)
+		return
+	}
+	if !ok {
+		// The same answer whether or not the account exists.
+		seconds := retryAfterSeconds(wait)
+		w.Header().Set("Retry-After", strconv.Itoa(seconds))
+		view := loginView{Email: email, Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgThrottled(seconds)}
+		s.render(w, r, http.StatusTooManyRequests, loginPage(view))
+		return
+	}
 	user, ok, err := s.checkPassword(r.Context(), email, form.Get("password"))
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in", "error", err)
@@ -70,6 +88,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.log.ErrorContext(r.Context(), "sign-in", "user_id", user.ID, "error", err)
 		s.renderInternalError(w, r)
 		return
+	}
+	// The account's counts start again; the address's do not, or an
+	// attacker with one account of their own could clear them at will.
+	if err := s.store.ResetLoginThrottle(r.Context(), keys.accountIP, keys.account); err != nil {
+		s.log.ErrorContext(r.Context(), "reset sign-in throttle", "user_id", user.ID, "error", err)
 	}
 	s.log.InfoContext(r.Context(), "signed in", "user_id", user.ID)
 	seeOther(w, next)

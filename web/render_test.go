@@ -10,6 +10,7 @@ import (
 	"github.com/a-h/templ"
 	"golang.org/x/net/html"
 
+	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/storage"
@@ -363,7 +364,37 @@ func settingsPages() map[string]templ.Component {
 		"delete":          appDeletePage(c, app, "tok"),
 		"grants":          grantsPage(c, grants),
 		"grants empty":    grantsPage(c, nil),
-		"keys":            keysPage(c),
+		"keys":            keysPage(c, sampleKeys(now)),
+		"keys empty":      keysPage(c, keysView{}),
+		"key new":         keyNewPage(c, keyFormView{Expiry: defaultExpiry, CSRFToken: "tok", MinDate: "2026-03-02", MaxDate: "2036-03-01"}),
+		"key new errors": keyNewPage(c, keyFormView{Name: `<b>x</b>`, Expiry: expiryDate, ExpiresOn: "2020-01-01", CSRFToken: "tok", Errors: apikey.FieldErrors{
+			apikey.FieldName: "Give the key a name.", apikey.FieldScopes: "Select at least one scope.", apikey.FieldExpiresIn: "The expiry date must be in the future.",
+		}}),
+		"key revoke": keyRevokePage(c, sampleKeys(now).Keys[0].APIKey, "tok"),
+	}
+}
+
+// sampleKeys is a key list with one key of each status, the first just
+// created and shown once.
+func sampleKeys(now time.Time) keysView {
+	key := func(id, name, status string) keyView {
+		k := storage.APIKey{
+			ID: id, WorkspaceID: "ws-1", CreatedBy: "u1", Name: name, Scopes: []string{"projects:read", "tasks:write"},
+			DisplayID: "nxh_ukmov5Ui", CreatedAt: now,
+		}
+		switch status {
+		case keyExpired:
+			k.ExpiresAt = now.Add(-time.Hour)
+		case keyRevoked:
+			k.RevokedAt = now
+		default:
+			k.ExpiresAt, k.LastUsedAt = now.Add(90*24*time.Hour), now
+		}
+		return keyView{APIKey: k, Status: status, Scopes: consent.Describe(k.Scopes), CanRevoke: status != keyExpired, ByYou: true}
+	}
+	return keysView{
+		Keys:   []keyView{key("k1", `<script>alert("k")</script>`, keyActive), key("k2", "Old export", keyExpired), key("k3", "Zapier Integration", keyRevoked)},
+		NewKey: &newKeyView{Name: "Zapier Integration", Secret: "nxh_ukmov5UiaP4cfy7SJT94ztRISoFrrdUKTquxIMqJTXr0jO8uv"},
 	}
 }
 

@@ -21,6 +21,7 @@ const (
 	pathApps       = "/settings/api/apps"
 	pathAppsNew    = "/settings/api/apps/new"
 	pathKeys       = "/settings/api/keys"
+	pathKeysNew    = "/settings/api/keys/new"
 	pathAuthorized = "/settings/authorized-apps"
 )
 
@@ -61,6 +62,10 @@ func (s *Server) settingsRoutes(mux *http.ServeMux) {
 	get(pathApps+"/{client_id}/delete", s.handleAppDeleteConfirm)
 	post(pathApps+"/{client_id}/delete", s.handleAppDelete)
 	get(pathKeys, s.handleKeys)
+	get(pathKeysNew, s.handleKeyNew)
+	post(pathKeys, s.handleKeyCreate)
+	get(pathKeys+"/{id}/revoke", s.handleKeyRevokeConfirm)
+	post(pathKeys+"/{id}/revoke", s.handleKeyRevoke)
 	get(pathAuthorized, s.handleGrants)
 	post(pathAuthorized+"/{client_id}/revoke", s.handleGrantRevoke)
 }
@@ -91,8 +96,12 @@ func returnPath(r *http.Request) string {
 	switch {
 	case p == pathApps:
 		return pathAppsNew
+	case p == pathKeys:
+		return pathKeysNew
 	case strings.HasPrefix(p, pathAuthorized+"/"):
 		return pathAuthorized
+	case strings.HasPrefix(p, pathKeys+"/"):
+		return pathKeys
 	case strings.HasSuffix(p, "/secret"), strings.HasSuffix(p, "/delete"):
 		return path.Dir(p)
 	}
@@ -122,33 +131,53 @@ type settingsChrome struct {
 }
 
 // chrome prepares the layout of a settings page. It takes the flash message
-// and, for the page of app clientID, the one-time client secret out of the
-// session cookie, so that a reload shows neither; call it before rendering.
-func (s *Server) chrome(w http.ResponseWriter, r *http.Request, p storage.Principal, section, clientID string) (settingsChrome, string) {
+// and any pending one-time secret out of the session cookie, so that a
+// reload shows neither; call it before rendering. The page shows the secret
+// only if it belongs there (oneTime.of).
+func (s *Server) chrome(w http.ResponseWriter, r *http.Request, p storage.Principal, section string) (settingsChrome, oneTime) {
 	c := settingsChrome{Principal: p, Section: section, LogoutToken: s.CSRFToken(r, bindingLogout)}
-	var clientSecret string
-	c.Flash, clientSecret = s.takeOneTime(w, r, clientID)
-	return c, clientSecret
+	var secret oneTime
+	c.Flash, secret = s.takeOneTime(w, r)
+	return c, secret
 }
 
 // Session cookie values of one-time messages. Like the others they are
 // strings, so gob needs no registration, and the cookie is encrypted.
 const (
 	keyFlash       = "flash"
-	keySecretApp   = "secret_app" // client_id the one-time secret belongs to
-	keySecretValue = "secret"     // the client secret, in clear, until shown
+	keySecretApp   = "secret_app" // owner of the one-time secret (see oneTime)
+	keySecretValue = "secret"     // the secret, in clear, until shown
 	keySecretAt    = "secret_at"  // when it was stored (Unix seconds)
 )
 
-// secretShowWindow bounds how long a new client secret waits in the cookie
-// for its page to be shown.
+// secretShowWindow bounds how long a new client secret or API key waits in
+// the cookie for its page to be shown.
 const secretShowWindow = 10 * time.Minute
 
-// finish stores a flash message, and a one-time client secret of app
-// clientID when clientSecret is not empty, then answers with a 303 to
-// location. The secret travels in the encrypted, HttpOnly session cookie,
-// never in a URL, and is deleted when its page shows it.
-func (s *Server) finish(w http.ResponseWriter, r *http.Request, location, flash, clientID, clientSecret string) {
+// oneTime is a secret taken out of the session cookie to be shown once:
+// a client secret, owned by its app's client_id, or an API key, owned by
+// apiKeyOwner(id). Client IDs never contain a colon, so the two cannot be
+// confused. The zero value is no secret.
+type oneTime struct {
+	owner, value string
+}
+
+// apiKeyOwner is the owner of the one-time secret of API key id.
+func apiKeyOwner(id string) string { return "api-key:" + id }
+
+// of returns the secret when it belongs to owner, and "" otherwise.
+func (o oneTime) of(owner string) string {
+	if owner == "" || o.owner != owner {
+		return ""
+	}
+	return o.value
+}
+
+// finish stores a flash message, and a one-time secret belonging to owner
+// when secret is not empty, then answers with a 303 to location. The secret
+// travels in the encrypted, HttpOnly session cookie, never in a URL, and is
+// deleted by the next settings page, which shows it if it belongs there.
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, location, flash, owner, secret string) {
 	sess := s.session(r)
 	if flash != "" {
 		sess.Values[keyFlash] = flash
@@ -156,9 +185,9 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, location, flash,
 	delete(sess.Values, keySecretApp)
 	delete(sess.Values, keySecretValue)
 	delete(sess.Values, keySecretAt)
-	if clientSecret != "" {
-		sess.Values[keySecretApp] = clientID
-		sess.Values[keySecretValue] = clientSecret
+	if secret != "" {
+		sess.Values[keySecretApp] = owner
+		sess.Values[keySecretValue] = secret
 		sess.Values[keySecretAt] = strconv.FormatInt(time.Now().Unix(), 10)
 	}
 	if err := s.saveSession(w, r, sess); err != nil {
@@ -167,19 +196,19 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, location, flash,
 	seeOther(w, location)
 }
 
-// takeOneTime removes the flash message and any pending client secret from
-// the session and returns them; the secret only on the page of its app and
-// within secretShowWindow. Whatever page comes first consumes the secret, so
-// it is shown at most once.
-func (s *Server) takeOneTime(w http.ResponseWriter, r *http.Request, clientID string) (flash, clientSecret string) {
+// takeOneTime removes the flash message and any pending secret from the
+// session and returns them; the secret only within secretShowWindow.
+// Whatever page comes first consumes the secret, so it is shown at most
+// once.
+func (s *Server) takeOneTime(w http.ResponseWriter, r *http.Request) (flash string, secret oneTime) {
 	if r.Method == http.MethodHead {
-		return "", "" // a HEAD shows nothing, so it must consume nothing
+		return "", oneTime{} // a HEAD shows nothing, so it must consume nothing
 	}
 	sess := s.session(r)
 	flash = stringValue(sess, keyFlash)
-	app, value, at := stringValue(sess, keySecretApp), stringValue(sess, keySecretValue), stringValue(sess, keySecretAt)
-	if flash == "" && value == "" && app == "" {
-		return "", ""
+	owner, value, at := stringValue(sess, keySecretApp), stringValue(sess, keySecretValue), stringValue(sess, keySecretAt)
+	if flash == "" && value == "" && owner == "" {
+		return "", oneTime{}
 	}
 	delete(sess.Values, keyFlash)
 	delete(sess.Values, keySecretApp)
@@ -188,13 +217,13 @@ func (s *Server) takeOneTime(w http.ResponseWriter, r *http.Request, clientID st
 	if err := s.saveSession(w, r, sess); err != nil {
 		// Not shown, since it could not be deleted.
 		s.log.ErrorContext(r.Context(), "clear one-time message", "error", err)
-		return "", ""
+		return "", oneTime{}
 	}
 	stored, err := strconv.ParseInt(at, 10, 64)
-	if value != "" && clientID != "" && app == clientID && err == nil && time.Since(time.Unix(stored, 0)) < secretShowWindow {
-		clientSecret = value
+	if value != "" && owner != "" && err == nil && time.Since(time.Unix(stored, 0)) < secretShowWindow {
+		secret = oneTime{owner: owner, value: value}
 	}
-	return flash, clientSecret
+	return flash, secret
 }
 
 // maxUploadBytes bounds the body of the forms that carry a logo: the logo's

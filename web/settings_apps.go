@@ -99,13 +99,13 @@ func (s *Server) handleAppsList(w http.ResponseWriter, r *http.Request, p storag
 		s.renderInternalError(w, r)
 		return
 	}
-	c, _ := s.chrome(w, r, p, navApps, "")
+	c, _ := s.chrome(w, r, p, navApps)
 	s.render(w, r, http.StatusOK, appsListPage(c, list))
 }
 
 // handleAppNew shows the registration form.
 func (s *Server) handleAppNew(w http.ResponseWriter, r *http.Request, p storage.Principal) {
-	c, _ := s.chrome(w, r, p, navApps, "")
+	c, _ := s.chrome(w, r, p, navApps)
 	s.render(w, r, http.StatusOK, appNewPage(c, appFormView{CSRFToken: s.CSRFToken(r, bindingAppRegister)}))
 }
 
@@ -117,7 +117,7 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	}
 	if u.tooLarge {
-		c, _ := s.chrome(w, r, p, navApps, "")
+		c, _ := s.chrome(w, r, p, navApps)
 		f := appFormView{Notice: msgUploadTooLarge, CSRFToken: s.CSRFToken(r, bindingAppRegister)}
 		s.render(w, r, http.StatusRequestEntityTooLarge, appNewPage(c, f))
 		return
@@ -144,7 +144,7 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 			f.Notice = "Your logo was fine, but files are not kept when a form is sent back: choose it again."
 		}
 		f.CSRFToken = s.CSRFToken(r, bindingAppRegister)
-		c, _ := s.chrome(w, r, p, navApps, "")
+		c, _ := s.chrome(w, r, p, navApps)
 		s.render(w, r, http.StatusUnprocessableEntity, appNewPage(c, f))
 		return
 	}
@@ -196,8 +196,8 @@ func (s *Server) handleAppDetail(w http.ResponseWriter, r *http.Request, p stora
 		return
 	}
 	v := s.detailView(r, p, app)
-	var c settingsChrome
-	c, v.NewSecret = s.chrome(w, r, p, navApps, app.ClientID)
+	c, secret := s.chrome(w, r, p, navApps)
+	v.NewSecret = secret.of(app.ClientID)
 	s.render(w, r, http.StatusOK, appDetailPage(c, v))
 }
 
@@ -214,7 +214,7 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 	if u.tooLarge {
 		v := s.detailView(r, p, app)
 		v.Form.Notice = msgUploadTooLarge
-		c, _ := s.chrome(w, r, p, navApps, "")
+		c, _ := s.chrome(w, r, p, navApps)
 		s.render(w, r, http.StatusRequestEntityTooLarge, appDetailPage(c, v))
 		return
 	}
@@ -238,7 +238,7 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 			f.Notice = "Your new logo was fine, but files are not kept when a form is sent back: choose it again."
 		}
 		v.Form = f
-		c, _ := s.chrome(w, r, p, navApps, "")
+		c, _ := s.chrome(w, r, p, navApps)
 		s.render(w, r, http.StatusUnprocessableEntity, appDetailPage(c, v))
 		return
 	case errors.Is(err, storage.ErrNotFound):
@@ -273,7 +273,7 @@ func (s *Server) handleAppRotate(w http.ResponseWriter, r *http.Request, p stora
 	if i < 0 {
 		v := s.detailView(r, p, app)
 		v.RotateError = "Choose how long the current secret keeps working."
-		c, _ := s.chrome(w, r, p, navApps, "")
+		c, _ := s.chrome(w, r, p, navApps)
 		s.render(w, r, http.StatusUnprocessableEntity, appDetailPage(c, v))
 		return
 	}
@@ -306,7 +306,7 @@ func (s *Server) handleAppDeleteConfirm(w http.ResponseWriter, r *http.Request, 
 		s.renderForbidden(w, r)
 		return
 	}
-	c, _ := s.chrome(w, r, p, navApps, "")
+	c, _ := s.chrome(w, r, p, navApps)
 	s.render(w, r, http.StatusOK, appDeletePage(c, app, s.CSRFToken(r, appBinding("delete", app.ClientID))))
 }
 

@@ -29,7 +29,7 @@ func (s *Server) handleGrants(w http.ResponseWriter, r *http.Request, p storage.
 	for i, g := range grants {
 		views[i] = grantView{GrantedApp: g, Scopes: consent.Describe(g.Scopes), RevokeToken: s.CSRFToken(r, grantBinding(g.ClientID))}
 	}
-	c, _ := s.chrome(w, r, p, navAuthorized, "")
+	c, _ := s.chrome(w, r, p, navAuthorized)
 	s.render(w, r, http.StatusOK, grantsPage(c, views))
 }
 

@@ -134,7 +134,11 @@ func TestSettingsRequireSignIn(t *testing.T) {
 		{http.MethodGet, "/settings/api/apps/" + ownedApp, "/settings/api/apps/" + ownedApp},
 		{http.MethodGet, "/settings/api/apps/" + ownedApp + "/delete", "/settings/api/apps/" + ownedApp + "/delete"},
 		{http.MethodGet, "/settings/api/keys", "/settings/api/keys"},
+		{http.MethodGet, "/settings/api/keys/new", "/settings/api/keys/new"},
+		{http.MethodGet, "/settings/api/keys/k1/revoke", "/settings/api/keys/k1/revoke"},
 		{http.MethodGet, "/settings/authorized-apps", "/settings/authorized-apps"},
+		{http.MethodPost, "/settings/api/keys", "/settings/api/keys/new"},
+		{http.MethodPost, "/settings/api/keys/k1/revoke", "/settings/api/keys"},
 		{http.MethodPost, "/settings/api/apps", "/settings/api/apps/new"},
 		{http.MethodPost, "/settings/api/apps/" + ownedApp, "/settings/api/apps/" + ownedApp},
 		{http.MethodPost, "/settings/api/apps/" + ownedApp + "/secret", "/settings/api/apps/" + ownedApp},
@@ -157,8 +161,8 @@ func TestSettingsRequireSignIn(t *testing.T) {
 			}
 		})
 	}
-	if env.apps.writes() != 0 {
-		t.Error("a signed-out request reached the app service")
+	if env.apps.writes() != 0 || env.keys.writes() != 0 {
+		t.Error("a signed-out request reached the app or API key service")
 	}
 }
 
@@ -177,6 +181,7 @@ func TestSettingsPages(t *testing.T) {
 		{"/settings/api/apps/" + ownedApp, "nav-apps", "Owned App"},
 		{"/settings/api/apps/" + ownedApp + "/delete", "nav-apps", "Delete “Owned App”?"},
 		{"/settings/api/keys", "nav-api-keys", "API keys"},
+		{"/settings/api/keys/new", "nav-api-keys", "New API Key"},
 		{"/settings/authorized-apps", "nav-authorized-apps", "Authorized apps"},
 	}
 	for _, tt := range tests {
@@ -761,6 +766,8 @@ func TestReturnPath(t *testing.T) {
 		{http.MethodPost, "/settings/api/apps/abc/secret", "/settings/api/apps/abc"},
 		{http.MethodPost, "/settings/api/apps/abc/delete", "/settings/api/apps/abc"},
 		{http.MethodPost, "/settings/authorized-apps/abc/revoke", "/settings/authorized-apps"},
+		{http.MethodPost, "/settings/api/keys", "/settings/api/keys/new"},
+		{http.MethodPost, "/settings/api/keys/abc/revoke", "/settings/api/keys"},
 	} {
 		r, err := http.NewRequest(tt.method, tt.target, nil)
 		if err != nil {

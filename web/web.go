@@ -3,8 +3,9 @@
 // (OAuth applications, authorized apps, API keys), all as templ components
 // with their generated code; the embedded stylesheet and script, app logos,
 // the encrypted gorilla/sessions cookie that carries the login-session id, the
-// CSRF seed and one-time messages, anti-forgery tokens, and the security
-// headers (CSP with a per-request nonce) of every page.
+// CSRF seed and one-time messages, anti-forgery tokens, the sign-in throttling
+// policy, and the security headers (CSP with a per-request nonce) of every
+// page.
 //
 // The authorization endpoint lives elsewhere and reaches this package through
 // the methods Principal, RedirectToLogin, RenderConsent, RenderError,
@@ -23,6 +24,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
@@ -50,6 +52,17 @@ type Config struct {
 	// Apps registers and changes OAuth apps for the settings pages; an
 	// apps.Service in production.
 	Apps AppService
+	// APIKeys creates, lists and revokes the workspace API keys of the
+	// settings pages; an *apikey.Service in production.
+	APIKeys APIKeyService
+	// TrustProxyHeaders says the server runs behind a trusted reverse proxy
+	// that appends the client's address to X-Forwarded-For; sign-in
+	// throttling then counts that address instead of the connection's.
+	// Never set it without such a proxy: clients could pick any address.
+	TrustProxyHeaders bool
+	// LoginThrottle sets the sign-in throttling rules; DefaultLoginThrottle
+	// when zero.
+	LoginThrottle LoginThrottlePolicy
 }
 
 // Store is the data access the browser surface needs. *storage.Store
@@ -65,6 +78,9 @@ type Store interface {
 	ListApps(ctx context.Context, workspaceID string) ([]storage.App, error)
 	ListGrants(ctx context.Context, userID string) ([]storage.GrantedApp, error)
 	RevokeGrant(ctx context.Context, userID, clientID string) error
+	// Sign-in throttling (see throttle.go).
+	CountLoginAttempt(ctx context.Context, key string, rule storage.LoginThrottleRule) (storage.LoginAttempt, error)
+	ResetLoginThrottle(ctx context.Context, keys ...string) error
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -82,11 +98,26 @@ type AppService interface {
 
 var _ AppService = apps.Service{}
 
+// APIKeyService creates, lists and revokes a workspace's API keys, with the
+// validation rules of package apikey (invalid input is an apikey.FieldErrors).
+// *apikey.Service satisfies it; tests use a fake. Who may revoke a key is
+// decided by the settings handlers (canRevokeKey) before it is called.
+type APIKeyService interface {
+	Create(ctx context.Context, workspaceID, createdBy, name string, scopes []string, expiresIn time.Duration) (storage.APIKey, string, error)
+	List(ctx context.Context, workspaceID string) ([]storage.APIKey, error)
+	Revoke(ctx context.Context, workspaceID, id string) error
+}
+
+var _ APIKeyService = (*apikey.Service)(nil)
+
 // Server serves the browser pages and offers the session, CSRF and rendering
 // helpers the authorization endpoint uses. It is safe for concurrent use.
 type Server struct {
 	store    Store
 	apps     AppService
+	apiKeys  APIKeyService
+	throttle LoginThrottlePolicy
+	trustXFF bool
 	log      *slog.Logger
 	csrfKey  []byte
 	lifetime time.Duration
@@ -102,6 +133,16 @@ func New(cfg Config, store Store) (*Server, error) {
 	}
 	if cfg.Apps == nil {
 		errs = append(errs, errors.New("apps service is nil"))
+	}
+	if cfg.APIKeys == nil {
+		errs = append(errs, errors.New("API key service is nil"))
+	}
+	throttle := cfg.LoginThrottle
+	if throttle == (LoginThrottlePolicy{}) {
+		throttle = DefaultLoginThrottle
+	}
+	if err := throttle.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("login throttle: %w", err))
 	}
 	u, err := url.Parse(cfg.Issuer)
 	switch {
@@ -137,6 +178,9 @@ func New(cfg Config, store Store) (*Server, error) {
 	return &Server{
 		store:    store,
 		apps:     cfg.Apps,
+		apiKeys:  cfg.APIKeys,
+		throttle: throttle,
+		trustXFF: cfg.TrustProxyHeaders,
 		log:      logger,
 		csrfKey:  append([]byte(nil), cfg.Keys.CSRF...),
 		lifetime: lifetime,

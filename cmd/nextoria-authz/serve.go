@@ -90,13 +90,16 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	if err != nil {
 		return nil, err
 	}
+	apiKeys := &apikey.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash), Logger: logger}
 	browser, err := web.New(web.Config{
-		Issuer:          cfg.Issuer,
-		Keys:            keys,
-		SecureCookies:   secureCookies(cfg.Issuer, dev),
-		SessionLifetime: cfg.Session.Lifetime,
-		Logger:          logger,
-		Apps:            apps.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
+		Issuer:            cfg.Issuer,
+		Keys:              keys,
+		SecureCookies:     secureCookies(cfg.Issuer, dev),
+		SessionLifetime:   cfg.Session.Lifetime,
+		Logger:            logger,
+		Apps:              apps.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
+		APIKeys:           apiKeys,
+		TrustProxyHeaders: cfg.Proxy.Trusted,
 	}, store)
 	if err != nil {
 		return nil, err
@@ -120,7 +123,6 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	if err != nil {
 		return nil, err
 	}
-	apiKeys := &apikey.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash), Logger: logger}
 	az.SetAPIKeys(authz.NewAPIKeyIntrospector(apiKeys, cfg.Issuer))
 
 	mux := http.NewServeMux()

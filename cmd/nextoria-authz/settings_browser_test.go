@@ -334,9 +334,6 @@ func TestBrowserAuthorizedApps(t *testing.T) {
 		chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(`[data-testid="no-grants"]`),
 		screenshot(t, "settings-authorized-apps-revoked.png"),
-		chromedp.Navigate(s.URL+"/settings/api/keys"),
-		chromedp.WaitVisible(`[data-testid="keys-placeholder"]`),
-		bothWidths(t, "settings-api-keys"),
 	); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}

@@ -1,0 +1,140 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MaxLoginThrottleWindow bounds LoginThrottleRule.Window. DeleteExpired
+// forgets a key whose window started longer ago than this and whose lock
+// has ended: by then its next attempt would start afresh anyway.
+const MaxLoginThrottleWindow = 24 * time.Hour
+
+// loginThrottleStale is the condition under which DeleteExpired removes a
+// login_throttle row; its interval is MaxLoginThrottleWindow.
+const loginThrottleStale = `window_start < now() - interval '24 hours' AND (locked_until IS NULL OR locked_until <= now())`
+
+// LoginThrottleRule says how one kind of key counts sign-in attempts.
+type LoginThrottleRule struct {
+	// Limit is how many attempts a window lets through before the key locks;
+	// at least 1.
+	Limit int
+	// Window is how long counting goes on after a window's first attempt. The
+	// first attempt after it, when no lock is pending, starts a new window
+	// with a count of 1. At most MaxLoginThrottleWindow.
+	Window time.Duration
+	// BaseDelay is the lock set by the first attempt over Limit. Every
+	// attempt counted since, refused ones included, doubles the next lock,
+	// which never exceeds MaxDelay.
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+}
+
+func (r LoginThrottleRule) validate() error {
+	var errs []error
+	if r.Limit < 1 {
+		errs = append(errs, fmt.Errorf("limit %d: want at least 1", r.Limit))
+	}
+	if r.Window <= 0 || r.Window > MaxLoginThrottleWindow {
+		errs = append(errs, fmt.Errorf("window %v: want more than 0 and at most %v", r.Window, MaxLoginThrottleWindow))
+	}
+	if r.BaseDelay <= 0 || r.MaxDelay < r.BaseDelay {
+		errs = append(errs, fmt.Errorf("delays %v to %v: want 0 < base <= max", r.BaseDelay, r.MaxDelay))
+	}
+	return errors.Join(errs...)
+}
+
+// LoginAttempt is the outcome of counting one sign-in attempt against a key.
+type LoginAttempt struct {
+	// Allowed reports whether the attempt may go on to the password check.
+	Allowed bool
+	// Attempts is the key's count in its current window, this attempt
+	// included.
+	Attempts int
+	// RetryAfter is how much longer the lock that refused the attempt lasts,
+	// by the database's clock, measured when the attempt was counted; zero
+	// when Allowed (and possibly zero, at the very end of a lock, when not).
+	RetryAfter time.Duration
+}
+
+// CountLoginAttempt counts one sign-in attempt against key under rule and
+// says whether it may proceed. It is one INSERT … ON CONFLICT DO UPDATE, so
+// concurrent attempts on one key are serialised by the row lock and each is
+// counted exactly once, whichever instance serves it.
+//
+// The key's row moves through these states:
+//
+//   - No row, or a window that has passed with no lock pending: the count
+//     starts again at 1 and the attempt proceeds.
+//   - A lock still pending (locked_until in the future): refused. It is
+//     counted, which lengthens the next lock, but the pending lock is not
+//     extended, so hammering a locked key cannot keep it locked: each lock
+//     ends at most MaxDelay after it was set.
+//   - A lock that has ended: the lock is cleared and this one attempt
+//     proceeds.
+//   - Otherwise the attempt is counted; the first one over the limit locks
+//     the key for min(MaxDelay, BaseDelay · 2^(attempts−Limit−1)) and is
+//     refused.
+//
+// So after the limit every other attempt is refused and the waits grow
+// quickly, yet never past MaxDelay, and once the window has passed and the
+// last lock has ended the key starts afresh: nobody is locked out for good.
+func (s *Store) CountLoginAttempt(ctx context.Context, key string, rule LoginThrottleRule) (LoginAttempt, error) {
+	if err := rule.validate(); err != nil {
+		return LoginAttempt{}, fmt.Errorf("storage: count login attempt: invalid rule: %w", err)
+	}
+	if key == "" || len(key) > 200 {
+		return LoginAttempt{}, fmt.Errorf("storage: count login attempt: key must have 1 to 200 bytes, got %d", len(key))
+	}
+	var (
+		a          LoginAttempt
+		retryAfter float64
+	)
+	// $2 limit, $3 window, $4 base delay and $5 maximum delay, in seconds.
+	// "fresh" below: the window has passed and no lock is pending.
+	err := s.db(ctx).QueryRow(ctx,
+		`INSERT INTO login_throttle AS t (key, attempts, window_start, locked_until)
+		 VALUES ($1, 1, now(), NULL)
+		 ON CONFLICT (key) DO UPDATE SET
+		     attempts = CASE
+		         WHEN t.window_start + make_interval(secs => $3::float8) <= now()
+		              AND (t.locked_until IS NULL OR t.locked_until <= now()) THEN 1
+		         ELSE t.attempts + 1 END,
+		     window_start = CASE
+		         WHEN t.window_start + make_interval(secs => $3::float8) <= now()
+		              AND (t.locked_until IS NULL OR t.locked_until <= now()) THEN now()
+		         ELSE t.window_start END,
+		     locked_until = CASE
+		         WHEN t.window_start + make_interval(secs => $3::float8) <= now()
+		              AND (t.locked_until IS NULL OR t.locked_until <= now()) THEN NULL
+		         WHEN t.locked_until > now() THEN t.locked_until
+		         WHEN t.locked_until IS NOT NULL THEN NULL
+		         WHEN t.attempts + 1 > $2::int THEN
+		             now() + make_interval(secs => least($5::float8, $4::float8 * power(2::float8, least(t.attempts - $2::int, 60))))
+		         ELSE NULL END
+		 RETURNING attempts, locked_until IS NULL,
+		     coalesce(extract(epoch FROM locked_until - clock_timestamp()), 0)::float8`,
+		key, rule.Limit, rule.Window.Seconds(), rule.BaseDelay.Seconds(), rule.MaxDelay.Seconds(),
+	).Scan(&a.Attempts, &a.Allowed, &retryAfter)
+	if err != nil {
+		return LoginAttempt{}, fmt.Errorf("storage: count login attempt: %w", mapError(err))
+	}
+	if !a.Allowed {
+		a.RetryAfter = max(time.Duration(retryAfter*float64(time.Second)), 0)
+	}
+	return a, nil
+}
+
+// ResetLoginThrottle forgets the counts and locks of keys, after a
+// successful sign-in. Unknown keys are ignored.
+func (s *Store) ResetLoginThrottle(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := s.db(ctx).Exec(ctx, `DELETE FROM login_throttle WHERE key = ANY($1)`, keys); err != nil {
+		return fmt.Errorf("storage: reset login throttle: %w", mapError(err))
+	}
+	return nil
+}
