@@ -160,10 +160,17 @@ func getJSON(t *testing.T, u string, into any) {
 	}
 }
 
-// rawToken posts a token request and returns status, headers and the decoded body.
+// rawToken posts a token request to s and returns the response and its decoded body.
 func rawToken(t *testing.T, s *e2eServer, form url.Values, basicUser, basicPass string) (*http.Response, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/oauth/token", strings.NewReader(form.Encode()))
+	return postForm(t, s.URL+"/v1/oauth/token", form, basicUser, basicPass)
+}
+
+// postForm posts a URL-encoded form, with HTTP Basic credentials when
+// basicUser is set, and returns the response and its decoded JSON body.
+func postForm(t *testing.T, u string, form url.Values, basicUser, basicPass string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}

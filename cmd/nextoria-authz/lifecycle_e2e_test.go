@@ -94,16 +94,7 @@ func refresh(t *testing.T, conf *oauth2.Config, rt string, opts ...string) (*htt
 	for i := 0; i+1 < len(opts); i += 2 {
 		form.Set(opts[i], opts[i+1])
 	}
-	req, _ := http.NewRequest(http.MethodPost, conf.Endpoint.TokenURL, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp, body
+	return postForm(t, conf.Endpoint.TokenURL, form, "", "")
 }
 
 func TestE2EIntrospection(t *testing.T) {
