@@ -114,6 +114,11 @@ type LimitsConfig struct {
 	IntrospectionBurst     int `koanf:"introspection_burst"`
 	RevocationPerMinute    int `koanf:"revocation_per_minute"`
 	RevocationBurst        int `koanf:"revocation_burst"`
+	// Sign-in attempts allowed in 15 minutes before growing delays start,
+	// per client address, per account and address, and per account.
+	SignInPerIP        int `koanf:"signin_per_ip"`
+	SignInPerAccountIP int `koanf:"signin_per_account_ip"`
+	SignInPerAccount   int `koanf:"signin_per_account"`
 }
 
 // DebugConfig holds operator-only diagnostics.
@@ -148,6 +153,7 @@ func defaultConfig() Config {
 			TokenPerMinute: 6000, TokenBurst: 1000,
 			IntrospectionPerMinute: 600_000, IntrospectionBurst: 50_000,
 			RevocationPerMinute: 600, RevocationBurst: 100,
+			SignInPerIP: 100, SignInPerAccountIP: 5, SignInPerAccount: 20,
 		},
 		Log: LogConfig{Level: "info", Format: "json"},
 	}
@@ -330,6 +336,14 @@ func (c Config) Validate(dev bool) error {
 	} {
 		if l.rate < 0 || l.burst < 0 || (l.rate > 0 && l.burst < 1) {
 			errs = append(errs, fmt.Errorf("%s_per_minute and %s_burst must not be negative, and a limit needs a burst of at least 1 (got %d/min, burst %d)", l.key, l.key, l.rate, l.burst))
+		}
+	}
+	for key, v := range map[string]int{
+		"limits.signin_per_ip": c.Limits.SignInPerIP, "limits.signin_per_account_ip": c.Limits.SignInPerAccountIP,
+		"limits.signin_per_account": c.Limits.SignInPerAccount,
+	} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", key, v))
 		}
 	}
 	if c.OAuth.RefreshGracePeriod < 0 {

@@ -91,6 +91,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			TokenPerMinute: 6000, TokenBurst: 1000,
 			IntrospectionPerMinute: 600_000, IntrospectionBurst: 50_000,
 			RevocationPerMinute: 600, RevocationBurst: 100,
+			SignInPerIP: 100, SignInPerAccountIP: 5, SignInPerAccount: 20,
 		},
 		Log: LogConfig{Level: "info", Format: "json"},
 	}

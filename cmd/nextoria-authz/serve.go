@@ -100,6 +100,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		Apps:              apps.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
 		APIKeys:           apiKeys,
 		TrustProxyHeaders: cfg.Proxy.Trusted,
+		LoginThrottle:     signInThrottle(cfg.Limits),
 	}, store)
 	if err != nil {
 		return nil, err
@@ -296,6 +297,13 @@ Open this URL in a browser to start an authorization:
   %s
 
 `, d.Email, d.Password, d.ClientID, d.ClientSecret, d.RedirectURI, d.Verifier, d.AuthorizeURL)
+}
+
+// signInThrottle is web's default sign-in policy with the configured limits.
+func signInThrottle(l LimitsConfig) web.LoginThrottlePolicy {
+	p := web.DefaultLoginThrottle
+	p.IP.Limit, p.AccountIP.Limit, p.Account.Limit = l.SignInPerIP, l.SignInPerAccountIP, l.SignInPerAccount
+	return p
 }
 
 // secureCookies decides the cookie Secure flag: always, except in dev mode

@@ -110,7 +110,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario is measured")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long each scenario runs unmeasured first")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent workers per scenario")
-	fs.IntVar(&o.passwordConcurrency, "password-concurrency", 0, "workers of flow-password (default: --concurrency, at most 2 per CPU: each sign-in holds 64 MiB of argon2id memory)")
+	fs.IntVar(&o.passwordConcurrency, "password-concurrency", 0, "workers of flow-password (default: --concurrency, at most 2 per CPU: each sign-in holds 19 MiB of argon2id memory)")
 	fs.StringVar(&o.scenarios, "scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(scenarioNames(), ",")+")")
 	fs.BoolVar(&o.short, "short", false, "quick run for CI: --duration 1s --concurrency 4 --warmup 200ms unless given")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database and the temporary directory (binaries, server logs)")

@@ -137,7 +137,7 @@ const flowsNote = "(flows) rows count whole authorization flows: requests/s is f
 
 // rssCaveat explains why peak RSS can exceed what a scenario itself needs.
 const rssCaveat = "Peak RSS is resident memory, which includes heap the Go runtime has not yet returned to the OS after " +
-	"earlier work (notably the 64 MiB argon2id buffer of each sign-in, also those made while preparing a scenario)."
+	"earlier work (notably the 19 MiB argon2id buffer of each sign-in, also those made while preparing a scenario)."
 
 var tableHeader = []string{"scenario", "concurrency", "requests/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req", "peak RSS MB"}
 

@@ -25,6 +25,8 @@ type config struct {
 	// CacheTTL is resource.Config.CacheTTL: 0 for its default, negative
 	// for no cache.
 	CacheTTL time.Duration
+	// RateLimitOff turns the plan limits off (NEXTORIA_API_RATE_LIMIT=off).
+	RateLimitOff bool
 }
 
 // defaultListen is NEXTORIA_API_LISTEN's default.
@@ -87,6 +89,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		default:
 			cfg.CacheTTL = d
 		}
+	}
+	switch v := getenv("NEXTORIA_API_RATE_LIMIT"); v {
+	case "", "plan":
+	case "off":
+		cfg.RateLimitOff = true
+	default:
+		errs = append(errs, fmt.Errorf("NEXTORIA_API_RATE_LIMIT %q must be plan or off", v))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return config{}, fmt.Errorf("invalid configuration:\n%w", err)

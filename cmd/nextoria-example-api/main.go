@@ -24,6 +24,9 @@
 //	                                 duration (default 10s); 0s turns the cache off, so
 //	                                 every request is introspected. A revoked key or token
 //	                                 keeps working here for up to this long.
+//	NEXTORIA_API_RATE_LIMIT          "plan" (default) applies each workspace's plan limit;
+//	                                 "off" allows every request, for load tests that
+//	                                 measure the rest of the path
 //
 // It trusts the system's certificate roots (SSL_CERT_FILE and SSL_CERT_DIR
 // work) and honours HTTPS_PROXY, like any Go program on http.DefaultTransport.
@@ -148,6 +151,10 @@ func effectiveCacheTTL(ttl time.Duration) time.Duration {
 // newLimiter returns the rate limiter cfg asks for and a function that
 // releases it: Redis behind a FailSafe, or an in-process limiter.
 func newLimiter(cfg config, logger *slog.Logger) (ratelimit.Limiter, func(), error) {
+	if cfg.RateLimitOff {
+		logger.Warn("rate limits are off (NEXTORIA_API_RATE_LIMIT=off)")
+		return allowAll{}, func() {}, nil
+	}
 	if cfg.RedisURL == "" {
 		return ratelimit.NewMemory(ratelimit.MemoryOptions{}), func() {}, nil
 	}
@@ -177,6 +184,14 @@ func newLimiter(cfg config, logger *slog.Logger) (ratelimit.Limiter, func(), err
 		fs.Fallback = ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	}
 	return fs, func() { _ = client.Close() }, nil
+}
+
+// allowAll is the limiter of NEXTORIA_API_RATE_LIMIT=off.
+type allowAll struct{}
+
+func (allowAll) Allow(_ context.Context, _, plan string) (ratelimit.Result, error) {
+	l := ratelimit.ForPlan(plan)
+	return ratelimit.Result{Allowed: true, Limit: l.Burst, Remaining: l.Burst}, nil
 }
 
 // silenceRedisLog replaces go-redis's process-wide logger once: the
