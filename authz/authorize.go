@@ -65,9 +65,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !consent.NeedsPrompt(remembered, requested, ar.GetRequestForm().Get("prompt")) {
-		if err := s.store.TouchGrant(r.Context(), p.UserID, clientID); err != nil {
-			s.logError(r.Context(), "touch consent grant", err)
-		}
+		s.grantUses.record(p.UserID, clientID)
 		s.issueCode(w, r, ar, p)
 		return
 	}
