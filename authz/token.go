@@ -49,6 +49,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		err  error
 	)
 	for attempt := 1; ; attempt++ {
+		ctx := storage.WithCodeMemo(r.Context())
 		sess = newSession(s.cfg.AccessTokenLifespan)
 		ar, err = s.provider.NewAccessRequest(ctx, r, sess)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -338,25 +339,86 @@ func (s *Store) createSession(ctx context.Context, t sessionTable, signature, ac
 // same query, and unmarshals the session data into session unless it is nil
 // (the revocation handler passes nil). An inactive row is returned together
 // with t.inactive.
+// codeMemoKey carries a per-request memo of authorization-code rows.
+type codeMemoKey struct{}
+
+// sessionRow is one row of a session table as read from the database.
+type sessionRow struct {
+	requestID, form                         string
+	requestedAt                             time.Time
+	scopes, granted, reqAudience, audiences []string
+	data                                    []byte
+	active, usable                          bool
+	app                                     appRow
+}
+
+// WithCodeMemo returns a context in which the authorization-code row read
+// first is reused by later reads of the same code. fosite reads a code twice
+// during one exchange; the second read then costs no round trip. This is
+// safe because the code is redeemed by InvalidateAuthorizeCodeSession, which
+// succeeds only while the row is still active in the database.
+func WithCodeMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, codeMemoKey{}, &sync.Map{})
+}
+
 func (s *Store) getSession(ctx context.Context, t sessionTable, signature string, session fosite.Session) (fosite.Requester, error) {
+	key := hashSignature(signature)
+	memo, _ := ctx.Value(codeMemoKey{}).(*sync.Map)
+	var row *sessionRow
+	if t == codeSessions && memo != nil {
+		if v, ok := memo.Load(key); ok {
+			row = v.(*sessionRow)
+		}
+	}
+	if row == nil {
+		var err error
+		if row, err = s.readSession(ctx, t, key); err != nil {
+			return nil, err
+		}
+		if t == codeSessions && memo != nil {
+			memo.Store(key, row)
+		}
+	}
+
+	values, err := url.ParseQuery(row.form)
+	if err != nil {
+		return nil, fmt.Errorf("storage: get %s: decode form: %w", t.what, err)
+	}
+	if session != nil {
+		if err := json.Unmarshal(row.data, session); err != nil {
+			return nil, fmt.Errorf("storage: get %s: decode session: %w", t.what, err)
+		}
+	}
+	req := &fosite.Request{
+		ID:                row.requestID,
+		RequestedAt:       row.requestedAt.UTC(),
+		Client:            newClient(row.app.app(), s.opts.Audience),
+		RequestedScope:    row.scopes,
+		GrantedScope:      row.granted,
+		RequestedAudience: row.reqAudience,
+		GrantedAudience:   row.audiences,
+		Form:              values,
+		Session:           session,
+	}
+	if !row.active && !row.usable {
+		return req, fmt.Errorf("storage: get %s: %w", t.what, t.inactive)
+	}
+	return req, nil
+}
+
+// readSession reads a row of t, with its client, by the hashed signature.
+func (s *Store) readSession(ctx context.Context, t sessionTable, key string) (*sessionRow, error) {
 	inGrace := `false`
-	args := []any{hashSignature(signature)}
+	args := []any{key}
 	if t == refreshSessions && s.opts.RefreshGracePeriod > 0 {
 		inGrace = `t.first_used_at IS NOT NULL AND t.first_used_at + $2::interval > now()`
 		args = append(args, s.opts.RefreshGracePeriod)
 	}
-	var (
-		requestID, form                         string
-		requestedAt                             time.Time
-		scopes, granted, reqAudience, audiences []string
-		data                                    []byte
-		active, usable                          bool
-		app                                     appRow
-	)
+	row := &sessionRow{}
 	dest := append([]any{
-		&requestID, &requestedAt, &scopes, &granted, &reqAudience, &audiences,
-		&form, &data, &active, &usable,
-	}, app.dest()...)
+		&row.requestID, &row.requestedAt, &row.scopes, &row.granted, &row.reqAudience, &row.audiences,
+		&row.form, &row.data, &row.active, &row.usable,
+	}, row.app.dest()...)
 	err := s.db(ctx).QueryRow(ctx,
 		`SELECT t.request_id, t.requested_at, t.scopes, t.granted_scopes,
 		        t.requested_audience, t.granted_audience, t.form_data, t.session_data,
@@ -371,31 +433,7 @@ func (s *Store) getSession(ctx context.Context, t sessionTable, signature string
 	if err != nil {
 		return nil, fmt.Errorf("storage: get %s: %w", t.what, mapError(err))
 	}
-
-	values, err := url.ParseQuery(form)
-	if err != nil {
-		return nil, fmt.Errorf("storage: get %s: decode form: %w", t.what, err)
-	}
-	if session != nil {
-		if err := json.Unmarshal(data, session); err != nil {
-			return nil, fmt.Errorf("storage: get %s: decode session: %w", t.what, err)
-		}
-	}
-	req := &fosite.Request{
-		ID:                requestID,
-		RequestedAt:       requestedAt.UTC(),
-		Client:            newClient(app.app(), s.opts.Audience),
-		RequestedScope:    scopes,
-		GrantedScope:      granted,
-		RequestedAudience: reqAudience,
-		GrantedAudience:   audiences,
-		Form:              values,
-		Session:           session,
-	}
-	if !active && !usable {
-		return req, fmt.Errorf("storage: get %s: %w", t.what, t.inactive)
-	}
-	return req, nil
+	return row, nil
 }
 
 // deleteSession removes a row of t by signature; deleting nothing is not an error.
