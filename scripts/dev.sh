@@ -12,18 +12,28 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ensure_postgres
 
 db=nextoria
-if [ -z "$(psql -h 127.0.0.1 -U postgres -w -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
-	echo "[dev] creating database $db" >&2
-	psql -h 127.0.0.1 -U postgres -w -d postgres -qc "CREATE DATABASE $db"
-fi
 
 # The development system secret is made once and kept out of version control.
 mkdir -p .dev
 chmod 700 .dev
+new_secret=false
 if [ ! -s .dev/system-secret ]; then
 	(umask 077 && head -c 48 /dev/urandom | base64 -w0 >.dev/system-secret)
+	new_secret=true
 fi
 chmod 600 .dev/system-secret
+
+sql() { psql -h 127.0.0.1 -U postgres -w -d postgres -qtAc "$1"; }
+if [ -n "$(sql "SELECT 1 FROM pg_database WHERE datname = '$db'")" ] && $new_secret; then
+	# Its signing keys and client secrets were made with a secret this checkout
+	# does not have (another clone, or a deleted .dev/); it holds only demo data.
+	echo "[dev] recreating database $db: it was set up with another development secret" >&2
+	sql "DROP DATABASE $db WITH (FORCE)"
+fi
+if [ -z "$(sql "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+	echo "[dev] creating database $db" >&2
+	sql "CREATE DATABASE $db"
+fi
 
 NEXTORIA_SECRETS_SYSTEM="$(cat .dev/system-secret)"
 export NEXTORIA_SECRETS_SYSTEM
