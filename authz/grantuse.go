@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -50,16 +51,21 @@ func (s *Server) FlushGrantUses(ctx context.Context) error {
 }
 
 // RunGrantUseFlusher flushes grant uses every interval until ctx ends.
-func (s *Server) RunGrantUseFlusher(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+func (s *Server) RunGrantUseFlusher(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, s.log, "record consent grant use", s.FlushGrantUses)
+}
+
+// every runs fn every interval until ctx ends, logging its failures.
+func every(ctx context.Context, interval time.Duration, log *slog.Logger, what string, fn func(context.Context) error) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.FlushGrantUses(ctx); err != nil && ctx.Err() == nil {
-				s.logError(ctx, "record consent grant use", err)
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				log.ErrorContext(ctx, what, "error", err)
 			}
 		}
 	}

@@ -169,18 +169,7 @@ func (k *KeySet) Reload(ctx context.Context) error {
 // Run reloads the keys every interval until ctx ends, so a rotation made by
 // any instance (or the CLI) reaches this one within interval.
 func (k *KeySet) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := k.Reload(ctx); err != nil && ctx.Err() == nil {
-				k.logger.ErrorContext(ctx, "reload signing keys", "error", err)
-			}
-		}
-	}
+	every(ctx, interval, k.logger, "reload signing keys", k.Reload)
 }
 
 // Active returns the key that signs new tokens.
