@@ -205,8 +205,9 @@ func (s *Server) authenticateResourceServer(ctx context.Context, r *http.Request
 // other clients answer 200 and change nothing.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	err := parseLifecycleForm(w, r) // bounds and parses the body first
 	s.allowTokenCORS(w, r)
-	if err := parseLifecycleForm(w, r); err != nil {
+	if err != nil {
 		s.provider.WriteRevocationResponse(ctx, w, err)
 		return
 	}

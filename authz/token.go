@@ -36,9 +36,10 @@ type tokenResponse struct {
 // secret for public clients (which must have used PKCE).
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	s.allowTokenCORS(w, r)
 	sess := newSession(s.cfg.AccessTokenLifespan)
-	if err := checkTokenRequest(w, r); err != nil {
+	err := checkTokenRequest(w, r) // bounds and parses the body first
+	s.allowTokenCORS(w, r)
+	if err != nil {
 		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), err)
 		return
 	}
@@ -46,7 +47,6 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	var (
 		ar   fosite.AccessRequester
 		resp fosite.AccessResponder
-		err  error
 	)
 	for attempt := 1; ; attempt++ {
 		ctx := storage.WithCodeMemo(r.Context())
@@ -239,7 +239,8 @@ func (s *Server) tokenPreflight(w http.ResponseWriter, r *http.Request) {
 }
 
 // allowTokenCORS lets a public client's browser read the token response when
-// the request comes from the origin of one of its redirect URIs.
+// the request comes from the origin of one of its redirect URIs. Call it
+// after the body has been bounded and parsed.
 func (s *Server) allowTokenCORS(w http.ResponseWriter, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
