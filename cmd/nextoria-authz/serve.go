@@ -23,6 +23,7 @@ import (
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/authz"
 	"github.com/nextoria/authz/ratelimit"
+	"github.com/nextoria/authz/resource"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 	"github.com/nextoria/authz/web"
@@ -143,6 +144,15 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 			return
 		}
 		writeHealth(w, http.StatusOK, "ok")
+	})
+
+	// Anything else: the documented JSON envelope under /v1/, an error page elsewhere.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			resource.WriteError(w, http.StatusNotFound, resource.CodeNotFound, "No such endpoint: "+r.Method+" "+r.URL.Path+".")
+			return
+		}
+		browser.RenderError(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
 
 	cop := http.NewCrossOriginProtection()
