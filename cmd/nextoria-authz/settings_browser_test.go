@@ -312,6 +312,10 @@ func TestBrowserAuthorizedApps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	introspect := s.introspector(t)
+	if m := introspect(tok.AccessToken, ""); m["active"] != true {
+		t.Fatalf("before revoking: %v", m)
+	}
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(s.URL+"/settings/authorized-apps"),
@@ -336,6 +340,11 @@ func TestBrowserAuthorizedApps(t *testing.T) {
 		screenshot(t, "settings-authorized-apps-revoked.png"),
 	); err != nil {
 		t.Fatalf("revoke: %v", err)
+	}
+	for _, tk := range []string{tok.AccessToken, tok.RefreshToken} {
+		if m := introspect(tk, ""); m["active"] != false {
+			t.Errorf("after revoking in the browser the app's token introspects %v", m)
+		}
 	}
 	_, err = conf.TokenSource(t.Context(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	if code := tokenError(t, err); code != "invalid_grant" {
