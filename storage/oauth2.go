@@ -335,10 +335,6 @@ func (s *Store) createSession(ctx context.Context, t sessionTable, signature, ac
 	return nil
 }
 
-// getSession loads a request session from t, re-hydrating its client in the
-// same query, and unmarshals the session data into session unless it is nil
-// (the revocation handler passes nil). An inactive row is returned together
-// with t.inactive.
 // codeMemoKey carries a per-request memo of authorization-code rows.
 type codeMemoKey struct{}
 
@@ -361,6 +357,10 @@ func WithCodeMemo(ctx context.Context) context.Context {
 	return context.WithValue(ctx, codeMemoKey{}, &sync.Map{})
 }
 
+// getSession loads a request session from t, re-hydrating its client in the
+// same query, and unmarshals the session data into session unless it is nil
+// (the revocation handler passes nil). An inactive row is returned together
+// with t.inactive.
 func (s *Store) getSession(ctx context.Context, t sessionTable, signature string, session fosite.Session) (fosite.Requester, error) {
 	key := hashSignature(signature)
 	memo, _ := ctx.Value(codeMemoKey{}).(*sync.Map)
