@@ -139,10 +139,16 @@ func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, ses
 	return s.getSession(ctx, pkceSessions, signature, session)
 }
 
-// DeletePKCERequestSession removes the PKCE request of a code. Deleting
-// nothing is not an error.
-func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) error {
-	return s.deleteSession(ctx, pkceSessions, signature)
+// DeletePKCERequestSession keeps the PKCE request of a code: the row goes
+// when the code expires (DeleteExpired). fosite calls this as soon as the
+// verifier has matched, before the transaction that redeems the code; had
+// the row gone then, a concurrent replay of the code would be refused for
+// want of PKCE data before it reached the code check, and the tokens of the
+// first redemption would not be revoked. Kept, every replay reaches the
+// conditional redemption of the code, which detects it. The code itself,
+// not this row, is what makes a redemption single use.
+func (s *Store) DeletePKCERequestSession(context.Context, string) error {
+	return nil
 }
 
 // CreateAccessTokenSession stores the request behind an access token.

@@ -359,11 +359,13 @@ func TestE2EConcurrentCodeRedemption(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok := 0
+	var winner *oauth2.Token
 	for range 20 {
 		wg.Go(func() {
-			if _, err := conf.Exchange(t.Context(), code, oauth2.VerifierOption(v)); err == nil {
+			if tok, err := conf.Exchange(t.Context(), code, oauth2.VerifierOption(v)); err == nil {
 				mu.Lock()
 				ok++
+				winner = tok
 				mu.Unlock()
 			}
 		})
@@ -371,6 +373,13 @@ func TestE2EConcurrentCodeRedemption(t *testing.T) {
 	wg.Wait()
 	if ok != 1 {
 		t.Fatalf("%d successful redemptions of one code, want exactly 1", ok)
+	}
+	// The code was used more than once: the winner's tokens are revoked too.
+	introspect := s.introspector(t)
+	for _, tk := range []string{winner.AccessToken, winner.RefreshToken} {
+		if m := introspect(tk, ""); m["active"] != false {
+			t.Errorf("token of a replayed code: %v", m)
+		}
 	}
 }
 
