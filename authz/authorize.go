@@ -168,14 +168,9 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, ar fosite.Au
 		WorkspaceName:  p.WorkspaceName,
 	}
 	if app.HasLogo {
-		prompt.LogoURL = LogoURL(app)
+		prompt.LogoVersion = app.LogoSHA256
 	}
 	s.browser.RenderConsent(w, r, prompt)
-}
-
-// LogoURL is where an app's logo is served, with a cache-busting version.
-func LogoURL(app storage.App) string {
-	return "/apps/" + url.PathEscape(app.ClientID) + "/logo?v=" + url.QueryEscape(app.LogoSHA256)
 }
 
 func consentBinding(challengeID string) string { return "consent:" + challengeID }

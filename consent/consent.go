@@ -118,8 +118,9 @@ type Prompt struct {
 	FormAction string
 	ClientID   string
 	AppName    string
-	// LogoURL is empty when the app has no logo: the page shows a placeholder.
-	LogoURL string
+	// LogoVersion is the SHA-256 of the app's logo, which versions its URL;
+	// empty when the app has no logo, and the page shows a placeholder.
+	LogoVersion string
 	// RedirectHost is the host the user will be sent back to, e.g. "yourapp.com".
 	RedirectHost string
 	// RedirectOrigin (scheme://host[:port]) is allowed as a form-action target,

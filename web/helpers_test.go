@@ -542,7 +542,7 @@ func testPrompt() consent.Prompt {
 		FormAction:     "/oauth/authorize",
 		ClientID:       "acme-crm",
 		AppName:        "Acme CRM",
-		LogoURL:        "/apps/acme-crm/logo?v=abc123",
+		LogoVersion:    "abc123",
 		RedirectHost:   "crm.acme.example",
 		RedirectOrigin: "https://crm.acme.example:8443",
 		Scopes:         consent.Describe([]string{"projects:read", "tasks:read"}),

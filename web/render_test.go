@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +36,12 @@ func TestConsentPage(t *testing.T) {
 		wantInitial string
 	}{
 		{name: "with logo", wantLogo: "/apps/acme-crm/logo?v=abc123"},
-		{name: "placeholder", edit: func(p *consent.Prompt) { p.LogoURL = "" }, wantInitial: "A"},
+		{name: "placeholder", edit: func(p *consent.Prompt) { p.LogoVersion = "" }, wantInitial: "A"},
 		{
 			name: "hostile app name",
 			edit: func(p *consent.Prompt) {
 				p.AppName = `<script>alert("x")</script>`
-				p.LogoURL = ""
+				p.LogoVersion = ""
 			},
 			wantInitial: "<",
 		},
@@ -48,14 +49,14 @@ func TestConsentPage(t *testing.T) {
 			name: "lower-case placeholder initial",
 			edit: func(p *consent.Prompt) {
 				p.AppName = "élan"
-				p.LogoURL = ""
+				p.LogoVersion = ""
 			},
 			wantInitial: "É",
 		},
 		{
-			name:     "javascript logo url is neutralised",
-			edit:     func(p *consent.Prompt) { p.LogoURL = "javascript:alert(1)" },
-			wantLogo: string(templ.FailedSanitizationURL),
+			name:     "hostile logo version stays inside the logo path",
+			edit:     func(p *consent.Prompt) { p.LogoVersion = `javascript:alert(1)"><script>` },
+			wantLogo: "/apps/acme-crm/logo?v=" + url.QueryEscape(`javascript:alert(1)"><script>`),
 		},
 		{name: "no scopes", edit: func(p *consent.Prompt) { p.Scopes = nil }, wantLogo: "/apps/acme-crm/logo?v=abc123"},
 	}

@@ -315,8 +315,12 @@ func redirectURIs(text string) []string {
 
 // logoURL is where handleLogo serves an app's logo; the version changes with
 // the logo, so the image can be cached for good.
-func logoURL(app storage.App) string {
-	return "/apps/" + url.PathEscape(app.ClientID) + "/logo?v=" + url.QueryEscape(app.LogoSHA256)
+func logoURL(app storage.App) string { return logoPath(app.ClientID, app.LogoSHA256) }
+
+// logoPath is the URL of handleLogo for a client and logo version (the
+// logo's SHA-256). Every page that shows a logo builds it here.
+func logoPath(clientID, version string) string {
+	return "/apps/" + url.PathEscape(clientID) + "/logo?v=" + url.QueryEscape(version)
 }
 
 // appPath is the page of an app.
