@@ -344,20 +344,6 @@ func (s *Store) SaveGrant(ctx context.Context, userID, clientID string, scopes [
 	return nil
 }
 
-// TouchGrant sets last_used_at to now. ErrNotFound when there is no grant.
-func (s *Store) TouchGrant(ctx context.Context, userID, clientID string) error {
-	tag, err := s.db(ctx).Exec(ctx,
-		`UPDATE consent_grants SET last_used_at = now() WHERE user_id = $1 AND client_id = $2`,
-		userID, clientID)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("storage: touch grant of user %q to app %q: %w", userID, clientID, mapError(err))
-	}
-	return nil
-}
-
 // ListSigningKeys returns every signing key, newest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 	rows, err := s.db(ctx).Query(ctx,

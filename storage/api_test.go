@@ -342,9 +342,6 @@ func TestGrants(t *testing.T) {
 	if _, err := f.st.GetGrant(ctx, f.user.ID, f.app.ClientID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("no grant yet: err = %v, want ErrNotFound", err)
 	}
-	if err := f.st.TouchGrant(ctx, f.user.ID, f.app.ClientID); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("TouchGrant without grant: err = %v, want ErrNotFound", err)
-	}
 
 	steps := []struct {
 		add  []string
@@ -371,15 +368,15 @@ func TestGrants(t *testing.T) {
 		}
 		last = g
 	}
-	if err := f.st.TouchGrant(ctx, f.user.ID, f.app.ClientID); err != nil {
-		t.Fatalf("TouchGrant: %v", err)
+	if err := f.st.TouchGrants(ctx, []storage.GrantUse{{UserID: f.user.ID, ClientID: f.app.ClientID, At: time.Now()}}); err != nil {
+		t.Fatalf("TouchGrants: %v", err)
 	}
 	g, err := f.st.GetGrant(ctx, f.user.ID, f.app.ClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.LastUsedAt.Before(last.LastUsedAt) || !g.GrantedAt.Equal(last.GrantedAt) {
-		t.Errorf("after TouchGrant: %+v (before: %+v)", g, last)
+		t.Errorf("after TouchGrants: %+v (before: %+v)", g, last)
 	}
 	if err := f.st.SaveGrant(ctx, f.user.ID, "no-such-app", []string{"read"}); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("grant to unknown app: err = %v, want ErrNotFound", err)

@@ -35,7 +35,7 @@ func TestListGrants(t *testing.T) {
 	}
 	// The fixture app is used last, so it comes first.
 	time.Sleep(10 * time.Millisecond)
-	if err := f.st.TouchGrant(ctx, f.user.ID, f.app.ClientID); err != nil {
+	if err := f.st.TouchGrants(ctx, []storage.GrantUse{{UserID: f.user.ID, ClientID: f.app.ClientID, At: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 
