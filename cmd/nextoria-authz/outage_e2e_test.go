@@ -269,6 +269,8 @@ func TestDatabaseOutage(t *testing.T) {
 					func(st int, _ string) bool { return st == http.StatusSeeOther }},
 				{"settings page", browse(func() page { return b.get(s.URL + "/settings/api/apps") }),
 					func(st int, body string) bool { return st == 200 && strings.Contains(body, "Test App") }},
+				{"app logo", browse(func() page { return b.get(s.URL + "/apps/" + url.PathEscape(s.ClientID) + "/logo") }),
+					func(st int, _ string) bool { return st == http.StatusNotFound }}, // the test app has no logo
 				{"readiness", browse(func() page { return b.get(s.URL + "/health/ready") }),
 					func(st int, _ string) bool { return st == 200 }},
 			}
@@ -305,6 +307,9 @@ func TestDatabaseOutage(t *testing.T) {
 						t.Errorf("%s: body %s, want error temporarily_unavailable with a description", c.name, body)
 					}
 					continue
+				}
+				if c.name == "app logo" {
+					continue // an image, not a page
 				}
 				if !strings.Contains(body, "temporarily unavailable") || !strings.Contains(body, "try again") ||
 					strings.Contains(body, "does not exist") {
