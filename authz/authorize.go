@@ -42,7 +42,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, signedIn := s.browser.Principal(r)
+	p, signedIn, err := s.browser.LoadPrincipal(r)
+	if err != nil {
+		s.storeError(w, r, "load signed-in user", err)
+		return
+	}
 	prompt := consent.ParseScope(ar.GetRequestForm().Get("prompt"))
 	if !signedIn {
 		if slices.Contains(prompt, "none") {
@@ -60,8 +64,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		remembered = g.Scopes
 	case !errors.Is(err, storage.ErrNotFound):
-		s.logError(r.Context(), "load consent grant", err)
-		s.serverError(w, r)
+		s.storeError(w, r, "load consent grant", err)
 		return
 	}
 	if !consent.NeedsPrompt(remembered, requested, ar.GetRequestForm().Get("prompt")) {
@@ -150,8 +153,7 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, ar fosite.Au
 		ExpiresAt:      time.Now().Add(s.cfg.ConsentLifespan),
 	})
 	if err != nil {
-		s.logError(ctx, "create consent challenge", err)
-		s.serverError(w, r)
+		s.storeError(w, r, "create consent challenge", err)
 		return
 	}
 	redirect := ar.GetRedirectURI().String()
@@ -193,7 +195,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.browser.RenderError(w, r, http.StatusBadRequest, "This form could not be read", "The form is malformed or too large.")
 		return
 	}
-	p, ok := s.browser.Principal(r)
+	p, ok, err := s.browser.LoadPrincipal(r)
+	if err != nil {
+		s.storeError(w, r, "load signed-in user", err)
+		return
+	}
 	if !ok {
 		s.browser.RenderError(w, r, http.StatusUnauthorized, "Your sign-in has expired",
 			"Go back to the application and start again.")
@@ -215,8 +221,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 			"Go back to the application and start again.")
 		return
 	} else if err != nil {
-		s.logError(ctx, "take consent challenge", err)
-		s.serverError(w, r)
+		s.storeError(w, r, "take consent challenge", err)
 		return
 	}
 	q, err := url.ParseQuery(ch.RequestQuery)
@@ -240,8 +245,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.store.SaveGrant(ctx, p.UserID, ch.ClientID, ar.GetRequestedScopes()); err != nil {
-		s.logError(ctx, "save consent grant", err)
-		s.serverError(w, r)
+		s.storeError(w, r, "save consent grant", err)
 		return
 	}
 	s.issueCode(w, r, ar, p)
@@ -272,7 +276,13 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 
 // authorizeError answers a failed authorization request: with a redirect to
 // the client when its redirect URI was verified, else with an error page.
+// When the store was unavailable (fosite reports a failed client lookup as
+// "client does not exist") it shows the "try again" page instead.
 func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	if isUnavailable(err) {
+		s.renderUnavailable(w, r, err)
+		return
+	}
 	code, desc := describe(err)
 	s.log.InfoContext(r.Context(), "authorization request refused", "error", code, "description", desc)
 	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil {

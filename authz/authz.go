@@ -61,8 +61,10 @@ type Config struct {
 
 // Browser is what the authorization endpoint needs from the browser surface.
 type Browser interface {
-	// Principal returns the signed-in user of the request.
-	Principal(r *http.Request) (storage.Principal, bool)
+	// LoadPrincipal returns the signed-in user of the request. ok is false
+	// when nobody is signed in; err is set only when the store could not
+	// tell (then nobody must be treated as signed out).
+	LoadPrincipal(r *http.Request) (p storage.Principal, ok bool, err error)
 	// RedirectToLogin sends the browser to sign in, then back to returnTo (a local path).
 	RedirectToLogin(w http.ResponseWriter, r *http.Request, returnTo string)
 	// RenderConsent shows the consent screen.

@@ -60,7 +60,16 @@ type APIKeyIntrospector interface {
 // introspect handles POST /v1/oauth/introspect for resource servers.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rsID, ok := s.authenticateResourceServer(ctx, r)
+	rsID, ok, err := s.authenticateResourceServer(ctx, r)
+	if err != nil {
+		if isUnavailable(err) {
+			s.writeUnavailable(w, r, err)
+			return
+		}
+		s.logError(ctx, "load resource server", err)
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "The credentials could not be checked.")
+		return
+	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="nextoria", charset="UTF-8"`)
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Resource-server authentication failed.")
@@ -80,6 +89,10 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.Introspect(ctx, token, r.PostForm.Get("token_type_hint"))
+	if isUnavailable(err) {
+		s.writeUnavailable(w, r, err)
+		return
+	}
 	if err != nil {
 		s.logError(ctx, "introspection failed", err)
 		writeOAuthError(w, http.StatusInternalServerError, "server_error", "The token could not be checked.")
@@ -172,31 +185,31 @@ func (s *Server) refreshExpiry(sess *Session) (time.Time, bool) {
 
 // authenticateResourceServer checks HTTP Basic credentials of a resource
 // server in constant time; an unknown client_id costs the same hash. It
-// returns the resource server's client_id.
-func (s *Server) authenticateResourceServer(ctx context.Context, r *http.Request) (string, bool) {
+// returns the resource server's client_id. err is set when the store could
+// not answer: the credentials were then neither accepted nor rejected.
+func (s *Server) authenticateResourceServer(ctx context.Context, r *http.Request) (string, bool, error) {
 	id, sec, ok := r.BasicAuth()
 	if !ok {
-		return "", false
+		return "", false, nil
 	}
 	id, err1 := url.QueryUnescape(id)
 	sec, err2 := url.QueryUnescape(sec)
 	if err1 != nil || err2 != nil || id == "" {
-		return "", false
+		return "", false, nil
 	}
 	got := s.hasher.Sum([]byte(sec))
 	want, ok := s.resourceServers.get(id)
 	if !ok {
 		rs, err := s.store.GetResourceServer(ctx, id)
-		if err != nil {
-			if !errors.Is(err, storage.ErrNotFound) {
-				s.logError(ctx, "load resource server", err)
-			}
-			return "", false
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", false, nil
+		} else if err != nil {
+			return "", false, err
 		}
 		want = rs.SecretHash
 		s.resourceServers.put(id, want)
 	}
-	return id, subtle.ConstantTimeCompare(got, want) == 1
+	return id, subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
 // revoke handles POST /v1/oauth/revoke (RFC 7009). Clients authenticate as at
@@ -216,6 +229,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client, err := s.fositeCore.AuthenticateClient(ctx, r, r.PostForm)
+	if isUnavailable(err) {
+		s.writeUnavailable(w, r, err)
+		return
+	}
 	if err != nil {
 		s.provider.WriteRevocationResponse(ctx, w, err)
 		return
@@ -233,6 +250,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		use = fosite.RefreshToken
 	}
 	if err := s.revokeToken(ctx, client.GetID(), token, use); err != nil {
+		if isUnavailable(err) {
+			s.writeUnavailable(w, r, err)
+			return
+		}
 		s.logError(ctx, "revocation failed", err)
 		s.provider.WriteRevocationResponse(ctx, w, fosite.ErrServerError)
 		return
@@ -275,7 +296,13 @@ func parseLifecycleForm(w http.ResponseWriter, r *http.Request) error {
 	return checkFormValues(r.PostForm)
 }
 
+// isServerError reports whether a token lookup failed for a reason other
+// than the token: a store outage (which fosite wraps as
+// request_unauthorized) or a server_error. Such a token is not "inactive".
 func isServerError(err error) bool {
+	if isUnavailable(err) {
+		return true
+	}
 	var rfc *fosite.RFC6749Error
 	if errors.As(err, &rfc) {
 		return rfc.ErrorField == fosite.ErrServerError.ErrorField

@@ -164,6 +164,10 @@ func stringExtra(resp fosite.AccessResponder, key string) string {
 }
 
 func (s *Server) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	if isUnavailable(err) {
+		s.writeUnavailable(w, r, err)
+		return
+	}
 	code, desc := describe(err)
 	if code == fosite.ErrServerError.ErrorField {
 		s.logError(r.Context(), "token request failed", err)

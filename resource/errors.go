@@ -14,6 +14,10 @@ const (
 	CodeUnprocessable = "UNPROCESSABLE"  // 422: validation errors
 	CodeRateLimited   = "RATE_LIMITED"   // 429: too many requests
 	CodeInternalError = "INTERNAL_ERROR" // 500: server error
+	// CodeServiceUnavailable (503, with Retry-After): the authorization
+	// server could not be reached or could not answer, so the credentials
+	// were neither accepted nor rejected. Retry later with the same ones.
+	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
 )
 
 // envelope is the documented error body:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -43,6 +44,35 @@ const maxIntrospectionBody = 64 << 10
 // errCredentialsRejected means the authorization server refused this
 // resource server's own client credentials.
 var errCredentialsRejected = errors.New("resource: the introspection endpoint rejected this resource server's credentials")
+
+// DefaultUnavailableRetryAfter is the Retry-After of the 503 answered when the
+// authorization server is unavailable and did not say when to retry.
+const DefaultUnavailableRetryAfter = 5 * time.Second
+
+// maxUnavailableRetryAfter caps a Retry-After passed on from the
+// authorization server.
+const maxUnavailableRetryAfter = 5 * time.Minute
+
+// unavailableError means the authorization server could not be reached, did
+// not answer in time, or answered 5xx: the token's state is unknown, and
+// the request may succeed when retried after retryAfter.
+type unavailableError struct {
+	err        error
+	retryAfter time.Duration
+}
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// retryAfterOf reads a Retry-After in seconds, bounded; the default when
+// absent or not a number of seconds.
+func retryAfterOf(h http.Header) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After")))
+	if err != nil || n < 1 {
+		return DefaultUnavailableRetryAfter
+	}
+	return min(time.Duration(n)*time.Second, maxUnavailableRetryAfter)
+}
 
 // introspect returns what the authorization server says of token, from the
 // cache when it can; concurrent calls for the same token share one request.
@@ -105,7 +135,11 @@ func (m *Middleware) fetch(ctx context.Context, token string) (introspection, er
 	req.SetBasicAuth(url.QueryEscape(m.clientID), url.QueryEscape(m.clientSecret))
 	resp, err := m.client.Do(req)
 	if err != nil {
-		return introspection{}, fmt.Errorf("resource: introspection request: %w", err)
+		// Refused, reset, timed out: the server is not there to ask.
+		return introspection{}, &unavailableError{
+			err:        fmt.Errorf("resource: introspection request: %w", err),
+			retryAfter: DefaultUnavailableRetryAfter,
+		}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIntrospectionBody+1))
@@ -115,6 +149,11 @@ func (m *Middleware) fetch(ctx context.Context, token string) (introspection, er
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return introspection{}, fmt.Errorf("%w (status %d)", errCredentialsRejected, resp.StatusCode)
+	case resp.StatusCode >= 500:
+		return introspection{}, &unavailableError{
+			err:        fmt.Errorf("resource: introspection endpoint answered status %d", resp.StatusCode),
+			retryAfter: retryAfterOf(resp.Header),
+		}
 	case resp.StatusCode != http.StatusOK:
 		return introspection{}, fmt.Errorf("resource: introspection endpoint answered status %d", resp.StatusCode)
 	case len(body) > maxIntrospectionBody:

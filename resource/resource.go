@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,8 +147,13 @@ func New(cfg Config) (*Middleware, error) {
 //     (error="invalid_token");
 //   - 400 BAD_REQUEST for a malformed Authorization header, or several
 //     (error="invalid_request");
-//   - 500 INTERNAL_ERROR when the token cannot be checked (the
-//     authorization server or the limiter failed), logged;
+//   - 503 SERVICE_UNAVAILABLE with Retry-After when the authorization
+//     server cannot be reached, does not answer in time or answers 5xx
+//     (during its database outage, say): the credentials were neither
+//     accepted nor rejected, so this is never a 401; logged;
+//   - 500 INTERNAL_ERROR when the token cannot be checked for another
+//     reason (a broken answer, rejected resource-server credentials, a
+//     failed limiter), logged;
 //   - 429 RATE_LIMITED with Retry-After past the workspace's limit;
 //   - 403 FORBIDDEN without the scopes (error="insufficient_scope").
 //
@@ -194,6 +200,14 @@ func (m *Middleware) admit(w http.ResponseWriter, r *http.Request, scopes []stri
 	if err != nil {
 		if ctx.Err() == nil {
 			m.logger.ErrorContext(ctx, "resource: cannot introspect the request's token", "err", err)
+		}
+		var unavailable *unavailableError
+		if errors.As(err, &unavailable) {
+			seconds := int(unavailable.retryAfter / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(seconds))
+			WriteError(w, http.StatusServiceUnavailable, CodeServiceUnavailable, fmt.Sprintf(
+				"The request could not be authenticated because the authorization server is temporarily unavailable. Retry after %d seconds.", seconds))
+			return Principal{}, false
 		}
 		internalError(w)
 		return Principal{}, false

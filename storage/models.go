@@ -12,6 +12,11 @@ var (
 	ErrNotFound = errors.New("storage: not found")
 	// ErrConflict means a unique value (e-mail, client_id, kid) is taken.
 	ErrConflict = errors.New("storage: already exists")
+	// ErrUnavailable means the database could not answer: it refused or
+	// dropped the connection, did not answer in time, is shutting down or
+	// has no connection slot left. Nothing is known about the row; the
+	// request may succeed when retried later. Callers answer 503.
+	ErrUnavailable = errors.New("storage: database unavailable")
 )
 
 // Plans a workspace can be on.

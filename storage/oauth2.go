@@ -74,7 +74,10 @@ func hashSignature(signature string) string {
 }
 
 // GetClient loads the app with this client_id for fosite. An unknown id is
-// fosite.ErrNotFound, which fosite reports as invalid_client.
+// fosite.ErrNotFound, which fosite reports as invalid_client. fosite turns
+// every error of GetClient into invalid_client, but keeps it as the cause
+// (RFC6749Error.WithWrap): a database failure stays ErrUnavailable under
+// errors.Is, so the endpoints can answer 503 instead.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	a, err := s.getApp(ctx, id)
 	if errors.Is(err, ErrNotFound) {

@@ -12,9 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,12 +59,17 @@ type Options struct {
 type Store struct {
 	pool *pgxpool.Pool
 	opts Options
+	// timeout is the client-side deadline of each statement (see
+	// PoolOptions.StatementTimeout); 0 means none.
+	timeout time.Duration
 }
 
 // New returns a Store over pool. The caller keeps ownership of the pool.
+// Statements get a client-side deadline a second longer than the pool's
+// statement_timeout (see ConnectPool).
 func New(pool *pgxpool.Pool, opts Options) *Store {
 	opts.Audience = append([]string(nil), opts.Audience...)
-	return &Store{pool: pool, opts: opts}
+	return &Store{pool: pool, opts: opts, timeout: clientTimeout(pool)}
 }
 
 // Pool returns the pool the store runs on.
@@ -69,8 +77,10 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Ping checks that the database answers; it backs the readiness probe.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("storage: ping: %w", err)
+		return fmt.Errorf("storage: ping: %w", mapError(err))
 	}
 	return nil
 }
@@ -84,21 +94,73 @@ func DefaultMaxConns() int32 {
 	return int32(max(8, 4*runtime.NumCPU()))
 }
 
+// Defaults of PoolOptions: a database that does not answer within a few
+// seconds is reported as unavailable rather than holding requests until
+// their clients give up.
+const (
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultStatementTimeout = 5 * time.Second
+)
+
+// clientTimeoutMargin is how much longer than the server's statement_timeout
+// the store waits on its side, so a merely slow statement is ended by
+// PostgreSQL (which keeps the connection) and the client-side deadline only
+// fires when the server or the network no longer answers.
+const clientTimeoutMargin = time.Second
+
+// PoolOptions tune the connection pool of ConnectPool. A zero field means:
+// the value of the URL when it sets one, else the default.
+type PoolOptions struct {
+	// MaxConns caps the pool (URL: pool_max_conns; default DefaultMaxConns).
+	MaxConns int32
+	// ConnectTimeout bounds the opening of one connection: dialling, TLS
+	// and authentication (URL: connect_timeout; default DefaultConnectTimeout).
+	ConnectTimeout time.Duration
+	// StatementTimeout is PostgreSQL's statement_timeout on every connection
+	// (URL: statement_timeout, in milliseconds; default
+	// DefaultStatementTimeout). The store also gives each statement,
+	// including the wait for a pooled connection, a client-side deadline of
+	// StatementTimeout plus a second, so a database that stops answering
+	// altogether fails fast too.
+	StatementTimeout time.Duration
+}
+
 // Connect opens a pool on url (a postgres:// URL or a key=value DSN) of
 // maxConns connections, and checks that the database answers before
 // returning. maxConns 0 means DefaultMaxConns, unless the URL sets
-// pool_max_conns.
+// pool_max_conns. Timeouts are those of ConnectPool.
 func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	return ConnectPool(ctx, url, PoolOptions{MaxConns: maxConns})
+}
+
+// ConnectPool opens a pool on url with opts and checks that the database
+// answers before returning.
+func ConnectPool(ctx context.Context, url string, opts PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx redacts the password from its parse errors.
 		return nil, fmt.Errorf("storage: invalid database url: %w", err)
 	}
 	switch {
-	case maxConns > 0:
-		cfg.MaxConns = maxConns
+	case opts.MaxConns > 0:
+		cfg.MaxConns = opts.MaxConns
 	case !strings.Contains(url, "pool_max_conns"):
 		cfg.MaxConns = DefaultMaxConns()
+	}
+	switch {
+	case opts.ConnectTimeout > 0:
+		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	case cfg.ConnConfig.ConnectTimeout == 0:
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = make(map[string]string)
+	}
+	switch {
+	case opts.StatementTimeout > 0:
+		cfg.ConnConfig.RuntimeParams[statementTimeoutParam] = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10)
+	case cfg.ConnConfig.RuntimeParams[statementTimeoutParam] == "":
+		cfg.ConnConfig.RuntimeParams[statementTimeoutParam] = strconv.FormatInt(DefaultStatementTimeout.Milliseconds(), 10)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -107,9 +169,33 @@ func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("storage: database unreachable (%s:%d/%s): %w",
-			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
+			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, mapError(err))
 	}
 	return pool, nil
+}
+
+// statementTimeoutParam is PostgreSQL's run-time parameter for the longest a
+// statement may run.
+const statementTimeoutParam = "statement_timeout"
+
+// clientTimeout derives the store's client-side deadline from the pool's
+// statement_timeout (milliseconds, or a Go duration such as "5s"). It is 0,
+// no deadline, when the pool sets none or 0.
+func clientTimeout(pool *pgxpool.Pool) time.Duration {
+	if pool == nil {
+		return 0
+	}
+	v := pool.Config().ConnConfig.RuntimeParams[statementTimeoutParam]
+	var d time.Duration
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		d = time.Duration(ms) * time.Millisecond
+	} else if pd, err := time.ParseDuration(v); err == nil {
+		d = pd
+	}
+	if d <= 0 {
+		return 0
+	}
+	return d + clientTimeoutMargin
 }
 
 // versionTable records the schema version; tern creates and updates it.
@@ -133,6 +219,18 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (applied int, err error) {
 			_ = conn.Conn().Close(context.Background())
 		}
 		conn.Release()
+	}()
+
+	// A migration may rebuild a large table, and tern waits on its advisory
+	// lock while another instance migrates: neither may hit the pool's
+	// statement_timeout. RESET restores the connection's default afterwards.
+	if _, err := conn.Exec(ctx, `SET statement_timeout = 0`); err != nil {
+		return 0, fmt.Errorf("storage: migrate: %w", mapError(err))
+	}
+	defer func() {
+		if err == nil {
+			_, err = conn.Exec(ctx, `RESET statement_timeout`)
+		}
 	}()
 
 	m, err := migrate.NewMigrator(ctx, conn.Conn(), versionTable)
@@ -205,12 +303,86 @@ func migrationSequence(name string) (int32, error) {
 // txKey is the context key under which BeginTX stores its transaction.
 type txKey struct{}
 
-// db returns the transaction carried by ctx, or the pool.
+// db returns the transaction carried by ctx, or the pool, bounded by the
+// store's client-side deadline.
 func (s *Store) db(ctx context.Context) DBTX {
+	var db DBTX = s.pool
 	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
-		return tx
+		db = tx
 	}
-	return s.pool
+	if s.timeout <= 0 {
+		return db
+	}
+	return deadlineDB{db: db, timeout: s.timeout}
+}
+
+// bound returns ctx limited by the store's client-side deadline, for calls
+// that do not go through db (begin, commit, rollback, ping).
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// deadlineDB gives every statement its own deadline: the wait for a pooled
+// connection (and its health check), sending the statement, and reading
+// its rows. Without it a database that accepts connections but never
+// answers would hold each request until its client gave up.
+type deadlineDB struct {
+	db      DBTX
+	timeout time.Duration
+}
+
+func (d deadlineDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	return d.db.Exec(ctx, sql, args...)
+}
+
+func (d deadlineDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	rows, err := d.db.Query(ctx, sql, args...)
+	if err != nil {
+		cancel()
+		return rows, err
+	}
+	return &deadlineRows{Rows: rows, cancel: cancel}, nil
+}
+
+func (d deadlineDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	return deadlineRow{row: d.db.QueryRow(ctx, sql, args...), cancel: cancel}
+}
+
+// deadlineRows releases the statement's deadline once the rows are read or closed.
+type deadlineRows struct {
+	pgx.Rows
+	cancel context.CancelFunc
+}
+
+func (r *deadlineRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.cancel()
+	return false
+}
+
+func (r *deadlineRows) Close() {
+	r.Rows.Close()
+	r.cancel()
+}
+
+// deadlineRow releases the statement's deadline after Scan.
+type deadlineRow struct {
+	row    pgx.Row
+	cancel context.CancelFunc
+}
+
+func (r deadlineRow) Scan(dest ...any) error {
+	defer r.cancel()
+	return r.row.Scan(dest...)
 }
 
 // BeginTX starts a REPEATABLE READ transaction and returns a context carrying
@@ -226,10 +398,12 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 		tx  pgx.Tx
 		err error
 	)
+	bctx, cancel := s.bound(ctx)
+	defer cancel()
 	if outer, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
-		tx, err = outer.Begin(ctx)
+		tx, err = outer.Begin(bctx)
 	} else {
-		tx, err = s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+		tx, err = s.pool.BeginTx(bctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	}
 	if err != nil {
 		return ctx, fmt.Errorf("storage: begin transaction: %w", mapError(err))
@@ -243,6 +417,8 @@ func (s *Store) Commit(ctx context.Context) error {
 	if !ok {
 		return errors.New("storage: commit: no transaction in context")
 	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("storage: commit: %w", mapError(err))
 	}
@@ -257,9 +433,12 @@ func (s *Store) Rollback(ctx context.Context) error {
 	if !ok {
 		return errors.New("storage: rollback: no transaction in context")
 	}
-	// A cancelled request context must not keep the rollback from running.
-	if err := tx.Rollback(context.WithoutCancel(ctx)); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-		return fmt.Errorf("storage: rollback: %w", err)
+	// A cancelled request context must not keep the rollback from running,
+	// and a database that stopped answering must not hold it forever.
+	rctx, cancel := s.bound(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := tx.Rollback(rctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return fmt.Errorf("storage: rollback: %w", mapError(err))
 	}
 	return nil
 }
@@ -273,19 +452,27 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context) error) er
 		tx  pgx.Tx
 		err error
 	)
+	bctx, cancel := s.bound(ctx)
+	defer cancel()
 	if outer, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
-		tx, err = outer.Begin(ctx)
+		tx, err = outer.Begin(bctx)
 	} else {
-		tx, err = s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+		tx, err = s.pool.BeginTx(bctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	}
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", mapError(err))
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer func() {
+		rctx, cancel := s.bound(context.WithoutCancel(ctx))
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	cctx, cancelCommit := s.bound(ctx)
+	defer cancelCommit()
+	if err := tx.Commit(cctx); err != nil {
 		return fmt.Errorf("commit: %w", mapError(err))
 	}
 	return nil
@@ -298,6 +485,13 @@ const (
 	sqlstateInvalidTextRepresentation = "22P02"
 	sqlstateSerializationFailure      = "40001"
 	sqlstateDeadlockDetected          = "40P01"
+	sqlstateTooManyConnections        = "53300"
+	sqlstateQueryCanceled             = "57014"
+	sqlstateAdminShutdown             = "57P01"
+	sqlstateCrashShutdown             = "57P02"
+	sqlstateCannotConnectNow          = "57P03"
+	// sqlstateClassConnection is the class of connection exceptions (08xxx).
+	sqlstateClassConnection = "08"
 )
 
 // mapError is the one place where driver errors become domain errors. The
@@ -312,8 +506,16 @@ const (
 //     UUID names no row)
 //   - 40001 serialization_failure, 40P01 deadlock_detected →
 //     fosite.ErrSerializationFailure (fosite asks the client to retry)
+//   - the database cannot answer → ErrUnavailable: class 08 connection
+//     exceptions, 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
+//     cannot_connect_now, 53300 too_many_connections, 57014 query_canceled
+//     by statement_timeout; and failures that never reached PostgreSQL or
+//     lost it midway: connect and dial errors, network errors, a closed
+//     connection, and a deadline (connect timeout, the store's
+//     statement deadline, waiting for a pooled connection).
 //
-// Anything else is returned unchanged.
+// A request whose own context was cancelled (its client went away) is not an
+// outage: context.Canceled is returned unchanged, as is anything else.
 func mapError(err error) error {
 	if err == nil {
 		return nil
@@ -322,16 +524,54 @@ func mapError(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return err
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case sqlstateUniqueViolation:
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		case sqlstateForeignKeyViolation, sqlstateInvalidTextRepresentation:
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
+		case sqlstateSerializationFailure, sqlstateDeadlockDetected:
+			return fmt.Errorf("%w: %w", fosite.ErrSerializationFailure, err)
+		case sqlstateAdminShutdown, sqlstateCrashShutdown, sqlstateCannotConnectNow, sqlstateTooManyConnections:
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case sqlstateQueryCanceled:
+			// Also sent when pgx cancels a statement for its context; only
+			// the server-side timeout means the database is too slow.
+			if strings.Contains(pgErr.Message, "statement timeout") {
+				return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+			return err
+		}
+		if strings.HasPrefix(pgErr.Code, sqlstateClassConnection) {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		var connectErr *pgconn.ConnectError
+		if !errors.As(err, &connectErr) {
+			return err
+		}
 	}
-	switch pgErr.Code {
-	case sqlstateUniqueViolation:
-		return fmt.Errorf("%w: %w", ErrConflict, err)
-	case sqlstateForeignKeyViolation, sqlstateInvalidTextRepresentation:
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case sqlstateSerializationFailure, sqlstateDeadlockDetected:
-		return fmt.Errorf("%w: %w", fosite.ErrSerializationFailure, err)
+	if isUnavailable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
+}
+
+// isUnavailable reports whether err says the database could not be reached
+// or stopped answering, rather than anything about the data.
+func isUnavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var (
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	return errors.As(err, &connectErr) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		pgconn.Timeout(err) ||
+		pgconn.SafeToRetry(err) ||
+		errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }

@@ -1,8 +1,12 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +20,15 @@ func TestMapError(t *testing.T) {
 		return fmt.Errorf("query: %w", &pgconn.PgError{Code: code, Message: "boom"})
 	}
 	plain := errors.New("connection reset")
+	// A real *pgconn.ConnectError: nothing listens on port 1.
+	_, refused := pgconn.Connect(t.Context(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
+	var ce *pgconn.ConnectError
+	if !errors.As(refused, &ce) {
+		t.Fatalf("connecting to a closed port: %v, want a *pgconn.ConnectError", refused)
+	}
+	canceledPg := &pgconn.PgError{Code: "57014", Message: "canceling statement due to user request"}
+	timeoutPg := &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}
+	dialErr := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	tests := []struct {
 		name   string
 		in     error
@@ -31,6 +44,23 @@ func TestMapError(t *testing.T) {
 		{"deadlock", pgErr("40P01"), fosite.ErrSerializationFailure, true},
 		{"check violation passes through", pgErr("23514"), nil, true},
 		{"other errors pass through", plain, nil, false},
+		{"connection exception class 08", pgErr("08006"), ErrUnavailable, true},
+		{"connection does not exist", pgErr("08003"), ErrUnavailable, true},
+		{"admin shutdown", pgErr("57P01"), ErrUnavailable, true},
+		{"crash shutdown", pgErr("57P02"), ErrUnavailable, true},
+		{"cannot connect now", pgErr("57P03"), ErrUnavailable, true},
+		{"too many connections", pgErr("53300"), ErrUnavailable, true},
+		{"statement timeout", fmt.Errorf("q: %w", timeoutPg), ErrUnavailable, true},
+		{"query cancelled by the client passes through", fmt.Errorf("q: %w", canceledPg), nil, true},
+		{"connect error", fmt.Errorf("ping: %w", refused), ErrUnavailable, false},
+		{"dial refused", fmt.Errorf("q: %w", dialErr), ErrUnavailable, false},
+		{"connection refused errno", fmt.Errorf("q: %w", syscall.ECONNREFUSED), ErrUnavailable, false},
+		{"deadline exceeded", fmt.Errorf("acquire: %w", context.DeadlineExceeded), ErrUnavailable, false},
+		{"server closed the connection", fmt.Errorf("receive: %w", io.ErrUnexpectedEOF), ErrUnavailable, false},
+		{"eof", fmt.Errorf("receive: %w", io.EOF), ErrUnavailable, false},
+		{"closed connection", fmt.Errorf("q: %w", pgconn.ErrConnClosed), ErrUnavailable, false},
+		{"safe to retry", safeToRetry{}, ErrUnavailable, false},
+		{"request cancelled is not an outage", fmt.Errorf("q: %w", context.Canceled), nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,7 +75,7 @@ func TestMapError(t *testing.T) {
 			if !errors.Is(got, tt.in) {
 				t.Errorf("mapError(%v) = %v, which no longer wraps the original", tt.in, got)
 			}
-			for _, sentinel := range []error{ErrNotFound, ErrConflict, fosite.ErrSerializationFailure} {
+			for _, sentinel := range []error{ErrNotFound, ErrConflict, ErrUnavailable, fosite.ErrSerializationFailure} {
 				if is := errors.Is(got, sentinel); is != (sentinel == tt.want) {
 					t.Errorf("errors.Is(mapError(%v), %v) = %v", tt.in, sentinel, is)
 				}
@@ -57,3 +87,10 @@ func TestMapError(t *testing.T) {
 		})
 	}
 }
+
+// safeToRetry is an error pgx marks as raised before anything was sent, such
+// as a failed acquire of a connection.
+type safeToRetry struct{}
+
+func (safeToRetry) Error() string     { return "conn busy" }
+func (safeToRetry) SafeToRetry() bool { return true }

@@ -2,6 +2,8 @@ package storage_test
 
 import (
 	"context"
+	"errors"
+	"net"
 	"reflect"
 	"strings"
 	"sync"
@@ -52,6 +54,86 @@ func TestConnect(t *testing.T) {
 	if err := storage.New(pool, storage.Options{}).Ping(t.Context()); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
+}
+
+// TestConnectPoolTimeouts checks that the pool's timeouts reach PostgreSQL
+// and that a database that accepts TCP but never answers fails fast as
+// ErrUnavailable, instead of hanging.
+func TestConnectPoolTimeouts(t *testing.T) {
+	t.Parallel()
+	dbURL := storagetest.NewDatabase(t)
+	tests := []struct {
+		name string
+		url  string
+		opts storage.PoolOptions
+		want string // SHOW statement_timeout
+	}{
+		{"defaults", dbURL, storage.PoolOptions{}, "5s"},
+		{"options", dbURL, storage.PoolOptions{StatementTimeout: 1500 * time.Millisecond, ConnectTimeout: time.Second}, "1500ms"},
+		{"url", dbURL + "&statement_timeout=2000", storage.PoolOptions{}, "2s"},
+		{"options win over the url", dbURL + "&statement_timeout=2000", storage.PoolOptions{StatementTimeout: 3 * time.Second}, "3s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pool, err := storage.ConnectPool(t.Context(), tt.url, tt.opts)
+			if err != nil {
+				t.Fatalf("ConnectPool: %v", err)
+			}
+			defer pool.Close()
+			var got string
+			if err := pool.QueryRow(t.Context(), `SHOW statement_timeout`).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("statement_timeout = %q, want %q", got, tt.want)
+			}
+			wantConnect := tt.opts.ConnectTimeout
+			if wantConnect == 0 {
+				wantConnect = storage.DefaultConnectTimeout
+			}
+			if c := pool.Config().ConnConfig.ConnectTimeout; c != wantConnect {
+				t.Errorf("ConnectTimeout = %v, want %v", c, wantConnect)
+			}
+		})
+	}
+
+	t.Run("black hole", func(t *testing.T) {
+		// Accepts connections and never says a word.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			var held []net.Conn
+			defer func() {
+				for _, c := range held {
+					_ = c.Close()
+				}
+			}()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				held = append(held, c)
+			}
+		}()
+		start := time.Now()
+		pool, err := storage.ConnectPool(t.Context(),
+			"postgres://postgres@"+ln.Addr().String()+"/x?sslmode=disable",
+			storage.PoolOptions{ConnectTimeout: 500 * time.Millisecond})
+		if err == nil {
+			pool.Close()
+			t.Fatal("ConnectPool succeeded")
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("ConnectPool took %v with a 500ms connect timeout", took)
+		}
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("err = %v, want ErrUnavailable", err)
+		}
+	})
 }
 
 // TestMigrateConcurrently starts four instances at once against an empty

@@ -73,6 +73,12 @@ func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		s.log.WarnContext(r.Context(), "load app logo", "client_id", clientID, "error", err)
+		w.Header().Set("Retry-After", unavailableRetryAfter)
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "load app logo", "client_id", clientID, "error", err)
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)

@@ -36,7 +36,13 @@ type loginView struct {
 // handleLoginForm shows the sign-in page, or sends a signed-in browser on to next.
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.URL.Query().Get("next"))
-	if _, ok := s.Principal(r); ok {
+	_, ok, err := s.LoadPrincipal(r)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "load signed-in user", "error", err)
+		s.renderStoreError(w, r, err)
+		return
+	}
+	if ok {
 		seeOther(w, next)
 		return
 	}
@@ -62,7 +68,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	wait, ok, err := s.throttleSignIn(r.Context(), keys)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in throttle", "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	if !ok {
@@ -76,7 +82,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	user, ok, err := s.checkPassword(r.Context(), email, form.Get("password"))
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in", "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	if !ok {
@@ -86,7 +92,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.signIn(w, r, user.ID); err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in", "user_id", user.ID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	// The account's counts start again; the address's do not, or an
@@ -136,7 +142,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.signOut(w, r); err != nil {
 		s.log.ErrorContext(r.Context(), "sign-out", "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	seeOther(w, "/login")
@@ -185,6 +191,29 @@ func (s *Server) renderFormExpired(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderInternalError(w http.ResponseWriter, r *http.Request) {
 	s.RenderError(w, r, http.StatusInternalServerError, "Something went wrong",
 		"We could not complete your request. Please try again in a moment.")
+}
+
+// unavailableRetryAfter is the Retry-After, in seconds, of the page shown
+// while the database is unavailable.
+const unavailableRetryAfter = "5"
+
+// renderUnavailable shows the "try again" page with 503 and Retry-After:
+// the database is unavailable, and nothing is wrong with the request.
+func (s *Server) renderUnavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", unavailableRetryAfter)
+	s.RenderError(w, r, http.StatusServiceUnavailable, "Nextoria Hub is temporarily unavailable",
+		"Please try again in a moment.")
+}
+
+// renderStoreError answers a request whose store call failed with err (the
+// caller has logged it): the "try again" page during a database outage, the
+// generic error page otherwise.
+func (s *Server) renderStoreError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		s.renderUnavailable(w, r)
+		return
+	}
+	s.renderInternalError(w, r)
 }
 
 // safeNext returns next when it is a local path (with an optional query) and

@@ -56,7 +56,12 @@ func (s *Server) RenderError(w http.ResponseWriter, r *http.Request, status int,
 
 // handleHome shows who is signed in, or sends the browser to sign in.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.Principal(r)
+	p, ok, err := s.LoadPrincipal(r)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "load signed-in user", "error", err)
+		s.renderStoreError(w, r, err)
+		return
+	}
 	if !ok {
 		seeOther(w, "/login")
 		return

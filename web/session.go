@@ -82,20 +82,32 @@ func stringValue(sess *sessions.Session, key string) string {
 // Principal returns the signed-in user of r: the login-session id from the
 // session cookie, looked up by its SHA-256. A missing or undecodable cookie
 // and an unknown or expired session all report false; a database failure is
-// logged and reports false too, so callers never turn it into a 500.
+// logged and reports false too. Pages that must not show a signed-in user as
+// signed out during an outage use LoadPrincipal.
 func (s *Server) Principal(r *http.Request) (storage.Principal, bool) {
+	p, ok, err := s.LoadPrincipal(r)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "load signed-in user", "error", err)
+	}
+	return p, ok
+}
+
+// LoadPrincipal is Principal that tells "signed out" (false, nil) apart from
+// "the database could not say" (false, err; errors.Is(err,
+// storage.ErrUnavailable) during an outage), so the caller can answer 503
+// instead of asking a signed-in user to sign in again.
+func (s *Server) LoadPrincipal(r *http.Request) (storage.Principal, bool, error) {
 	sid := stringValue(s.session(r), keySID)
 	if sid == "" {
-		return storage.Principal{}, false
+		return storage.Principal{}, false, nil
 	}
 	p, err := s.store.GetPrincipal(r.Context(), secret.SHA256([]byte(sid)))
-	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			s.log.ErrorContext(r.Context(), "load signed-in user", "error", err)
-		}
-		return storage.Principal{}, false
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Principal{}, false, nil
+	} else if err != nil {
+		return storage.Principal{}, false, err
 	}
-	return p, true
+	return p, true, nil
 }
 
 // signIn starts a login session for userID under a new id, so that an id

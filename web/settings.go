@@ -78,7 +78,12 @@ type principalHandler func(w http.ResponseWriter, r *http.Request, p storage.Pri
 // page the form was on).
 func (s *Server) signedIn(h principalHandler) http.Handler {
 	return s.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.Principal(r)
+		p, ok, err := s.LoadPrincipal(r)
+		if err != nil {
+			s.log.ErrorContext(r.Context(), "load signed-in user", "error", err)
+			s.renderStoreError(w, r, err)
+			return
+		}
 		if !ok {
 			s.RedirectToLogin(w, r, returnPath(r))
 			return

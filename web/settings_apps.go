@@ -96,7 +96,7 @@ func (s *Server) handleAppsList(w http.ResponseWriter, r *http.Request, p storag
 	list, err := s.store.ListApps(r.Context(), p.WorkspaceID)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list apps", "workspace_id", p.WorkspaceID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	c, _ := s.chrome(w, r, p, navApps)
@@ -150,7 +150,7 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "register app", "user_id", p.UserID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	s.log.InfoContext(r.Context(), "app registered", "client_id", app.ClientID, "user_id", p.UserID, "public", app.Public)
@@ -168,7 +168,7 @@ func (s *Server) loadApp(w http.ResponseWriter, r *http.Request, p storage.Princ
 		return storage.App{}, false
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "load app", "client_id", clientID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return storage.App{}, false
 	}
 	return app, true
@@ -246,7 +246,7 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "update app", "client_id", app.ClientID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	s.log.InfoContext(r.Context(), "app updated", "client_id", app.ClientID, "user_id", p.UserID)
@@ -285,7 +285,7 @@ func (s *Server) handleAppRotate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "rotate client secret", "client_id", app.ClientID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	s.log.InfoContext(r.Context(), "client secret rotated", "client_id", app.ClientID, "user_id", p.UserID, "overlap", overlap.Duration)
@@ -327,7 +327,7 @@ func (s *Server) handleAppDelete(w http.ResponseWriter, r *http.Request, p stora
 		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "delete app", "client_id", app.ClientID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	s.log.InfoContext(r.Context(), "app deleted", "client_id", app.ClientID, "user_id", p.UserID)

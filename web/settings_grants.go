@@ -22,7 +22,7 @@ func (s *Server) handleGrants(w http.ResponseWriter, r *http.Request, p storage.
 	grants, err := s.store.ListGrants(r.Context(), p.UserID)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list grants", "user_id", p.UserID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	views := make([]grantView, len(grants))
@@ -57,7 +57,7 @@ func (s *Server) handleGrantRevoke(w http.ResponseWriter, r *http.Request, p sto
 		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "revoke grant", "client_id", clientID, "user_id", p.UserID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	s.log.InfoContext(r.Context(), "grant revoked", "client_id", clientID, "user_id", p.UserID)

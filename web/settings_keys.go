@@ -153,7 +153,7 @@ func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request, p storage.Pr
 	keys, err := s.apiKeys.List(r.Context(), p.WorkspaceID)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list API keys", "workspace_id", p.WorkspaceID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	c, secret := s.chrome(w, r, p, navKeys)
@@ -221,7 +221,7 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request, p stora
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "create API key", "user_id", p.UserID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	s.log.InfoContext(r.Context(), "API key created", "key_id", key.ID, "display_id", key.DisplayID, "user_id", p.UserID)
@@ -236,7 +236,7 @@ func (s *Server) loadKey(w http.ResponseWriter, r *http.Request, p storage.Princ
 	keys, err := s.apiKeys.List(r.Context(), p.WorkspaceID)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list API keys", "workspace_id", p.WorkspaceID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return storage.APIKey{}, false
 	}
 	i := slices.IndexFunc(keys, func(k storage.APIKey) bool { return k.ID == id })
@@ -292,7 +292,7 @@ func (s *Server) handleKeyRevoke(w http.ResponseWriter, r *http.Request, p stora
 		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "revoke API key", "key_id", k.ID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return
 	}
 	s.log.InfoContext(r.Context(), "API key revoked", "key_id", k.ID, "user_id", p.UserID)

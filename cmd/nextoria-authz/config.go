@@ -54,6 +54,22 @@ type DatabaseConfig struct {
 	URL string `koanf:"url"`
 	// MaxConns caps the connection pool; 0 means storage.DefaultMaxConns.
 	MaxConns int32 `koanf:"max_conns"`
+	// ConnectTimeout bounds opening one connection (dial, TLS, sign-in).
+	ConnectTimeout time.Duration `koanf:"connect_timeout"`
+	// StatementTimeout is PostgreSQL's statement_timeout; the server also
+	// gives up on a statement, or on waiting for a pooled connection, a
+	// second after it. A database that does not answer in time makes the
+	// endpoints answer 503 with Retry-After.
+	StatementTimeout time.Duration `koanf:"statement_timeout"`
+}
+
+// PoolOptions returns the connection-pool settings of storage.ConnectPool.
+func (d DatabaseConfig) PoolOptions() storage.PoolOptions {
+	return storage.PoolOptions{
+		MaxConns:         d.MaxConns,
+		ConnectTimeout:   d.ConnectTimeout,
+		StatementTimeout: d.StatementTimeout,
+	}
 }
 
 // SecretsConfig holds the one secret every key is derived from.
@@ -138,9 +154,13 @@ type LogConfig struct {
 // environment sets. oauth.audience defaults to the issuer, once it is known.
 func defaultConfig() Config {
 	return Config{
-		Listen:   "127.0.0.1:8080",
-		Issuer:   "http://127.0.0.1:8080",
-		Database: DatabaseConfig{URL: "postgres://postgres@127.0.0.1:5432/nextoria?sslmode=disable"},
+		Listen: "127.0.0.1:8080",
+		Issuer: "http://127.0.0.1:8080",
+		Database: DatabaseConfig{
+			URL:              "postgres://postgres@127.0.0.1:5432/nextoria?sslmode=disable",
+			ConnectTimeout:   storage.DefaultConnectTimeout,
+			StatementTimeout: storage.DefaultStatementTimeout,
+		},
 		OAuth: OAuthConfig{
 			AccessTokenLifespan:       time.Hour,
 			RefreshTokenLifespan:      720 * time.Hour,
@@ -366,6 +386,17 @@ func (c Config) validateBase() []error {
 	}
 	if c.Database.MaxConns < 0 {
 		errs = append(errs, fmt.Errorf("database.max_conns must be 0 (the pgx default) or more, got %d", c.Database.MaxConns))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"database.connect_timeout", c.Database.ConnectTimeout},
+		{"database.statement_timeout", c.Database.StatementTimeout},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 5s, got %s", d.key, d.v))
+		}
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		errs = append(errs, err)

@@ -75,9 +75,13 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Listen:   "127.0.0.1:8080",
-		Issuer:   "http://127.0.0.1:8080",
-		Database: DatabaseConfig{URL: "postgres://postgres@127.0.0.1:5432/nextoria?sslmode=disable"},
+		Listen: "127.0.0.1:8080",
+		Issuer: "http://127.0.0.1:8080",
+		Database: DatabaseConfig{
+			URL:              "postgres://postgres@127.0.0.1:5432/nextoria?sslmode=disable",
+			ConnectTimeout:   5 * time.Second,
+			StatementTimeout: 5 * time.Second,
+		},
 		OAuth: OAuthConfig{
 			Audience:                  "http://127.0.0.1:8080",
 			AccessTokenLifespan:       time.Hour,
@@ -112,6 +116,10 @@ func TestConfigEnvOverrides(t *testing.T) {
 			func(c Config) bool { return c.Database.URL == "postgres://u@db:5432/x" }},
 		{"database.max_conns", "", []string{"NEXTORIA_DATABASE_MAX_CONNS=12"},
 			func(c Config) bool { return c.Database.MaxConns == 12 }},
+		{"database.connect_timeout", "", []string{"NEXTORIA_DATABASE_CONNECT_TIMEOUT=2s"},
+			func(c Config) bool { return c.Database.ConnectTimeout == 2*time.Second }},
+		{"database.statement_timeout", "", []string{"NEXTORIA_DATABASE_STATEMENT_TIMEOUT=1500ms"},
+			func(c Config) bool { return c.Database.StatementTimeout == 1500*time.Millisecond }},
 		{"tls.cert_file and key_file", "", []string{"NEXTORIA_TLS_CERT_FILE=/c.pem", "NEXTORIA_TLS_KEY_FILE=/k.pem"},
 			func(c Config) bool { return c.TLS.CertFile == "/c.pem" && c.TLS.KeyFile == "/k.pem" }},
 		{"secrets.system", "", []string{"NEXTORIA_SECRETS_SYSTEM=" + testSecret},
@@ -241,6 +249,10 @@ func TestValidate(t *testing.T) {
 		{"bad listen", func(c *Config) { c.Listen = "8080" }, false, []string{"listen \"8080\" must be host:port"}},
 		{"bad database url", func(c *Config) { c.Database.URL = "mysql://root:hunter2@db/x" }, false, []string{"database.url must be a postgres:// URL"}},
 		{"negative max_conns", func(c *Config) { c.Database.MaxConns = -1 }, false, []string{"database.max_conns"}},
+		{"no database timeouts", func(c *Config) {
+			c.Database.ConnectTimeout = 0
+			c.Database.StatementTimeout = -time.Second
+		}, true, []string{"database.connect_timeout must be a positive duration", "database.statement_timeout must be a positive duration"}},
 		{"zero lifespans", func(c *Config) {
 			c.OAuth.AccessTokenLifespan = 0
 			c.OAuth.RefreshTokenLifespan = -time.Hour

@@ -145,7 +145,7 @@ const connectTimeout = 15 * time.Second
 func (c *cli) withStore(ctx context.Context, checkSchema bool, fn func(ctx context.Context, store *storage.Store) error) error {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	pool, err := storage.Connect(cctx, c.cfg.Database.URL, c.cfg.Database.MaxConns)
+	pool, err := storage.ConnectPool(cctx, c.cfg.Database.URL, c.cfg.Database.PoolOptions())
 	if err != nil {
 		return fmt.Errorf("cannot connect to the database (database.url, or %s): %w", envName("database.url"), err)
 	}

@@ -64,7 +64,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	if err != nil {
 		return nil, err
 	}
-	pool, err := storage.Connect(ctx, cfg.Database.URL, cfg.Database.MaxConns)
+	pool, err := storage.ConnectPool(ctx, cfg.Database.URL, cfg.Database.PoolOptions())
 	if err != nil {
 		return nil, err
 	}
