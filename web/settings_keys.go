@@ -74,18 +74,21 @@ type expiryChoice struct {
 	Duration     time.Duration
 }
 
-// expiryChoices are the lifetimes offered; expiryDate reads the date field.
+// expiryChoices are the lifetimes offered, in order; expiryDate reads the
+// date field. A key that never expires is offered last, with a warning.
 var expiryChoices = []expiryChoice{
-	{"never", "Never", 0},
 	{"30d", "In 30 days", 30 * 24 * time.Hour},
 	{"90d", "In 90 days", 90 * 24 * time.Hour},
 	{"1y", "In 1 year", 365 * 24 * time.Hour},
 	{expiryDate, "On a date", 0},
+	{expiryNever, "Never", 0},
 }
 
 const (
-	expiryDate    = "date"
-	defaultExpiry = "never"
+	expiryDate  = "date"
+	expiryNever = "never"
+	// defaultExpiry is preselected: a forgotten key stops working by itself.
+	defaultExpiry = "30d"
 	// maxExpiryDate bounds a chosen date; beyond it, choose Never.
 	maxExpiryDate = 10 * 366 * 24 * time.Hour
 	dateLayout    = "2006-01-02"

@@ -176,7 +176,7 @@ func TestSettingsPages(t *testing.T) {
 	tests := []struct {
 		path, nav, title string
 	}{
-		{"/settings/api/apps", "nav-apps", "OAuth applications"},
+		{"/settings/api/apps", "nav-apps", "OAuth Applications"},
 		{"/settings/api/apps/new", "nav-apps", "Register App"},
 		{"/settings/api/apps/" + ownedApp, "nav-apps", "Owned App"},
 		{"/settings/api/apps/" + ownedApp + "/delete", "nav-apps", "Delete “Owned App”?"},
@@ -299,7 +299,7 @@ func TestSettingsAccessRules(t *testing.T) {
 				form    url.Values
 			}{
 				{"", "update", validAppForm("")},
-				{"/secret", "rotate", url.Values{"overlap": {"now"}}},
+				{"/secret", "rotate", url.Values{"overlap": {"now"}, "confirm": {"yes"}}},
 				{"/delete", "delete", url.Values{}},
 			}
 			for _, p := range posts {
@@ -739,10 +739,19 @@ func TestGrantsPageAndRevoke(t *testing.T) {
 			t.Errorf("scopes %q lack %q", text, want)
 		}
 	}
-	if got := textOf(oneByTestID(t, row, "revoke")); got != "Revoke access of Globex App" {
-		t.Errorf("button = %q", got)
+	revoke := oneByTestID(t, row, "revoke")
+	if got := textOf(revoke); got != "Revoke access… of Globex App" {
+		t.Errorf("link = %q", got)
 	}
-	form := url.Values{"csrf_token": {hiddenFields(t, page.body).Get("csrf_token")}}
+	href, _ := attr(revoke, "href")
+	confirm := b.get(href)
+	if confirm.StatusCode != http.StatusOK {
+		t.Fatalf("confirmation page %s = %d", href, confirm.StatusCode)
+	}
+	form := hiddenFields(t, confirm.body)
+	if form.Get("confirm") != "yes" {
+		t.Errorf("the confirmation form sends %v", form)
+	}
 	resp := b.postForm("/settings/authorized-apps/"+globexApp+"/revoke", form)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings/authorized-apps" {
 		t.Fatalf("revoke = %d %q", resp.StatusCode, resp.Header.Get("Location"))
