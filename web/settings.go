@@ -32,6 +32,7 @@ const (
 const (
 	navApps       = "apps"
 	navKeys       = "api-keys"
+	navKeyNew     = "new-api-key"
 	navAuthorized = "authorized-apps"
 )
 
@@ -51,6 +52,7 @@ var settingsNav = []navGroup{
 	{"api", "API", []navItem{
 		{navApps, "OAuth Applications", pathApps},
 		{navKeys, "API keys", pathKeys},
+		{navKeyNew, "New API Key", pathKeysNew},
 	}},
 	{"account", "Account", []navItem{
 		{navAuthorized, "Authorized apps", pathAuthorized},

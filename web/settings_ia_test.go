@@ -38,6 +38,7 @@ func TestSettingsMenuFollowsDocs(t *testing.T) {
 	want := map[string]string{
 		"API → OAuth Applications":  pathApps,
 		"API → API keys":            pathKeys,
+		"API → New API Key":         pathKeysNew,
 		"Account → Authorized apps": pathAuthorized,
 	}
 	for _, page := range []string{"/", pathApps, pathKeys, pathAuthorized, pathAppsNew, pathKeysNew} {

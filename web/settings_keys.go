@@ -181,7 +181,7 @@ func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request, p storage.Pr
 
 // handleKeyNew shows the form that creates a key.
 func (s *Server) handleKeyNew(w http.ResponseWriter, r *http.Request, p storage.Principal) {
-	c, _ := s.chrome(w, r, p, navKeys)
+	c, _ := s.chrome(w, r, p, navKeyNew)
 	s.render(w, r, http.StatusOK, keyNewPage(c, s.newKeyForm(r)))
 }
 
@@ -218,7 +218,7 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request, p stora
 	if errors.As(err, &fe) {
 		f.Errors = fe
 		s.prepareKeyForm(r, &f)
-		c, _ := s.chrome(w, r, p, navKeys)
+		c, _ := s.chrome(w, r, p, navKeyNew)
 		s.render(w, r, http.StatusUnprocessableEntity, keyNewPage(c, f))
 		return
 	}

@@ -181,7 +181,7 @@ func TestSettingsPages(t *testing.T) {
 		{"/settings/api/apps/" + ownedApp, "nav-apps", "Owned App"},
 		{"/settings/api/apps/" + ownedApp + "/delete", "nav-apps", "Delete “Owned App”?"},
 		{"/settings/api/keys", "nav-api-keys", "API keys"},
-		{"/settings/api/keys/new", "nav-api-keys", "New API Key"},
+		{"/settings/api/keys/new", "nav-new-api-key", "New API Key"},
 		{"/settings/authorized-apps", "nav-authorized-apps", "Authorized apps"},
 	}
 	for _, tt := range tests {

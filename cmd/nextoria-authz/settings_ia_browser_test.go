@@ -131,14 +131,21 @@ func TestBrowserSettingsFromHome(t *testing.T) {
 		t.Fatalf("delete, cancelled: %v", err)
 	}
 
-	// Settings → API → API keys → New API Key: 30 days by default, a
-	// warning on Never.
+	// Settings → API → API keys, and its New API Key button.
 	if err := chromedp.Do(ctx,
 		home(),
 		chromedp.Click(menuLink("API", "API keys")), // click 1
 		chromedp.WaitVisible(`[data-testid="key-list"]`),
 		bothWidths(t, "settings-api-keys"),
 		chromedp.Click(pageLink("New API Key")), // click 2
+		chromedp.WaitVisible(`[data-testid="key-form"]`),
+	); err != nil {
+		t.Fatalf("Settings → API → API keys → New API Key: %v", err)
+	}
+	// Settings → API → New API Key: 30 days by default, a warning on Never.
+	if err := chromedp.Do(ctx,
+		home(),
+		chromedp.Click(menuLink("API", "New API Key")), // click 1
 		chromedp.WaitVisible(`[data-testid="key-form"]`),
 		bothWidths(t, "settings-api-key-new"),
 	); err != nil {
