@@ -320,13 +320,19 @@ func (s *Server) handleAppDeleteConfirm(w http.ResponseWriter, r *http.Request, 
 }
 
 // handleAppDelete deletes an app, and with it every token it holds and every
-// consent given to it.
+// consent given to it. A post without the confirmation only shows the
+// confirmation page.
 func (s *Server) handleAppDelete(w http.ResponseWriter, r *http.Request, p storage.Principal) {
 	if !s.parseForm(w, r) {
 		return
 	}
 	app, ok := s.loadApp(w, r, p)
 	if !ok || !s.authorizeAppForm(w, r, p, app, "delete", r.PostForm.Get("csrf_token")) {
+		return
+	}
+	if !confirmed(r) {
+		c, _ := s.chrome(w, r, p, navApps)
+		s.render(w, r, http.StatusOK, appDeletePage(c, app, s.CSRFToken(r, appBinding("delete", app.ClientID))))
 		return
 	}
 	err := s.apps.Delete(r.Context(), app.ClientID)

@@ -79,9 +79,10 @@ func TestSettingsMenuFollowsDocs(t *testing.T) {
 	}
 }
 
-// TestIrreversibleActionsAskFirst: rotating a secret "now" and revoking an
-// app's access show a confirmation page first; a post without the
-// confirmation changes nothing, a post with it does the deed.
+// TestIrreversibleActionsAskFirst: rotating a secret "now", revoking an
+// app's access, deleting an app and revoking an API key show a confirmation
+// page first; a post without the confirmation changes nothing, a post with
+// it does the deed.
 func TestIrreversibleActionsAskFirst(t *testing.T) {
 	t.Parallel()
 	env := newSettingsEnv(t)
@@ -182,19 +183,40 @@ func TestIrreversibleActionsAskFirst(t *testing.T) {
 		}
 	})
 
-	t.Run("delete and key revocation have confirmation pages", func(t *testing.T) {
-		for _, page := range []string{appPage + "/delete"} {
-			resp := b.get(page)
-			if resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, "This cannot be undone.") {
-				t.Errorf("%s = %d", page, resp.StatusCode)
-			}
+	t.Run("delete without confirmation", func(t *testing.T) {
+		writes := env.apps.writes()
+		resp := b.postForm(appPage+"/delete", url.Values{"csrf_token": {b.token(appBinding("delete", ownedApp))}})
+		if resp.StatusCode != http.StatusOK || len(byTestID(parseHTML(t, resp.body), "delete-form")) != 1 {
+			t.Fatalf("status = %d", resp.StatusCode)
 		}
+		if _, ok := env.store.app(ownedApp); !ok || env.apps.writes() != writes {
+			t.Error("the app was deleted without confirmation")
+		}
+		if form := hiddenFields(t, b.get(appPage+"/delete").body); form.Get("confirm") != "yes" {
+			t.Errorf("the confirmation form sends %v", form)
+		}
+	})
+	t.Run("key revocation without confirmation", func(t *testing.T) {
 		key, _, err := env.keys.Create(t.Context(), "ws-1", "u-owner", "Zapier Integration", []string{"projects:read"}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp := b.get(keyRevokePath(key.ID)); resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, "This cannot be undone.") {
-			t.Errorf("key revocation = %d", resp.StatusCode)
+		resp := b.postForm(keyRevokePath(key.ID), url.Values{"csrf_token": {b.token(keyRevokeBinding(key.ID))}})
+		if resp.StatusCode != http.StatusOK || len(byTestID(parseHTML(t, resp.body), "revoke-form")) != 1 {
+			t.Fatalf("status = %d", resp.StatusCode)
+		}
+		if k, _ := env.keys.get(key.ID); !k.RevokedAt.IsZero() {
+			t.Error("the key was revoked without confirmation")
+		}
+		confirmed := hiddenFields(t, b.get(keyRevokePath(key.ID)).body)
+		if confirmed.Get("confirm") != "yes" {
+			t.Errorf("the confirmation form sends %v", confirmed)
+		}
+		if resp := b.postForm(keyRevokePath(key.ID), confirmed); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("confirmed = %d", resp.StatusCode)
+		}
+		if k, _ := env.keys.get(key.ID); k.RevokedAt.IsZero() {
+			t.Error("the confirmed revocation did not happen")
 		}
 	})
 }

@@ -269,7 +269,7 @@ func (s *Server) handleKeyRevokeConfirm(w http.ResponseWriter, r *http.Request, 
 }
 
 // handleKeyRevoke revokes a key: the next API request made with it is
-// refused.
+// refused. A post without the confirmation only shows the confirmation page.
 func (s *Server) handleKeyRevoke(w http.ResponseWriter, r *http.Request, p storage.Principal) {
 	if !s.parseForm(w, r) {
 		return
@@ -286,6 +286,11 @@ func (s *Server) handleKeyRevoke(w http.ResponseWriter, r *http.Request, p stora
 	if !canRevokeKey(p, k) {
 		s.log.WarnContext(r.Context(), "API key revocation rejected: not allowed", "key_id", k.ID, "user_id", p.UserID)
 		s.renderKeyForbidden(w, r)
+		return
+	}
+	if !confirmed(r) {
+		c, _ := s.chrome(w, r, p, navKeys)
+		s.render(w, r, http.StatusOK, keyRevokePage(c, k, s.CSRFToken(r, keyRevokeBinding(k.ID))))
 		return
 	}
 	err := s.apiKeys.Revoke(r.Context(), p.WorkspaceID, k.ID)

@@ -267,7 +267,7 @@ func TestKeyRevokeRules(t *testing.T) {
 				t.Errorf("confirmation page = %d, want %d", confirm.StatusCode, tt.want.confirm)
 			}
 			before, _ := env.keys.get(tt.key)
-			resp := b.postForm("/settings/api/keys/"+tt.key+"/revoke", url.Values{"csrf_token": {b.token(keyRevokeBinding(tt.key))}})
+			resp := b.postForm("/settings/api/keys/"+tt.key+"/revoke", url.Values{"csrf_token": {b.token(keyRevokeBinding(tt.key))}, "confirm": {"yes"}})
 			if resp.StatusCode != tt.want.revoke {
 				t.Fatalf("revoke = %d, want %d", resp.StatusCode, tt.want.revoke)
 			}

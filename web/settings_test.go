@@ -300,7 +300,7 @@ func TestSettingsAccessRules(t *testing.T) {
 			}{
 				{"", "update", validAppForm("")},
 				{"/secret", "rotate", url.Values{"overlap": {"now"}, "confirm": {"yes"}}},
-				{"/delete", "delete", url.Values{}},
+				{"/delete", "delete", url.Values{"confirm": {"yes"}}},
 			}
 			for _, p := range posts {
 				p.form.Set("csrf_token", b.token(appBinding(p.binding, tt.app)))
@@ -401,7 +401,7 @@ func TestSettingsRefuseCrossOriginPosts(t *testing.T) {
 	}
 	// The same forms from this origin pass.
 	resp := b.postFormHeaders("/settings/api/apps/"+ownedApp+"/delete",
-		url.Values{"csrf_token": {b.token(appBinding("delete", ownedApp))}}, "Sec-Fetch-Site", "same-origin")
+		url.Values{"csrf_token": {b.token(appBinding("delete", ownedApp))}, "confirm": {"yes"}}, "Sec-Fetch-Site", "same-origin")
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("same-origin delete = %d", resp.StatusCode)
 	}
@@ -701,8 +701,7 @@ func TestUpdateRotateDelete(t *testing.T) {
 	})
 	t.Run("delete", func(t *testing.T) {
 		confirm := b.get(path + "/delete")
-		tok := hiddenFields(t, confirm.body).Get("csrf_token")
-		resp := b.postForm(path+"/delete", url.Values{"csrf_token": {tok}})
+		resp := b.postForm(path+"/delete", hiddenFields(t, confirm.body))
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings/api/apps" {
 			t.Fatalf("delete = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}

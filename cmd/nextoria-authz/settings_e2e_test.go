@@ -408,7 +408,7 @@ func TestE2ESettingsAppLifecycle(t *testing.T) {
 		t.Fatalf("confirmation: %d", confirm.StatusCode)
 	}
 	del := b.post(s.URL+"/settings/api/apps/"+clientID+"/delete",
-		url.Values{"csrf_token": {formToken(t, confirm.Body, "/settings/api/apps/"+clientID+"/delete")}})
+		url.Values{"csrf_token": {formToken(t, confirm.Body, "/settings/api/apps/"+clientID+"/delete")}, "confirm": {"yes"}})
 	if del.StatusCode != http.StatusOK || del.Request.URL.Path != "/settings/api/apps" {
 		t.Fatalf("delete: %d at %s", del.StatusCode, del.Request.URL)
 	}
