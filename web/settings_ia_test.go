@@ -257,6 +257,10 @@ func TestKeyExpiryDefaultAndNeverWarning(t *testing.T) {
 	if exp := keys[0].ExpiresAt; exp.Before(before.Add(30*24*time.Hour)) || exp.After(time.Now().Add(30*24*time.Hour)) {
 		t.Errorf("ExpiresAt = %v, want 30 days from now", exp)
 	}
+	flash := textOf(oneByTestID(t, parseHTML(t, b.get(pathKeys).body), "flash"))
+	if want := "It expires on " + formatTime(keys[0].ExpiresAt) + "."; !strings.HasSuffix(flash, want) {
+		t.Errorf("flash = %q, want it to end with %q", flash, want)
+	}
 
 	// Sent back with Never chosen, the warning is shown without script.
 	form.Set("name", "")
@@ -268,6 +272,15 @@ func TestKeyExpiryDefaultAndNeverWarning(t *testing.T) {
 	warning = oneByTestID(t, parseHTML(t, resp.body), "never-warning")
 	if c, _ := attr(warning, "class"); !strings.Contains(c, "never-warning-shown") {
 		t.Errorf("warning class = %q: hidden while Never is chosen", c)
+	}
+
+	// Created with Never, the flash warns again.
+	form.Set("name", "No expiry")
+	if resp := b.postForm(pathKeys, form); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create with Never = %d", resp.StatusCode)
+	}
+	if flash := textOf(oneByTestID(t, parseHTML(t, b.get(pathKeys).body), "flash")); !strings.Contains(flash, "never expires") {
+		t.Errorf("flash = %q", flash)
 	}
 }
 

@@ -228,7 +228,11 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	}
 	s.log.InfoContext(r.Context(), "API key created", "key_id", key.ID, "display_id", key.DisplayID, "user_id", p.UserID)
-	s.finish(w, r, pathKeys, "“"+key.Name+"” is created.", apiKeyOwner(key.ID), raw)
+	flash := "“" + key.Name + "” is created. It expires on " + formatTime(key.ExpiresAt) + "."
+	if key.ExpiresAt.IsZero() {
+		flash = "“" + key.Name + "” is created. It never expires: revoke it as soon as it is no longer needed."
+	}
+	s.finish(w, r, pathKeys, flash, apiKeyOwner(key.ID), raw)
 }
 
 // loadKey finds the key named by the request path among the keys of p's
