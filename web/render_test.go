@@ -371,7 +371,9 @@ func settingsPages() map[string]templ.Component {
 		"key new errors": keyNewPage(c, keyFormView{Name: `<b>x</b>`, Expiry: expiryDate, ExpiresOn: "2020-01-01", CSRFToken: "tok", Errors: apikey.FieldErrors{
 			apikey.FieldName: "Give the key a name.", apikey.FieldScopes: "Select at least one scope.", apikey.FieldExpiresIn: "The expiry date must be in the future.",
 		}}),
-		"key revoke": keyRevokePage(c, sampleKeys(now).Keys[0].APIKey, "tok"),
+		"key revoke":   keyRevokePage(c, sampleKeys(now).Keys[0].APIKey, "tok"),
+		"rotate now":   appRotateNowPage(c, app, "tok"),
+		"grant revoke": grantRevokePage(c, grants[0]),
 	}
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/storage"
@@ -29,16 +32,31 @@ const (
 const (
 	navApps       = "apps"
 	navKeys       = "api-keys"
+	navKeyNew     = "new-api-key"
 	navAuthorized = "authorized-apps"
 )
 
 type navItem struct{ ID, Label, Href string }
 
-// settingsNav is the settings navigation, in order.
-var settingsNav = []navItem{
-	{navApps, "OAuth applications", pathApps},
-	{navKeys, "API keys", pathKeys},
-	{navAuthorized, "Authorized apps", pathAuthorized},
+// navGroup is a section of the settings navigation.
+type navGroup struct {
+	ID, Label string
+	Items     []navItem
+}
+
+// settingsNav is the settings navigation, in order. Its labels follow the
+// public documentation's menu paths literally ("Settings → API → OAuth
+// Applications → Register App", "Settings → API → New API Key"); the home
+// page shows the same menu, so every settings page is two clicks from it.
+var settingsNav = []navGroup{
+	{"api", "API", []navItem{
+		{navApps, "OAuth Applications", pathApps},
+		{navKeys, "API keys", pathKeys},
+		{navKeyNew, "New API Key", pathKeysNew},
+	}},
+	{"account", "Account", []navItem{
+		{navAuthorized, "Authorized apps", pathAuthorized},
+	}},
 }
 
 // settingsRoutes registers the signed-in settings pages. Every form posts
@@ -67,6 +85,7 @@ func (s *Server) settingsRoutes(mux *http.ServeMux) {
 	get(pathKeys+"/{id}/revoke", s.handleKeyRevokeConfirm)
 	post(pathKeys+"/{id}/revoke", s.handleKeyRevoke)
 	get(pathAuthorized, s.handleGrants)
+	get(pathAuthorized+"/{client_id}/revoke", s.handleGrantRevokeConfirm)
 	post(pathAuthorized+"/{client_id}/revoke", s.handleGrantRevoke)
 }
 
@@ -328,6 +347,51 @@ func logoPath(clientID, version string) string {
 	return "/apps/" + url.PathEscape(clientID) + "/logo?v=" + url.QueryEscape(version)
 }
 
+// uriParts cuts a URI after each "/" (but between the two of "//"), and
+// before each "?", "&" and "#", so that a long URI on a narrow screen breaks
+// where a reader expects it to (the parts are joined with <wbr>).
+func uriParts(u string) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(u); i++ {
+		switch u[i] {
+		case '/':
+			afterScheme := i >= 2 && u[i-1] == '/' && u[i-2] == ':' // "https://" stays whole
+			if i+1 < len(u) && u[i+1] != '/' && !afterScheme {
+				parts = append(parts, u[start:i+1])
+				start = i + 1
+			}
+		case '?', '&', '#':
+			if i > start {
+				parts = append(parts, u[start:i])
+				start = i
+			}
+		}
+	}
+	if start < len(u) {
+		parts = append(parts, u[start:])
+	}
+	return parts
+}
+
+// uri shows a URI in monospace, breakable at its separators (uriParts). It
+// is written by hand because templ would put spaces between the parts.
+func uri(u string) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		var b strings.Builder
+		b.WriteString(`<code class="uri">`)
+		for i, part := range uriParts(u) {
+			if i > 0 {
+				b.WriteString("<wbr>")
+			}
+			b.WriteString(templ.EscapeString(part))
+		}
+		b.WriteString("</code>")
+		_, err := io.WriteString(w, b.String())
+		return err
+	})
+}
+
 // appPath is the page of an app.
 func appPath(clientID string) string { return pathApps + "/" + url.PathEscape(clientID) }
 
@@ -343,8 +407,20 @@ func (s *Server) renderForbidden(w http.ResponseWriter, r *http.Request) {
 		"Only the person who registered it and the administrators of your workspace can change or delete it.")
 }
 
-// formatTime shows an instant to people.
-func formatTime(t time.Time) string { return t.UTC().Format("2 Jan 2006, 15:04 UTC") }
+// timeLayout is the one format in which the pages show an instant.
+const timeLayout = "2 Jan 2006, 15:04 UTC"
+
+// formatTime shows an instant to people, in UTC, the same way on every page
+// (see the timestamp component).
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// confirmValue is the value of the "confirm" field that the confirmation
+// pages send with an irreversible action. A post without it only shows the
+// confirmation page.
+const confirmValue = "yes"
+
+// confirmed reports whether a form post carries the confirmation.
+func confirmed(r *http.Request) bool { return r.PostForm.Get("confirm") == confirmValue }
 
 // machineTime is the datetime attribute of a <time> element.
 func machineTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }

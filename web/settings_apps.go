@@ -254,7 +254,9 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 }
 
 // handleAppRotate gives a confidential app a new client secret, shown once;
-// the developer chose how long the old one keeps working.
+// the developer chose how long the old one keeps working. Stopping it at
+// once takes a confirmation: without one, the post only shows the
+// confirmation page.
 func (s *Server) handleAppRotate(w http.ResponseWriter, r *http.Request, p storage.Principal) {
 	if !s.parseForm(w, r) {
 		return
@@ -278,6 +280,12 @@ func (s *Server) handleAppRotate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	}
 	overlap := overlapChoices[i]
+	if overlap.Duration == 0 && !confirmed(r) {
+		// Stopping the current secret at once is irreversible: ask first.
+		c, _ := s.chrome(w, r, p, navApps)
+		s.render(w, r, http.StatusOK, appRotateNowPage(c, app, s.CSRFToken(r, appBinding("rotate", app.ClientID))))
+		return
+	}
 	clientSecret, err := s.apps.RotateSecret(r.Context(), app.ClientID, overlap.Duration)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -291,7 +299,8 @@ func (s *Server) handleAppRotate(w http.ResponseWriter, r *http.Request, p stora
 	s.log.InfoContext(r.Context(), "client secret rotated", "client_id", app.ClientID, "user_id", p.UserID, "overlap", overlap.Duration)
 	flash := "“" + app.Name + "” has a new client secret. The previous one has stopped working."
 	if overlap.Duration > 0 {
-		flash = "“" + app.Name + "” has a new client secret. The previous one keeps working for " + overlap.Label + "."
+		flash = "“" + app.Name + "” has a new client secret. The previous one keeps working for " + overlap.Label +
+			", until " + formatTime(time.Now().Add(overlap.Duration)) + "."
 	}
 	s.finish(w, r, appPath(app.ClientID), flash, app.ClientID, clientSecret)
 }
@@ -311,13 +320,19 @@ func (s *Server) handleAppDeleteConfirm(w http.ResponseWriter, r *http.Request, 
 }
 
 // handleAppDelete deletes an app, and with it every token it holds and every
-// consent given to it.
+// consent given to it. A post without the confirmation only shows the
+// confirmation page.
 func (s *Server) handleAppDelete(w http.ResponseWriter, r *http.Request, p storage.Principal) {
 	if !s.parseForm(w, r) {
 		return
 	}
 	app, ok := s.loadApp(w, r, p)
 	if !ok || !s.authorizeAppForm(w, r, p, app, "delete", r.PostForm.Get("csrf_token")) {
+		return
+	}
+	if !confirmed(r) {
+		c, _ := s.chrome(w, r, p, navApps)
+		s.render(w, r, http.StatusOK, appDeletePage(c, app, s.CSRFToken(r, appBinding("delete", app.ClientID))))
 		return
 	}
 	err := s.apps.Delete(r.Context(), app.ClientID)

@@ -74,18 +74,21 @@ type expiryChoice struct {
 	Duration     time.Duration
 }
 
-// expiryChoices are the lifetimes offered; expiryDate reads the date field.
+// expiryChoices are the lifetimes offered, in order; expiryDate reads the
+// date field. A key that never expires is offered last, with a warning.
 var expiryChoices = []expiryChoice{
-	{"never", "Never", 0},
 	{"30d", "In 30 days", 30 * 24 * time.Hour},
 	{"90d", "In 90 days", 90 * 24 * time.Hour},
 	{"1y", "In 1 year", 365 * 24 * time.Hour},
 	{expiryDate, "On a date", 0},
+	{expiryNever, "Never", 0},
 }
 
 const (
-	expiryDate    = "date"
-	defaultExpiry = "never"
+	expiryDate  = "date"
+	expiryNever = "never"
+	// defaultExpiry is preselected: a forgotten key stops working by itself.
+	defaultExpiry = "30d"
 	// maxExpiryDate bounds a chosen date; beyond it, choose Never.
 	maxExpiryDate = 10 * 366 * 24 * time.Hour
 	dateLayout    = "2006-01-02"
@@ -178,7 +181,7 @@ func (s *Server) handleKeys(w http.ResponseWriter, r *http.Request, p storage.Pr
 
 // handleKeyNew shows the form that creates a key.
 func (s *Server) handleKeyNew(w http.ResponseWriter, r *http.Request, p storage.Principal) {
-	c, _ := s.chrome(w, r, p, navKeys)
+	c, _ := s.chrome(w, r, p, navKeyNew)
 	s.render(w, r, http.StatusOK, keyNewPage(c, s.newKeyForm(r)))
 }
 
@@ -215,7 +218,7 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request, p stora
 	if errors.As(err, &fe) {
 		f.Errors = fe
 		s.prepareKeyForm(r, &f)
-		c, _ := s.chrome(w, r, p, navKeys)
+		c, _ := s.chrome(w, r, p, navKeyNew)
 		s.render(w, r, http.StatusUnprocessableEntity, keyNewPage(c, f))
 		return
 	}
@@ -225,7 +228,11 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	}
 	s.log.InfoContext(r.Context(), "API key created", "key_id", key.ID, "display_id", key.DisplayID, "user_id", p.UserID)
-	s.finish(w, r, pathKeys, "“"+key.Name+"” is created.", apiKeyOwner(key.ID), raw)
+	flash := "“" + key.Name + "” is created. It expires on " + formatTime(key.ExpiresAt) + "."
+	if key.ExpiresAt.IsZero() {
+		flash = "“" + key.Name + "” is created. It never expires: revoke it as soon as it is no longer needed."
+	}
+	s.finish(w, r, pathKeys, flash, apiKeyOwner(key.ID), raw)
 }
 
 // loadKey finds the key named by the request path among the keys of p's
@@ -266,7 +273,7 @@ func (s *Server) handleKeyRevokeConfirm(w http.ResponseWriter, r *http.Request, 
 }
 
 // handleKeyRevoke revokes a key: the next API request made with it is
-// refused.
+// refused. A post without the confirmation only shows the confirmation page.
 func (s *Server) handleKeyRevoke(w http.ResponseWriter, r *http.Request, p storage.Principal) {
 	if !s.parseForm(w, r) {
 		return
@@ -283,6 +290,11 @@ func (s *Server) handleKeyRevoke(w http.ResponseWriter, r *http.Request, p stora
 	if !canRevokeKey(p, k) {
 		s.log.WarnContext(r.Context(), "API key revocation rejected: not allowed", "key_id", k.ID, "user_id", p.UserID)
 		s.renderKeyForbidden(w, r)
+		return
+	}
+	if !confirmed(r) {
+		c, _ := s.chrome(w, r, p, navKeys)
+		s.render(w, r, http.StatusOK, keyRevokePage(c, k, s.CSRFToken(r, keyRevokeBinding(k.ID))))
 		return
 	}
 	err := s.apiKeys.Revoke(r.Context(), p.WorkspaceID, k.ID)

@@ -44,8 +44,11 @@ func TestKeyCreatedAndShownOnce(t *testing.T) {
 	if !strings.Contains(textOf(oneByTestID(t, form, "scopes")), "Create, send, and void invoices") {
 		t.Error("scope descriptions missing")
 	}
-	if _, checked := attr(oneByTestID(t, form, "expiry-never"), "checked"); !checked {
-		t.Error("Never is not preselected")
+	for _, c := range expiryChoices {
+		_, checked := attr(oneByTestID(t, form, "expiry-"+c.Value), "checked")
+		if want := c.Value == "30d"; checked != want {
+			t.Errorf("expiry %s checked = %v, want %v (30 days is the default)", c.Value, checked, want)
+		}
 	}
 
 	resp := b.createKey(zapierForm())
@@ -264,7 +267,7 @@ func TestKeyRevokeRules(t *testing.T) {
 				t.Errorf("confirmation page = %d, want %d", confirm.StatusCode, tt.want.confirm)
 			}
 			before, _ := env.keys.get(tt.key)
-			resp := b.postForm("/settings/api/keys/"+tt.key+"/revoke", url.Values{"csrf_token": {b.token(keyRevokeBinding(tt.key))}})
+			resp := b.postForm("/settings/api/keys/"+tt.key+"/revoke", url.Values{"csrf_token": {b.token(keyRevokeBinding(tt.key))}, "confirm": {"yes"}})
 			if resp.StatusCode != tt.want.revoke {
 				t.Fatalf("revoke = %d, want %d", resp.StatusCode, tt.want.revoke)
 			}

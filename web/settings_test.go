@@ -176,12 +176,12 @@ func TestSettingsPages(t *testing.T) {
 	tests := []struct {
 		path, nav, title string
 	}{
-		{"/settings/api/apps", "nav-apps", "OAuth applications"},
+		{"/settings/api/apps", "nav-apps", "OAuth Applications"},
 		{"/settings/api/apps/new", "nav-apps", "Register App"},
 		{"/settings/api/apps/" + ownedApp, "nav-apps", "Owned App"},
 		{"/settings/api/apps/" + ownedApp + "/delete", "nav-apps", "Delete “Owned App”?"},
 		{"/settings/api/keys", "nav-api-keys", "API keys"},
-		{"/settings/api/keys/new", "nav-api-keys", "New API Key"},
+		{"/settings/api/keys/new", "nav-new-api-key", "New API Key"},
 		{"/settings/authorized-apps", "nav-authorized-apps", "Authorized apps"},
 	}
 	for _, tt := range tests {
@@ -299,8 +299,8 @@ func TestSettingsAccessRules(t *testing.T) {
 				form    url.Values
 			}{
 				{"", "update", validAppForm("")},
-				{"/secret", "rotate", url.Values{"overlap": {"now"}}},
-				{"/delete", "delete", url.Values{}},
+				{"/secret", "rotate", url.Values{"overlap": {"now"}, "confirm": {"yes"}}},
+				{"/delete", "delete", url.Values{"confirm": {"yes"}}},
 			}
 			for _, p := range posts {
 				p.form.Set("csrf_token", b.token(appBinding(p.binding, tt.app)))
@@ -401,7 +401,7 @@ func TestSettingsRefuseCrossOriginPosts(t *testing.T) {
 	}
 	// The same forms from this origin pass.
 	resp := b.postFormHeaders("/settings/api/apps/"+ownedApp+"/delete",
-		url.Values{"csrf_token": {b.token(appBinding("delete", ownedApp))}}, "Sec-Fetch-Site", "same-origin")
+		url.Values{"csrf_token": {b.token(appBinding("delete", ownedApp))}, "confirm": {"yes"}}, "Sec-Fetch-Site", "same-origin")
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("same-origin delete = %d", resp.StatusCode)
 	}
@@ -701,8 +701,7 @@ func TestUpdateRotateDelete(t *testing.T) {
 	})
 	t.Run("delete", func(t *testing.T) {
 		confirm := b.get(path + "/delete")
-		tok := hiddenFields(t, confirm.body).Get("csrf_token")
-		resp := b.postForm(path+"/delete", url.Values{"csrf_token": {tok}})
+		resp := b.postForm(path+"/delete", hiddenFields(t, confirm.body))
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings/api/apps" {
 			t.Fatalf("delete = %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
@@ -739,10 +738,19 @@ func TestGrantsPageAndRevoke(t *testing.T) {
 			t.Errorf("scopes %q lack %q", text, want)
 		}
 	}
-	if got := textOf(oneByTestID(t, row, "revoke")); got != "Revoke access of Globex App" {
-		t.Errorf("button = %q", got)
+	revoke := oneByTestID(t, row, "revoke")
+	if got := textOf(revoke); got != "Revoke access… of Globex App" {
+		t.Errorf("link = %q", got)
 	}
-	form := url.Values{"csrf_token": {hiddenFields(t, page.body).Get("csrf_token")}}
+	href, _ := attr(revoke, "href")
+	confirm := b.get(href)
+	if confirm.StatusCode != http.StatusOK {
+		t.Fatalf("confirmation page %s = %d", href, confirm.StatusCode)
+	}
+	form := hiddenFields(t, confirm.body)
+	if form.Get("confirm") != "yes" {
+		t.Errorf("the confirmation form sends %v", form)
+	}
 	resp := b.postForm("/settings/authorized-apps/"+globexApp+"/revoke", form)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/settings/authorized-apps" {
 		t.Fatalf("revoke = %d %q", resp.StatusCode, resp.Header.Get("Location"))

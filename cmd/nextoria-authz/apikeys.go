@@ -52,6 +52,13 @@ func apiKeyWorkspaceError(workspaceID string) error {
 	return fmt.Errorf("--workspace: workspace %q does not exist (create one with 'nextoria-authz workspaces create')", workspaceID)
 }
 
+// defaultKeyLifetime is the lifetime of a key created without --expires-in:
+// 30 days, as in the settings pages, so that a forgotten key stops working.
+const defaultKeyLifetime = 30 * 24 * time.Hour
+
+// msgKeyNeverExpires warns about a key created with --expires-in 0.
+const msgKeyNeverExpires = "this key never expires: it keeps working until it is revoked, even if it leaks. Prefer a lifetime (--expires-in)."
+
 func (c *cli) apiKeysCreateCmd() *cobra.Command {
 	var (
 		workspaceID, name string
@@ -87,6 +94,9 @@ Lists show the key's display id (its first characters) instead.`,
 					return apiKeyFlagErrors(err)
 				}
 				if c.json {
+					if k.ExpiresAt.IsZero() {
+						fmt.Fprintln(c.stderr, "nextoria-authz: warning: "+msgKeyNeverExpires)
+					}
 					return c.printJSON(map[string]string{"id": k.ID, "key": key})
 				}
 				c.printf("id:         %s\n", k.ID)
@@ -95,6 +105,7 @@ Lists show the key's display id (its first characters) instead.`,
 				c.printf("scopes:     %s\n", strings.Join(k.Scopes, " "))
 				if k.ExpiresAt.IsZero() {
 					c.printf("expires:    never\n\n")
+					c.printf("Warning: %s\n", msgKeyNeverExpires)
 				} else {
 					c.printf("expires:    %s\n\n", k.ExpiresAt.UTC().Format(time.DateTime+" MST"))
 				}
@@ -107,7 +118,7 @@ Lists show the key's display id (its first characters) instead.`,
 	f.StringVar(&workspaceID, "workspace", "", "`WORKSPACE_ID` the key gives access to (required)")
 	f.StringVar(&name, "name", "", `name telling what the key is for, e.g. "Zapier Integration" (required)`)
 	f.StringArrayVar(&scopes, "scope", nil, "`SCOPE` granted to the key (repeatable, at least one): "+strings.Join(consent.Names(), ", "))
-	f.DurationVar(&expiresIn, "expires-in", 0, "lifetime of the key, e.g. 720h for 30 days (default: never expires)")
+	f.DurationVar(&expiresIn, "expires-in", defaultKeyLifetime, "lifetime of the key, e.g. 2160h for 90 days; 0 for a key that never expires (not recommended)")
 	_ = cmd.MarkFlagRequired("workspace")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd

@@ -46,11 +46,16 @@ func TestCLIAPIKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out := mustRun(t, env, "", "api-keys", "create", "--workspace", ws, "--name", "Export", "--scope", "analytics:read")
-	for _, want := range []string{"key:        nxh_", "expires:    never", "shown only this once"} {
+	out := mustRun(t, env, "", "api-keys", "create", "--workspace", ws, "--name", "Export", "--scope", "analytics:read", "--expires-in", "0")
+	for _, want := range []string{"key:        nxh_", "expires:    never", "Warning: this key never expires", "shown only this once"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("api-keys create printed %q, want %q in it", out, want)
 		}
+	}
+	// Without --expires-in a key expires in 30 days, without a warning.
+	out = mustRun(t, env, "", "api-keys", "create", "--workspace", other, "--name", "Default lifetime", "--scope", "analytics:read")
+	if in30 := time.Now().UTC().Add(30 * 24 * time.Hour).Format(time.DateOnly); !strings.Contains(out, "expires:    "+in30) || strings.Contains(out, "Warning") {
+		t.Errorf("api-keys create without --expires-in printed %q, want it to expire on %s", out, in30)
 	}
 
 	list := decode[[]apiKeyJSON](t, mustRun(t, env, "", "api-keys", "list", "--workspace", ws, "--json"))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -42,28 +43,58 @@ func writeLogo(t *testing.T) string {
 	return path
 }
 
-// bothWidths saves a screenshot at desktop width and another at a phone's
-// 390 pixels, and checks that the page does not scroll sideways there.
+// Review viewports: every settings screen is saved at both sizes.
+const (
+	desktopWidth, desktopHeight = 1280, 800
+	phoneWidth, phoneHeight     = 390, 844
+)
+
+// bothWidths saves a screenshot of the page at 1280×800 and at a phone's
+// 390×844 (NAME-1280x800.png, NAME-390x844.png), and checks at both that the
+// page does not scroll sideways and, on the phone, that no link of the
+// settings menu wraps onto a second line.
 func bothWidths(t *testing.T, name string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-		steps := []chromedp.Action[chromedp.Void]{
-			screenshot(t, name+".png"),
-			chromedp.EmulateViewport(390, 844),
-			screenshot(t, name+"-phone.png"),
-		}
-		for _, s := range steps {
-			if _, err := s(ctx, target); err != nil {
-				return err
-			}
-		}
-		fits, err := chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`)(ctx, target)
-		if err != nil {
+		// Phones overlay their scroll bars: lay out and capture the full
+		// width. (Setting a style through the CSSOM is not inline style to
+		// the CSP.)
+		if _, err := chromedp.Evaluate[bool](`document.documentElement.style.setProperty('scrollbar-width', 'none'), true`)(ctx, target); err != nil {
 			return err
 		}
-		if !fits {
-			t.Errorf("%s: the page is wider than a 390px screen", name)
+		for _, v := range []struct {
+			w, h  int64
+			phone bool
+		}{{desktopWidth, desktopHeight, false}, {phoneWidth, phoneHeight, true}} {
+			if _, err := chromedp.EmulateViewport(v.w, v.h)(ctx, target); err != nil {
+				return err
+			}
+			if _, err := screenshot(t, fmt.Sprintf("%s-%dx%d.png", name, v.w, v.h))(ctx, target); err != nil {
+				return err
+			}
+			// clientWidth is the viewport less any vertical scroll bar.
+			widths, err := chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, document.documentElement.clientWidth, window.innerWidth]`)(ctx, target)
+			if err != nil {
+				return err
+			}
+			if len(widths) != 3 || widths[0] > widths[1] {
+				t.Errorf("%s: the page scrolls sideways at %dpx (scrollWidth, clientWidth, innerWidth = %v)", name, v.w, widths)
+			}
+			if !v.phone {
+				continue
+			}
+			wrapped, err := chromedp.Evaluate[[]string](`[...document.querySelectorAll('.settings-menu a')].filter(a => {
+				const r = document.createRange();
+				r.selectNodeContents(a);
+				return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1;
+			}).map(a => a.textContent.trim())`)(ctx, target)
+			if err != nil {
+				return err
+			}
+			if len(wrapped) > 0 {
+				t.Errorf("%s: settings menu links wrap on a phone: %q", name, wrapped)
+			}
 		}
-		_, err = chromedp.EmulateViewport(1280, 900)(ctx, target)
+		_, err := chromedp.EmulateViewport(desktopWidth, desktopHeight)(ctx, target)
 		return err
 	})
 }
@@ -238,8 +269,20 @@ func TestBrowserSettingsApps(t *testing.T) {
 			chromedp.WaitVisible(`[data-testid="rotate-form"]`),
 			chromedp.Click(`#overlap-`+overlap),
 			chromedp.Click(`[data-testid="rotate"]`),
-			chromedp.WaitVisible(`[data-testid="secret-once"]`),
 		); err != nil {
+			t.Fatalf("rotate %s: %v", overlap, err)
+		}
+		if overlap == "now" {
+			// Stopping the current secret at once asks first.
+			if err := chromedp.Do(ctx,
+				chromedp.WaitVisible(`[data-testid="rotate-now-confirm"]`),
+				bothWidths(t, "settings-rotate-now-confirm"),
+				chromedp.Click(`[data-testid="confirm-rotate"]`),
+			); err != nil {
+				t.Fatalf("confirm rotating now: %v", err)
+			}
+		}
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(`[data-testid="secret-once"]`)); err != nil {
 			t.Fatalf("rotate %s: %v", overlap, err)
 		}
 		return text(ctx, t, `[data-testid="client-secret"]`)
@@ -288,7 +331,7 @@ func TestBrowserSettingsApps(t *testing.T) {
 }
 
 // TestBrowserAuthorizedApps authorizes an app in Chromium, lists it on the
-// authorized-apps page and revokes it with the keyboard alone.
+// authorized-apps page and revokes it, confirming, with the keyboard alone.
 func TestBrowserAuthorizedApps(t *testing.T) {
 	t.Parallel()
 	s := startE2E(t)
@@ -335,6 +378,9 @@ func TestBrowserAuthorizedApps(t *testing.T) {
 	}
 	if err := chromedp.Do(ctx,
 		chromedp.Focus(`[data-testid="revoke"]`),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(`[data-testid="grant-revoke-confirm"]`),
+		chromedp.Focus(`[data-testid="confirm-revoke"]`),
 		chromedp.KeyEvent("\r"),
 		chromedp.WaitVisible(`[data-testid="no-grants"]`),
 		screenshot(t, "settings-authorized-apps-revoked.png"),

@@ -361,6 +361,14 @@ func TestE2ESettingsAppLifecycle(t *testing.T) {
 		t.Helper()
 		page := b.get(s.URL + "/settings/api/apps/" + clientID)
 		form := url.Values{"csrf_token": {formToken(t, page.Body, "/settings/api/apps/"+clientID+"/secret")}, "overlap": {overlap}}
+		if overlap == "now" {
+			// Stopping the secret at once asks first; the confirmation sends confirm=yes.
+			ask := b.post(s.URL+"/settings/api/apps/"+clientID+"/secret", form)
+			if ask.StatusCode != http.StatusOK || len(byTestID(t, ask.Body, "rotate-now-confirm")) != 1 {
+				t.Fatalf("rotate now without confirmation: %d", ask.StatusCode)
+			}
+			form.Set("confirm", "yes")
+		}
 		p := b.post(s.URL+"/settings/api/apps/"+clientID+"/secret", form)
 		got := byTestID(t, p.Body, "client-secret")
 		if p.StatusCode != http.StatusOK || len(got) != 1 {
@@ -400,7 +408,7 @@ func TestE2ESettingsAppLifecycle(t *testing.T) {
 		t.Fatalf("confirmation: %d", confirm.StatusCode)
 	}
 	del := b.post(s.URL+"/settings/api/apps/"+clientID+"/delete",
-		url.Values{"csrf_token": {formToken(t, confirm.Body, "/settings/api/apps/"+clientID+"/delete")}})
+		url.Values{"csrf_token": {formToken(t, confirm.Body, "/settings/api/apps/"+clientID+"/delete")}, "confirm": {"yes"}})
 	if del.StatusCode != http.StatusOK || del.Request.URL.Path != "/settings/api/apps" {
 		t.Fatalf("delete: %d at %s", del.StatusCode, del.Request.URL)
 	}
@@ -570,7 +578,8 @@ func TestE2EAuthorizedAppsRevoke(t *testing.T) {
 	if _, err := s.store.GetGrant(ctx, s.UserID, s.ClientID); err != nil {
 		t.Fatalf("a refused revocation removed the grant: %v", err)
 	}
-	p := b.post(s.URL+action, url.Values{"csrf_token": {formToken(t, page.Body, action)}})
+	confirm := b.get(s.URL + action)
+	p := b.post(s.URL+action, url.Values{"csrf_token": {formToken(t, confirm.Body, action)}, "confirm": {"yes"}})
 	if p.StatusCode != http.StatusOK || len(byTestID(t, p.Body, "no-grants")) != 1 {
 		t.Fatalf("revoke: %d", p.StatusCode)
 	}
