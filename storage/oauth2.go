@@ -232,7 +232,7 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error 
 // however many requests present tokens of the grant at once:
 //
 //   - A grant has exactly one current refresh token (active): the one issued
-//     last. A partial unique index (migrations/005_refresh_chain.sql) holds
+//     last. A partial unique index (the refresh_chain migration) holds
 //     the table to that.
 //   - The current token may be redeemed. So may, with a RefreshGracePeriod,
 //     a token that was itself redeemed less than the period ago (measured
@@ -297,6 +297,27 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, refreshSignat
 		return fmt.Errorf("storage: rotate refresh token: %w", err)
 	}
 	return nil
+}
+
+// RefreshTokenGraceEnd reports when a redeemed refresh token that is still in
+// its grace period stops working. ok is false for any other token: the
+// grant's current one, which lasts until its own expiry, and one that no
+// longer works at all.
+func (s *Store) RefreshTokenGraceEnd(ctx context.Context, signature string) (end time.Time, ok bool, err error) {
+	if s.opts.RefreshGracePeriod <= 0 {
+		return time.Time{}, false, nil
+	}
+	err = s.db(ctx).QueryRow(ctx,
+		`SELECT first_used_at + $2::interval FROM oauth_refresh_tokens
+		 WHERE signature = $1 AND NOT active AND first_used_at + $2::interval > now()`,
+		hashSignature(signature), s.opts.RefreshGracePeriod).Scan(&end)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("storage: refresh token grace period: %w", mapError(err))
+	}
+	return end, true, nil
 }
 
 // refreshChainLockSpace is the first key of the transaction-scoped advisory

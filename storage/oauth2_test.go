@@ -357,6 +357,12 @@ func TestRefreshTokenGracePeriod(t *testing.T) {
 	if _, err := f.st.GetAccessTokenSession(ctx, "at1", nil); !errors.Is(err, fosite.ErrNotFound) {
 		t.Errorf("paired access token after rotation: err = %v, want ErrNotFound", err)
 	}
+	if end, ok, err := f.st.RefreshTokenGraceEnd(ctx, "rt1"); err != nil || !ok || !end.Equal(used.Add(time.Minute)) {
+		t.Errorf("RefreshTokenGraceEnd(rt1) = (%v, %v, %v), want (%v, true, nil)", end, ok, err, used.Add(time.Minute))
+	}
+	if _, ok, err := f.st.RefreshTokenGraceEnd(ctx, "rt2"); err != nil || ok {
+		t.Errorf("RefreshTokenGraceEnd of the current token = (%v, %v), want not in a grace period", ok, err)
+	}
 
 	// A retry within the grace period rotates again and supersedes the
 	// successor of the first use; the grace period does not extend.
@@ -395,6 +401,11 @@ func TestRefreshTokenGracePeriod(t *testing.T) {
 	}
 	if err := f.st.RotateRefreshToken(ctx, req.ID, "rt1"); !errors.Is(err, fosite.ErrNotFound) {
 		t.Errorf("rotation after grace: err = %v, want ErrNotFound", err)
+	}
+	for _, sig := range []string{"rt1", "rt2", "rt3", "never-issued"} {
+		if _, ok, err := f.st.RefreshTokenGraceEnd(ctx, sig); err != nil || ok {
+			t.Errorf("RefreshTokenGraceEnd(%s) after grace = (%v, %v), want not in a grace period", sig, ok, err)
+		}
 	}
 }
 

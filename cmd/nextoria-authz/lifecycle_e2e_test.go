@@ -473,8 +473,15 @@ func TestE2ERefreshGracePeriod(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("refresh: %d %v", resp.StatusCode, fresh)
 		}
-		if m := introspect(tok.RefreshToken, "refresh_token"); m["active"] != true || m["token_type"] != "refresh_token" {
+		m := introspect(tok.RefreshToken, "refresh_token")
+		if m["active"] != true || m["token_type"] != "refresh_token" {
 			t.Errorf("redeemed token inside its grace period: %v", m)
+		}
+		if exp, _ := m["exp"].(float64); exp <= 0 || time.Unix(int64(exp), 0).After(time.Now().Add(grace+time.Second)) {
+			t.Errorf("redeemed token inside its grace period: exp %v, want the end of the grace period", m["exp"])
+		}
+		if m := introspect(fresh["refresh_token"].(string), "refresh_token"); time.Until(time.Unix(int64(m["exp"].(float64)), 0)) < time.Hour {
+			t.Errorf("the current refresh token: exp %v, want its idle expiry", m["exp"])
 		}
 		if active(tok.AccessToken) {
 			t.Error("the access token of the redeemed refresh token is still active")
