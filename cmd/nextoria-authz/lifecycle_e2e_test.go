@@ -410,13 +410,19 @@ func (s *e2eServer) activeRefreshTokens(t *testing.T, clientID string) int {
 // its grace period, revokes the grant. Introspection agrees throughout.
 func TestE2ERefreshGracePeriod(t *testing.T) {
 	t.Parallel()
-	const grace = 2 * time.Second
-	s := startE2E(t, func(c *Config) { c.OAuth.RefreshGracePeriod = grace })
-	conf := s.oauthConfig(oauth2.AuthStyleInParams)
-	introspect := s.introspector(t)
-	active := func(tk string) bool { t.Helper(); return introspect(tk, "")["active"] == true }
+	// server starts a server whose grace period is grace.
+	server := func(t *testing.T, grace time.Duration) (*e2eServer, *oauth2.Config, func(string, string) map[string]any, func(string) bool) {
+		s := startE2E(t, func(c *Config) { c.OAuth.RefreshGracePeriod = grace })
+		introspect := s.introspector(t)
+		active := func(tk string) bool { t.Helper(); return introspect(tk, "")["active"] == true }
+		return s, s.oauthConfig(oauth2.AuthStyleInParams), introspect, active
+	}
 
 	t.Run("sequential reuse within the window", func(t *testing.T) {
+		t.Parallel()
+		// A window long enough for every reuse to fall inside it, even on
+		// a loaded machine.
+		s, conf, _, active := server(t, time.Minute)
 		tok := s.tokens(t, conf)
 		var pairs [][2]string // access, refresh
 		for i := range 6 {    // the first use, then five reuses within the window
@@ -468,6 +474,9 @@ func TestE2ERefreshGracePeriod(t *testing.T) {
 	})
 
 	t.Run("reuse after the window", func(t *testing.T) {
+		t.Parallel()
+		const grace = 3 * time.Second
+		s, conf, introspect, active := server(t, grace)
 		tok := s.tokens(t, conf)
 		resp, fresh := refresh(t, conf, tok.RefreshToken)
 		if resp.StatusCode != http.StatusOK {

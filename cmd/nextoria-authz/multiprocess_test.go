@@ -194,7 +194,7 @@ func TestTwoProcessesCodeRedemption(t *testing.T) {
 // survives; reuse after the grace period revokes the whole grant.
 func TestTwoProcessesRefresh(t *testing.T) {
 	t.Parallel()
-	s, urlB := twoInstances(t, "NEXTORIA_OAUTH_REFRESH_GRACE_PERIOD=3s")
+	s, urlB := twoInstances(t, "NEXTORIA_OAUTH_REFRESH_GRACE_PERIOD=5s")
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
 	tok := s.tokens(t, conf)
 	var (
@@ -239,7 +239,7 @@ func TestTwoProcessesRefresh(t *testing.T) {
 	if len(live) != 2 {
 		t.Fatalf("%d of the burst's tokens are live, want one access and one refresh token", len(live))
 	}
-	time.Sleep(3500 * time.Millisecond)
+	time.Sleep(5500 * time.Millisecond)
 	resp, body := refresh(t, on(conf, urlB), tok.RefreshToken)
 	if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Fatalf("reuse after the grace period: %d %v", resp.StatusCode, body)
