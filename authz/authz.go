@@ -47,10 +47,7 @@ type Config struct {
 	RefreshTokenLifespan time.Duration
 	// RefreshTokenMaxLifetime is the absolute limit of a grant's refresh
 	// tokens, counted from the user's authorization; 0 means none.
-	RefreshTokenMaxLifetime time.Duration
-	// RefreshGracePeriod is the store's grace period for rotated refresh
-	// tokens; within it a refresh that loses a race is retried.
-	RefreshGracePeriod        time.Duration
+	RefreshTokenMaxLifetime   time.Duration
 	AuthorizationCodeLifespan time.Duration
 	// ConsentLifespan bounds how long a consent screen can be answered.
 	ConsentLifespan time.Duration

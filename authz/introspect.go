@@ -150,6 +150,15 @@ func (s *Server) Introspect(ctx context.Context, token, hint string) (Introspect
 		if expired {
 			return Introspection{Active: false}, nil
 		}
+		// A redeemed token still in its grace period works only until the
+		// period ends, however far off its own expiry is.
+		end, inGrace, err := s.store.RefreshTokenGraceEnd(ctx, s.accessStrategy.RefreshTokenSignature(ctx, token))
+		if err != nil {
+			return Introspection{}, err
+		}
+		if inGrace && (exp.IsZero() || end.Before(exp)) {
+			exp = end
+		}
 		res.TokenType = TokenTypeRefresh
 		res.ExpiresAt = exp.Unix()
 		res.IssuedAt = ar.GetRequestedAt().Unix()

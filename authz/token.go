@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,53 +43,39 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var (
-		ar   fosite.AccessRequester
-		resp fosite.AccessResponder
-	)
-	for attempt := 1; ; attempt++ {
-		ctx := storage.WithCodeMemo(r.Context())
-		sess = newSession(s.cfg.AccessTokenLifespan)
-		ar, err = s.provider.NewAccessRequest(ctx, r, sess)
-		if err != nil {
+	// A refresh that races other refreshes of the same grant needs no retry
+	// here: the store serializes them and applies the grace rule in one
+	// transaction (storage.Store.RotateRefreshToken).
+	ctx = storage.WithCodeMemo(ctx)
+	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		s.writeAccessError(w, r, ar, err)
+		return
+	}
+	if !s.allow(w, s.cfg.Limits.Token, "token:"+ar.GetClient().GetID()) {
+		return
+	}
+	refresh := ar.GetGrantTypes().ExactOne("refresh_token")
+	if _, expired := s.refreshExpiry(sess); refresh && expired {
+		// past the absolute lifetime: the grant is over
+		if err := s.revokeGrant(ctx, ar.GetID()); err != nil {
+			s.logError(ctx, "revoke expired grant", err)
+		}
+		s.writeAccessError(w, r, ar, fosite.ErrInvalidGrant.WithHint("The refresh token has reached its maximum lifetime; authorize again."))
+		return
+	}
+	var original fosite.Arguments
+	if refresh && r.PostForm.Get("scope") != "" {
+		if original, err = narrowScopes(ar, r.PostForm.Get("scope")); err != nil {
 			s.writeAccessError(w, r, ar, err)
 			return
 		}
-		if attempt == 1 && !s.allow(w, s.cfg.Limits.Token, "token:"+ar.GetClient().GetID()) {
-			return
-		}
-		refresh := ar.GetGrantTypes().ExactOne("refresh_token")
-		if _, expired := s.refreshExpiry(sess); refresh && expired {
-			// past the absolute lifetime: the grant is over
-			if err := s.revokeGrant(ctx, ar.GetID()); err != nil {
-				s.logError(ctx, "revoke expired grant", err)
-			}
-			s.writeAccessError(w, r, ar, fosite.ErrInvalidGrant.WithHint("The refresh token has reached its maximum lifetime; authorize again."))
-			return
-		}
-		var original fosite.Arguments
-		if refresh && r.PostForm.Get("scope") != "" {
-			if original, err = narrowScopes(ar, r.PostForm.Get("scope")); err != nil {
-				s.writeAccessError(w, r, ar, err)
-				return
-			}
-		}
-		resp, err = s.provider.NewAccessResponse(ctx, ar)
-		if err == nil && original != nil {
-			err = s.store.SetRefreshTokenScopes(ctx, s.accessStrategy.RefreshTokenSignature(ctx, stringExtra(resp, "refresh_token")), original)
-		}
-		if err == nil {
-			if refresh {
-				s.grantUses.record(sess.Subject, ar.GetClient().GetID())
-			}
-			break
-		}
-		if refresh && s.cfg.RefreshGracePeriod > 0 && attempt < maxRefreshAttempts && lostRefreshRace(err) {
-			// The same refresh token is being rotated concurrently (two tabs, a
-			// retry). Within the grace period it is still valid: try again.
-			time.Sleep(time.Duration(attempt) * (2*time.Millisecond + time.Duration(rand.Int64N(int64(20*time.Millisecond)))))
-			continue
-		}
+	}
+	resp, err := s.provider.NewAccessResponse(ctx, ar)
+	if err == nil && original != nil {
+		err = s.store.SetRefreshTokenScopes(ctx, s.accessStrategy.RefreshTokenSignature(ctx, stringExtra(resp, "refresh_token")), original)
+	}
+	if err != nil {
 		if ar.GetGrantTypes().ExactOne("authorization_code") && lostCodeRace(err) {
 			// Another request redeemed this code at the same moment. The code
 			// was used twice: revoke what the other redemption got (RFC 6749 §4.1.2).
@@ -101,6 +86,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		s.writeAccessError(w, r, ar, err)
 		return
+	}
+	if refresh {
+		s.grantUses.record(sess.Subject, ar.GetClient().GetID())
 	}
 	expiresIn := time.Until(ar.GetSession().GetExpiresAt(fosite.AccessToken)).Seconds()
 	body := tokenResponse{
@@ -133,15 +121,6 @@ func narrowScopes(ar fosite.AccessRequester, raw string) (fosite.Arguments, erro
 	}
 	req.GrantedScope = fosite.Arguments(want)
 	return append(fosite.Arguments(nil), original...), nil
-}
-
-// maxRefreshAttempts bounds the retries of a refresh that lost a race.
-const maxRefreshAttempts = 10
-
-// lostRefreshRace reports whether a refresh failed because a concurrent
-// request rotated the same token first.
-func lostRefreshRace(err error) bool {
-	return errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fosite.ErrNotFound)
 }
 
 // lostCodeRace reports whether a code exchange failed because a concurrent

@@ -190,10 +190,13 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 }
 
 // GetRefreshTokenSession loads the request behind a refresh token. An unknown
-// token is fosite.ErrNotFound. A rotated or revoked token yields the request
-// together with fosite.ErrInactiveToken, from which fosite detects reuse and
-// revokes the whole grant; except that with a RefreshGracePeriod a rotated
-// token still counts as active until the period has passed since its first use.
+// token is fosite.ErrNotFound. Any token of the grant but its current one
+// (the one issued last) yields the request together with
+// fosite.ErrInactiveToken, from which fosite detects reuse and revokes the
+// whole grant; except that, with a RefreshGracePeriod, a token that was
+// itself redeemed still counts as active until the period has passed since
+// its first redemption (see RotateRefreshToken). A token superseded without
+// ever being redeemed, or revoked, never does.
 func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	return s.getSession(ctx, refreshSessions, signature, session)
 }
@@ -207,92 +210,150 @@ func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string)
 // RevokeRefreshToken deactivates every refresh token of the grant requestID.
 // The rows stay, so a later use is detected as reuse; their grace period ends
 // (first_used_at is cleared) so that a revoked token cannot come back to life
-// through it. Revoking nothing is not an error.
+// through it. It holds the grant's chain lock (see lockRefreshChain), so a
+// rotation in flight either commits first, and its new token is revoked too,
+// or runs after and finds nothing to rotate. Revoking nothing is not an error.
 func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	if _, err := s.db(ctx).Exec(ctx,
-		`UPDATE oauth_refresh_tokens SET active = false, first_used_at = NULL
-		 WHERE request_id = $1 AND (active OR first_used_at IS NOT NULL)`, requestID); err != nil {
-		return fmt.Errorf("storage: revoke refresh tokens: %w", mapError(err))
+	err := s.withTx(ctx, func(ctx context.Context) error {
+		if err := s.lockRefreshChain(ctx, requestID); err != nil {
+			return err
+		}
+		_, err := s.db(ctx).Exec(ctx,
+			`UPDATE oauth_refresh_tokens SET active = false, first_used_at = NULL
+			 WHERE request_id = $1 AND (active OR first_used_at IS NOT NULL)`, requestID)
+		return mapError(err)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: revoke refresh tokens: %w", err)
 	}
 	return nil
 }
 
-// RotateRefreshToken retires the refresh token being redeemed and the access
-// token issued with it. fosite calls it inside its transaction, before it
-// stores the new pair. It follows Ory Hydra v2.3.0:
+// RotateRefreshToken retires the refresh token being redeemed, and with it
+// every other live token of the grant, so that the pair fosite stores next in
+// the same transaction is the grant's only live one. The rule, which holds
+// however many requests present tokens of the grant at once:
 //
-//   - Strict (RefreshGracePeriod 0): the token must still be active, else
-//     fosite.ErrNotFound, so that of two concurrent rotations exactly one
-//     wins (the other finds no active row or fails to serialize). The grant
-//     keeps a single chain: every other active refresh token and every access
-//     token of the grant go too.
-//   - Graceful: the token may be rotated again while its grace period runs
-//     (first_used_at is kept from the first use, so the period never
-//     extends); only its paired access token is deleted, so the chain issued
-//     by the first use keeps working.
+//   - A grant has exactly one current refresh token (active): the one issued
+//     last. A partial unique index (the refresh_chain migration) holds
+//     the table to that.
+//   - The current token may be redeemed. So may, with a RefreshGracePeriod,
+//     a token that was itself redeemed less than the period ago (measured
+//     from its first redemption; using it again does not extend the period):
+//     a client that lost the response, or two tabs racing, get an answer.
+//   - Every redemption supersedes the grant's current token: it is
+//     deactivated and every access token of the grant is deleted. So the
+//     answers to a token redeemed several times within its grace period all
+//     work when they are returned, but only the last one issued survives;
+//     the superseded ones were never redeemed, have no grace period, and
+//     presenting one later is reuse, which revokes the whole grant (as does
+//     presenting a redeemed token after its grace period). A thief who
+//     copies a token therefore never gets a chain of their own: whichever of
+//     thief and owner redeems second kills the other's chain, and the other's
+//     next refresh revokes the grant.
+//   - Without a grace period the token must be current.
+//
+// Anything else is fosite.ErrNotFound: the token was current or in its grace
+// period when fosite read it, but a revocation, or the end of the period, came
+// in between.
+//
+// Concurrent redemptions of the same grant serialize on the grant's chain
+// lock, taken first (see lockRefreshChain); each then sees what the ones
+// before it committed, so they all succeed in turn instead of failing to
+// serialize.
 func (s *Store) RotateRefreshToken(ctx context.Context, requestID, refreshSignature string) error {
-	var err error
-	if grace := s.opts.RefreshGracePeriod; grace > 0 {
-		err = s.rotateGraceful(ctx, requestID, hashSignature(refreshSignature), grace)
-	} else {
-		err = s.rotateStrict(ctx, requestID, hashSignature(refreshSignature))
-	}
+	err := s.withTx(ctx, func(ctx context.Context) error {
+		if err := s.lockRefreshChain(ctx, requestID); err != nil {
+			return err
+		}
+		// One statement, so one snapshot, taken after the lock: retire the
+		// token, supersede the current one (unless it is the token itself),
+		// and delete the grant's access tokens. The access token paired with
+		// a superseded refresh token was handed out with it, and the one
+		// paired with the redeemed token was replaced by the new pair.
+		var rotated int
+		err := s.db(ctx).QueryRow(ctx,
+			`WITH rotated AS (
+			     UPDATE oauth_refresh_tokens
+			     SET active = false, first_used_at = COALESCE(first_used_at, now())
+			     WHERE signature = $1 AND request_id = $2
+			       AND (active OR ($3::interval > '0' AND first_used_at + $3::interval > now()))
+			     RETURNING request_id
+			 ), superseded AS (
+			     UPDATE oauth_refresh_tokens t SET active = false
+			     FROM rotated r
+			     WHERE t.request_id = r.request_id AND t.active AND t.signature <> $1
+			 ), deleted AS (
+			     DELETE FROM oauth_access_tokens a USING rotated r WHERE a.request_id = r.request_id
+			 )
+			 SELECT count(*) FROM rotated`,
+			hashSignature(refreshSignature), requestID, s.opts.RefreshGracePeriod).Scan(&rotated)
+		if err != nil {
+			return mapError(err)
+		}
+		if rotated == 0 {
+			return fmt.Errorf("no refresh token current or in its grace period: %w", fosite.ErrNotFound)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("storage: rotate refresh token: %w", err)
 	}
 	return nil
 }
 
-// rotateStrict retires the token, which must be active, and with it the rest
-// of the grant's chain.
-func (s *Store) rotateStrict(ctx context.Context, requestID, key string) error {
-	db := s.db(ctx)
-	tag, err := db.Exec(ctx,
-		`UPDATE oauth_refresh_tokens SET active = false, first_used_at = COALESCE(first_used_at, now())
-		 WHERE signature = $1 AND request_id = $2 AND active`, key, requestID)
+// RefreshTokenGraceEnd reports when a redeemed refresh token that is still in
+// its grace period stops working. ok is false for any other token: the
+// grant's current one, which lasts until its own expiry, and one that no
+// longer works at all.
+func (s *Store) RefreshTokenGraceEnd(ctx context.Context, signature string) (end time.Time, ok bool, err error) {
+	if s.opts.RefreshGracePeriod <= 0 {
+		return time.Time{}, false, nil
+	}
+	err = s.db(ctx).QueryRow(ctx,
+		`SELECT first_used_at + $2::interval FROM oauth_refresh_tokens
+		 WHERE signature = $1 AND NOT active AND first_used_at + $2::interval > now()`,
+		hashSignature(signature), s.opts.RefreshGracePeriod).Scan(&end)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
 	if err != nil {
-		return mapError(err)
+		return time.Time{}, false, fmt.Errorf("storage: refresh token grace period: %w", mapError(err))
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("no active refresh token: %w", fosite.ErrNotFound)
-	}
-	if _, err := db.Exec(ctx,
-		`UPDATE oauth_refresh_tokens SET active = false WHERE request_id = $1 AND active`, requestID); err != nil {
-		return mapError(err)
-	}
-	if _, err := db.Exec(ctx,
-		`DELETE FROM oauth_access_tokens WHERE request_id = $1`, requestID); err != nil {
-		return mapError(err)
-	}
-	return nil
+	return end, true, nil
 }
 
-// rotateGraceful retires the token, which must be active or within its grace
-// period, and deletes the access token issued with it.
-func (s *Store) rotateGraceful(ctx context.Context, requestID, key string, grace time.Duration) error {
-	// One round trip: retire the token and delete its paired access token
-	// (or, when the pair is unknown, every access token of the grant, as
-	// Hydra does).
-	var rotated int
-	err := s.db(ctx).QueryRow(ctx,
-		`WITH rotated AS (
-		     UPDATE oauth_refresh_tokens SET active = false, first_used_at = COALESCE(first_used_at, now())
-		     WHERE signature = $1 AND request_id = $2
-		       AND (active OR (first_used_at IS NOT NULL AND first_used_at + $3::interval > now()))
-		     RETURNING access_token_signature, request_id
-		 ), deleted AS (
-		     DELETE FROM oauth_access_tokens a USING rotated r
-		     WHERE (r.access_token_signature <> '' AND a.signature = r.access_token_signature)
-		        OR (r.access_token_signature = '' AND a.request_id = r.request_id)
-		 )
-		 SELECT count(*) FROM rotated`, key, requestID, grace).Scan(&rotated)
-	if err != nil {
-		return mapError(err)
+// refreshChainLockSpace is the first key of the transaction-scoped advisory
+// locks that serialize changes to one grant's refresh tokens; the second is
+// the hash of the grant's request id. Two-key advisory locks never collide
+// with the one-key ones used elsewhere (signing keys, migrations).
+const refreshChainLockSpace = 0x72746368 // "rtch"
+
+// lockRefreshChain takes the grant's chain lock for the rest of the
+// transaction in ctx. Rotations and revocations of a grant take it first, so
+// they run one after the other; two grants whose ids hash alike merely wait
+// for each other.
+//
+// It is only worth anything under READ COMMITTED, which is why BeginTX uses
+// that level: every later statement takes a new snapshot that includes what
+// the previous holder committed (the successor it inserted, the tokens it
+// retired). Under REPEATABLE READ the snapshot would be the one taken by this
+// very statement, before the wait, and the next UPDATE of a row the previous
+// holder changed would fail to serialize (40001), whatever lock was held.
+func (s *Store) lockRefreshChain(ctx context.Context, requestID string) error {
+	_, err := s.db(ctx).Exec(ctx,
+		`SELECT pg_advisory_xact_lock($1, hashtext($2))`, refreshChainLockSpace, requestID)
+	return mapError(err)
+}
+
+// withTx runs fn on the transaction carried by ctx, or, when there is none,
+// in a transaction of its own (see inTx), so that a transaction-scoped lock
+// taken by fn lasts until its changes are committed.
+func (s *Store) withTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+		return fn(ctx)
 	}
-	if rotated == 0 {
-		return fmt.Errorf("no refresh token active or in its grace period: %w", fosite.ErrNotFound)
-	}
-	return nil
+	return s.inTx(ctx, fn)
 }
 
 // createSession inserts a request session into t. accessSignature is stored

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -356,21 +357,33 @@ func TestRefreshTokenGracePeriod(t *testing.T) {
 	if _, err := f.st.GetAccessTokenSession(ctx, "at1", nil); !errors.Is(err, fosite.ErrNotFound) {
 		t.Errorf("paired access token after rotation: err = %v, want ErrNotFound", err)
 	}
+	if end, ok, err := f.st.RefreshTokenGraceEnd(ctx, "rt1"); err != nil || !ok || !end.Equal(used.Add(time.Minute)) {
+		t.Errorf("RefreshTokenGraceEnd(rt1) = (%v, %v, %v), want (%v, true, nil)", end, ok, err, used.Add(time.Minute))
+	}
+	if _, ok, err := f.st.RefreshTokenGraceEnd(ctx, "rt2"); err != nil || ok {
+		t.Errorf("RefreshTokenGraceEnd of the current token = (%v, %v), want not in a grace period", ok, err)
+	}
 
-	// A retry within the grace period rotates again; the chain of the first
-	// use stays intact and the grace period does not extend.
+	// A retry within the grace period rotates again and supersedes the
+	// successor of the first use; the grace period does not extend.
 	if err := issue(ctx, f.st, req, "rt1", "at3", "rt3"); err != nil {
 		t.Fatalf("rotation within grace: %v", err)
 	}
-	for _, sig := range []string{"at2", "at3"} {
-		if _, err := f.st.GetAccessTokenSession(ctx, sig, nil); err != nil {
-			t.Errorf("access token %s: %v", sig, err)
-		}
+	if _, err := f.st.GetAccessTokenSession(ctx, "at3", nil); err != nil {
+		t.Errorf("access token at3: %v", err)
 	}
-	for _, sig := range []string{"rt2", "rt3"} {
-		if _, err := f.st.GetRefreshTokenSession(ctx, sig, nil); err != nil {
-			t.Errorf("refresh token %s: %v", sig, err)
-		}
+	if _, err := f.st.GetRefreshTokenSession(ctx, "rt3", nil); err != nil {
+		t.Errorf("refresh token rt3: %v", err)
+	}
+	if _, err := f.st.GetAccessTokenSession(ctx, "at2", nil); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("superseded access token at2: err = %v, want ErrNotFound", err)
+	}
+	got, err := f.st.GetRefreshTokenSession(ctx, "rt2", nil)
+	if !errors.Is(err, fosite.ErrInactiveToken) || got == nil || got.GetID() != req.ID {
+		t.Errorf("superseded refresh token rt2: (%v, %v), want the request and ErrInactiveToken", got, err)
+	}
+	if err := f.st.RotateRefreshToken(ctx, req.ID, "rt2"); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("rotating the superseded rt2 within rt1's grace period: err = %v, want ErrNotFound", err)
 	}
 	if again := firstUsed(); !again.Equal(used) {
 		t.Errorf("first_used_at moved from %v to %v", used, again)
@@ -382,12 +395,17 @@ func TestRefreshTokenGracePeriod(t *testing.T) {
 		hashHex("rt1")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.st.GetRefreshTokenSession(ctx, "rt1", &fosite.DefaultSession{})
+	got, err = f.st.GetRefreshTokenSession(ctx, "rt1", &fosite.DefaultSession{})
 	if !errors.Is(err, fosite.ErrInactiveToken) || got == nil {
 		t.Fatalf("after grace: (%v, %v), want the request and ErrInactiveToken", got, err)
 	}
 	if err := f.st.RotateRefreshToken(ctx, req.ID, "rt1"); !errors.Is(err, fosite.ErrNotFound) {
 		t.Errorf("rotation after grace: err = %v, want ErrNotFound", err)
+	}
+	for _, sig := range []string{"rt1", "rt2", "rt3", "never-issued"} {
+		if _, ok, err := f.st.RefreshTokenGraceEnd(ctx, sig); err != nil || ok {
+			t.Errorf("RefreshTokenGraceEnd(%s) after grace = (%v, %v), want not in a grace period", sig, ok, err)
+		}
 	}
 }
 
@@ -457,6 +475,215 @@ func TestRefreshTokenConcurrentStrictRotation(t *testing.T) {
 	}
 	if got := countRows(t, f.st, "oauth_access_tokens", "request_id = $1", req.ID); got != 1 {
 		t.Errorf("%d access tokens, want 1", got)
+	}
+}
+
+// assertOneChain checks that the grant of req has exactly one live refresh
+// token, current, and one access token, access, and that every token in dead
+// is inactive (presenting it is reuse).
+func assertOneChain(t *testing.T, f fixture, req *fosite.Request, current, access string, dead ...string) {
+	t.Helper()
+	ctx := t.Context()
+	if n := countRows(t, f.st, "oauth_refresh_tokens", "request_id = $1 AND active", req.ID); n != 1 {
+		t.Errorf("%d active refresh tokens, want 1", n)
+	}
+	if n := countRows(t, f.st, "oauth_refresh_tokens", "request_id = $1 AND active AND signature = $2", req.ID, hashHex(current)); n != 1 {
+		t.Errorf("the active refresh token is not %s", current)
+	}
+	if n := countRows(t, f.st, "oauth_access_tokens", "request_id = $1", req.ID); n != 1 {
+		t.Errorf("%d access tokens, want 1", n)
+	}
+	if _, err := f.st.GetAccessTokenSession(ctx, access, nil); err != nil {
+		t.Errorf("access token %s: %v", access, err)
+	}
+	for _, sig := range dead {
+		got, err := f.st.GetRefreshTokenSession(ctx, sig, nil)
+		if !errors.Is(err, fosite.ErrInactiveToken) || got == nil || got.GetID() != req.ID {
+			t.Errorf("refresh token %s: (%v, %v), want the request and ErrInactiveToken", sig, got, err)
+		}
+	}
+}
+
+// TestRefreshTokenOneChainSequential: a token redeemed again and again within
+// its grace period yields a working pair each time, but each redemption
+// supersedes the previous answer: the grant keeps exactly one live chain, the
+// last one issued. After the grace period the token is reuse.
+func TestRefreshTokenOneChainSequential(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storage.Options{RefreshGracePeriod: time.Minute})
+	ctx := t.Context()
+	req := f.newRequest(t)
+	mustIssue(t, f, req, "", "at0", "rt0")
+	mustIssue(t, f, req, "rt0", "at1", "rt1")
+	assertOneChain(t, f, req, "rt1", "at1")
+
+	var superseded []string
+	for i := 2; i <= 6; i++ {
+		superseded = append(superseded, fmt.Sprintf("rt%d", i-1))
+		rt, at := fmt.Sprintf("rt%d", i), fmt.Sprintf("at%d", i)
+		mustIssue(t, f, req, "rt0", at, rt)
+		assertOneChain(t, f, req, rt, at, superseded...)
+		// rt0 stays redeemable within its grace period.
+		if _, err := f.st.GetRefreshTokenSession(ctx, "rt0", nil); err != nil {
+			t.Fatalf("rt0 within its grace period: %v", err)
+		}
+	}
+	// A superseded token was never redeemed: it has no grace period.
+	for _, sig := range superseded {
+		if err := f.st.RotateRefreshToken(ctx, req.ID, sig); !errors.Is(err, fosite.ErrNotFound) {
+			t.Errorf("rotating superseded %s: err = %v, want ErrNotFound", sig, err)
+		}
+	}
+
+	// The chain moves on from the survivor; rt0, still in its grace period,
+	// supersedes that chain's head in turn.
+	mustIssue(t, f, req, "rt6", "at7", "rt7")
+	assertOneChain(t, f, req, "rt7", "at7", superseded...)
+	mustIssue(t, f, req, "rt0", "at8", "rt8")
+	assertOneChain(t, f, req, "rt8", "at8", append(superseded, "rt7")...)
+
+	// After the grace periods, every token but the current one is reuse.
+	if _, err := f.st.Pool().Exec(ctx,
+		`UPDATE oauth_refresh_tokens SET first_used_at = now() - interval '2 minutes'
+		 WHERE request_id = $1 AND first_used_at IS NOT NULL`, req.ID); err != nil {
+		t.Fatal(err)
+	}
+	assertOneChain(t, f, req, "rt8", "at8", "rt0", "rt1", "rt2", "rt3", "rt4", "rt5", "rt6", "rt7")
+	for _, sig := range []string{"rt0", "rt6"} {
+		if err := f.st.RotateRefreshToken(ctx, req.ID, sig); !errors.Is(err, fosite.ErrNotFound) {
+			t.Errorf("rotating %s after its grace period: err = %v, want ErrNotFound", sig, err)
+		}
+	}
+	mustIssue(t, f, req, "rt8", "at9", "rt9")
+	assertOneChain(t, f, req, "rt9", "at9", "rt7")
+	if _, err := f.st.GetRefreshTokenSession(ctx, "rt8", nil); err != nil {
+		t.Errorf("rt8 just redeemed, within its grace period: %v", err)
+	}
+}
+
+// TestRefreshTokenConcurrentGraceRotation: many concurrent redemptions of one
+// token within its grace period all succeed, one after the other, and leave
+// exactly one live chain: the one committed last.
+func TestRefreshTokenConcurrentGraceRotation(t *testing.T) {
+	t.Parallel()
+	const n = 10
+	for _, tt := range []struct {
+		name     string
+		redeemed bool // the token was redeemed once before the burst
+	}{
+		{"current token", false},
+		{"token in its grace period", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := fixtureOn(t, storage.New(newWidePool(t, n), storage.Options{RefreshGracePeriod: time.Minute}))
+			ctx := t.Context()
+			req := f.newRequest(t)
+			mustIssue(t, f, req, "", "at0", "rt0")
+			if tt.redeemed {
+				mustIssue(t, f, req, "rt0", "at-first", "rt-first")
+			}
+
+			errs := make([]error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					errs[i] = issue(ctx, f.st, req, "rt0", fmt.Sprintf("at%d", i+1), fmt.Sprintf("rt%d", i+1))
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("redemption %d: %v", i+1, err)
+				}
+			}
+
+			// The survivor is the token whose rotation committed last: the
+			// only one not superseded.
+			var current string
+			var issued []string
+			for i := range n {
+				sig := fmt.Sprintf("rt%d", i+1)
+				issued = append(issued, sig)
+				if _, err := f.st.GetRefreshTokenSession(ctx, sig, nil); err == nil {
+					if current != "" {
+						t.Fatalf("both %s and %s are live", current, sig)
+					}
+					current = sig
+				}
+			}
+			if current == "" {
+				t.Fatal("no refresh token of the burst is live")
+			}
+			dead := slices.DeleteFunc(issued, func(s string) bool { return s == current })
+			if tt.redeemed {
+				dead = append(dead, "rt-first")
+			}
+			assertOneChain(t, f, req, current, "a"+current[1:], dead...)
+		})
+	}
+}
+
+// TestRefreshTokenRevocationDuringRotations: a revocation racing rotations of
+// the same grant leaves nothing alive, whichever commits first.
+func TestRefreshTokenRevocationDuringRotations(t *testing.T) {
+	t.Parallel()
+	const n = 8
+	f := fixtureOn(t, storage.New(newWidePool(t, n+2), storage.Options{RefreshGracePeriod: time.Minute}))
+	ctx := t.Context()
+	req := f.newRequest(t)
+	mustIssue(t, f, req, "", "at0", "rt0")
+
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			err := issue(ctx, f.st, req, "rt0", fmt.Sprintf("at%d", i+1), fmt.Sprintf("rt%d", i+1))
+			if err != nil && !errors.Is(err, fosite.ErrNotFound) {
+				t.Errorf("rotation %d: %v", i+1, err)
+			}
+		})
+	}
+	wg.Go(func() {
+		<-start
+		time.Sleep(time.Millisecond) // let some rotations begin
+		if err := f.st.RevokeRefreshToken(ctx, req.ID); err != nil {
+			t.Errorf("RevokeRefreshToken: %v", err)
+		}
+		if err := f.st.RevokeAccessToken(ctx, req.ID); err != nil {
+			t.Errorf("RevokeAccessToken: %v", err)
+		}
+	})
+	close(start)
+	wg.Wait()
+	if got := countRows(t, f.st, "oauth_refresh_tokens", "request_id = $1 AND (active OR first_used_at IS NOT NULL)", req.ID); got != 0 {
+		t.Errorf("%d refresh tokens still usable after the revocation, want 0", got)
+	}
+	if got := countRows(t, f.st, "oauth_access_tokens", "request_id = $1", req.ID); got != 0 {
+		t.Errorf("%d access tokens left after the revocation, want 0", got)
+	}
+}
+
+// TestRefreshTokenOneActivePerGrant: the table refuses a second active
+// refresh token for a grant that was not rotated first.
+func TestRefreshTokenOneActivePerGrant(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storage.Options{RefreshGracePeriod: time.Minute})
+	ctx := t.Context()
+	req, other := f.newRequest(t), f.newRequest(t)
+	mustIssue(t, f, req, "", "at1", "rt1")
+	if err := f.st.CreateRefreshTokenSession(ctx, "rt-extra", "", req); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("second active refresh token of a grant: err = %v, want ErrConflict", err)
+	}
+	mustIssue(t, f, other, "", "other-at", "other-rt")
+	mustIssue(t, f, req, "rt1", "at2", "rt2")
+	assertOneChain(t, f, req, "rt2", "at2")
+	if n := countRows(t, f.st, "oauth_refresh_tokens", "request_id = $1 AND active", other.ID); n != 1 {
+		t.Errorf("the other grant has %d active refresh tokens, want 1", n)
 	}
 }
 

@@ -47,10 +47,13 @@ type Options struct {
 	// Audience is granted to every client: GetAudience of every client
 	// returns it, so each token may name these resource servers.
 	Audience []string
-	// RefreshGracePeriod lets a rotated refresh token be used again for this
-	// long after its first use, so a client that lost the response to a
-	// refresh can retry without triggering reuse detection. 0 means strict
-	// rotation: a refresh token works exactly once.
+	// RefreshGracePeriod lets a redeemed refresh token be redeemed again for
+	// this long after its first redemption, so a client that lost the
+	// response to a refresh, or two tabs refreshing at once, get an answer
+	// without triggering reuse detection. Each redemption supersedes the
+	// grant's current refresh token, so a grant keeps one live chain (see
+	// RotateRefreshToken). 0 means strict rotation: a refresh token works
+	// exactly once.
 	RefreshGracePeriod time.Duration
 }
 
@@ -385,11 +388,17 @@ func (r deadlineRow) Scan(dest ...any) error {
 	return r.row.Scan(dest...)
 }
 
-// BeginTX starts a REPEATABLE READ transaction and returns a context carrying
+// BeginTX starts a READ COMMITTED transaction and returns a context carrying
 // it; every store method called with that context runs inside it. fosite
 // calls it around code redemption, refresh rotation and reuse revocation.
-// Under REPEATABLE READ a concurrent update of the same row fails with a
-// serialization error, which the store reports as fosite.ErrSerializationFailure.
+// What makes those safe under concurrency is explicit: a code is redeemed by
+// an update conditional on the code still being active (a concurrent
+// redemption waits for the row, then finds it inactive), and a refresh
+// rotation or revocation first takes its grant's lock (lockRefreshChain).
+// READ COMMITTED lets each statement after such a wait see what the other
+// transaction committed; a REPEATABLE READ snapshot, taken by the first
+// statement before it waited, would instead make the concurrent rotations of
+// one grant fail to serialize rather than run one after the other.
 //
 // When ctx already carries a transaction, BeginTX opens a savepoint in it
 // instead, so fosite's flows also work inside a caller's transaction.
@@ -403,7 +412,7 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if outer, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
 		tx, err = outer.Begin(bctx)
 	} else {
-		tx, err = s.pool.BeginTx(bctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+		tx, err = s.pool.BeginTx(bctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	}
 	if err != nil {
 		return ctx, fmt.Errorf("storage: begin transaction: %w", mapError(err))

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -392,32 +393,129 @@ func TestE2ERefreshRotationStrict(t *testing.T) {
 	}
 }
 
+// activeRefreshTokens counts the active refresh-token rows of clientID.
+func (s *e2eServer) activeRefreshTokens(t *testing.T, clientID string) int {
+	t.Helper()
+	var n int
+	if err := s.store.Pool().QueryRow(t.Context(),
+		`SELECT count(*) FROM oauth_refresh_tokens WHERE client_id = $1 AND active`, clientID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestE2ERefreshGracePeriod: a refresh token redeemed again within its grace
+// period answers with a working pair each time, but only the pair issued last
+// survives; presenting a superseded successor, or the redeemed token after
+// its grace period, revokes the grant. Introspection agrees throughout.
 func TestE2ERefreshGracePeriod(t *testing.T) {
 	t.Parallel()
-	s := startE2E(t, func(c *Config) { c.OAuth.RefreshGracePeriod = 2 * time.Second })
-	conf := s.oauthConfig(oauth2.AuthStyleInParams)
-	introspect := s.introspector(t)
-	tok := s.tokens(t, conf)
-	_, first := refresh(t, conf, tok.RefreshToken)
-	resp, second := refresh(t, conf, tok.RefreshToken) // a retry within the grace period
-	if resp.StatusCode != 200 {
-		t.Fatalf("reuse within grace: %d %v", resp.StatusCode, second)
+	// server starts a server whose grace period is grace.
+	server := func(t *testing.T, grace time.Duration) (*e2eServer, *oauth2.Config, func(string, string) map[string]any, func(string) bool) {
+		s := startE2E(t, func(c *Config) { c.OAuth.RefreshGracePeriod = grace })
+		introspect := s.introspector(t)
+		active := func(tk string) bool { t.Helper(); return introspect(tk, "")["active"] == true }
+		return s, s.oauthConfig(oauth2.AuthStyleInParams), introspect, active
 	}
-	for _, tk := range []any{first["access_token"], second["access_token"], second["refresh_token"]} {
-		if m := introspect(tk.(string), ""); m["active"] != true {
-			t.Errorf("within grace the grant must survive: %v", m)
+
+	t.Run("sequential reuse within the window", func(t *testing.T) {
+		t.Parallel()
+		// A window long enough for every reuse to fall inside it, even on
+		// a loaded machine.
+		s, conf, _, active := server(t, time.Minute)
+		tok := s.tokens(t, conf)
+		var pairs [][2]string // access, refresh
+		for i := range 6 {    // the first use, then five reuses within the window
+			resp, body := refresh(t, conf, tok.RefreshToken)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("use %d of the same refresh token: %d %v", i+1, resp.StatusCode, body)
+			}
+			pair := [2]string{body["access_token"].(string), body["refresh_token"].(string)}
+			if !active(pair[0]) || !active(pair[1]) {
+				t.Fatalf("answer %d does not work when returned", i+1)
+			}
+			if i > 0 {
+				if prev := pairs[i-1]; active(prev[0]) || active(prev[1]) {
+					t.Errorf("answer %d still works after answer %d superseded it", i, i+1)
+				}
+			}
+			pairs = append(pairs, pair)
 		}
-	}
-	time.Sleep(2500 * time.Millisecond)
-	resp, body := refresh(t, conf, tok.RefreshToken)
-	if resp.StatusCode != 400 || body["error"] != "invalid_grant" {
-		t.Fatalf("reuse after grace: %d %v", resp.StatusCode, body)
-	}
-	for _, tk := range []any{first["access_token"], first["refresh_token"], second["access_token"], second["refresh_token"]} {
-		if m := introspect(tk.(string), ""); m["active"] != false {
-			t.Errorf("reuse after grace must revoke the family: %v", m)
+		if !active(tok.RefreshToken) {
+			t.Error("the redeemed token introspects inactive inside its grace period")
 		}
-	}
+		if n := s.activeRefreshTokens(t, s.ClientID); n != 1 {
+			t.Errorf("%d active refresh tokens for the grant, want 1", n)
+		}
+		last := pairs[len(pairs)-1]
+		for i, p := range pairs[:len(pairs)-1] {
+			if active(p[0]) || active(p[1]) {
+				t.Errorf("superseded answer %d is still active", i+1)
+			}
+		}
+		// The survivor keeps working.
+		resp, next := refresh(t, conf, last[1])
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("the last refresh token issued: %d %v", resp.StatusCode, next)
+		}
+		// A superseded successor is reuse, even inside the window: the grant dies.
+		resp, body := refresh(t, conf, pairs[1][1])
+		if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Fatalf("superseded refresh token: %d %v", resp.StatusCode, body)
+		}
+		for _, tk := range []string{next["access_token"].(string), next["refresh_token"].(string), last[1], tok.RefreshToken} {
+			if active(tk) {
+				t.Error("a token of the grant survived the reuse of a superseded refresh token")
+			}
+		}
+		if n := s.activeRefreshTokens(t, s.ClientID); n != 0 {
+			t.Errorf("%d active refresh tokens after the grant was revoked", n)
+		}
+	})
+
+	t.Run("reuse after the window", func(t *testing.T) {
+		t.Parallel()
+		const grace = 3 * time.Second
+		s, conf, introspect, active := server(t, grace)
+		tok := s.tokens(t, conf)
+		resp, fresh := refresh(t, conf, tok.RefreshToken)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("refresh: %d %v", resp.StatusCode, fresh)
+		}
+		m := introspect(tok.RefreshToken, "refresh_token")
+		if m["active"] != true || m["token_type"] != "refresh_token" {
+			t.Errorf("redeemed token inside its grace period: %v", m)
+		}
+		if exp, _ := m["exp"].(float64); exp <= 0 || time.Unix(int64(exp), 0).After(time.Now().Add(grace+time.Second)) {
+			t.Errorf("redeemed token inside its grace period: exp %v, want the end of the grace period", m["exp"])
+		}
+		if m := introspect(fresh["refresh_token"].(string), "refresh_token"); time.Until(time.Unix(int64(m["exp"].(float64)), 0)) < time.Hour {
+			t.Errorf("the current refresh token: exp %v, want its idle expiry", m["exp"])
+		}
+		if active(tok.AccessToken) {
+			t.Error("the access token of the redeemed refresh token is still active")
+		}
+		time.Sleep(grace + 500*time.Millisecond)
+		if active(tok.RefreshToken) {
+			t.Error("the redeemed token introspects active after its grace period")
+		}
+		if !active(fresh["refresh_token"].(string)) || !active(fresh["access_token"].(string)) {
+			t.Fatal("the current pair died with the grace period")
+		}
+		resp, body := refresh(t, conf, tok.RefreshToken)
+		if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Fatalf("reuse after grace: %d %v", resp.StatusCode, body)
+		}
+		for _, tk := range []string{fresh["access_token"].(string), fresh["refresh_token"].(string)} {
+			if active(tk) {
+				t.Error("reuse after grace must revoke the whole grant")
+			}
+		}
+		resp, body = refresh(t, conf, fresh["refresh_token"].(string))
+		if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
+			t.Errorf("the revoked grant's refresh token: %d %v", resp.StatusCode, body)
+		}
+	})
 }
 
 func TestE2ERefreshRules(t *testing.T) {
@@ -485,37 +583,73 @@ func TestE2ERefreshLifetimes(t *testing.T) {
 	})
 }
 
-// TestE2EConcurrentRefresh: 20 parallel refreshes of one token within the
-// grace period all get tokens and the grant survives.
+// TestE2EConcurrentRefresh: 10 parallel refreshes of one token within the
+// grace period all get an answer, but exactly one chain survives: one
+// returned refresh token works, the others are superseded, and presenting one
+// of those revokes the grant.
 func TestE2EConcurrentRefresh(t *testing.T) {
 	t.Parallel()
+	const n = 10
 	s := startE2E(t, func(c *Config) { c.OAuth.RefreshGracePeriod = 5 * time.Second })
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
 	introspect := s.introspector(t)
 	tok := s.tokens(t, conf)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var ok []string
-	failures := map[string]int{}
-	for range 20 {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		pairs    [][2]string // access, refresh
+		failures = map[string]int{}
+	)
+	start := make(chan struct{})
+	for range n {
 		wg.Go(func() {
+			<-start
 			resp, body := refresh(t, conf, tok.RefreshToken)
 			mu.Lock()
 			defer mu.Unlock()
-			if resp.StatusCode == 200 {
-				ok = append(ok, body["refresh_token"].(string))
+			if resp.StatusCode == http.StatusOK {
+				pairs = append(pairs, [2]string{body["access_token"].(string), body["refresh_token"].(string)})
 			} else {
-				failures[body["error"].(string)]++
+				failures[fmt.Sprint(body["error"])]++
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
-	if len(ok) != 20 {
-		t.Fatalf("%d of 20 concurrent refreshes succeeded; failures %v", len(ok), failures)
+	if len(pairs) != n {
+		t.Fatalf("%d of %d concurrent refreshes succeeded; failures %v", len(pairs), n, failures)
 	}
-	for _, rt := range ok {
-		if m := introspect(rt, ""); m["active"] != true {
-			t.Fatalf("a refresh token from the burst is inactive: %v", m)
+	if got := s.activeRefreshTokens(t, s.ClientID); got != 1 {
+		t.Errorf("%d active refresh tokens for the grant, want 1", got)
+	}
+	survivor := -1
+	for i, p := range pairs {
+		at, rt := introspect(p[0], "")["active"] == true, introspect(p[1], "")["active"] == true
+		if at != rt {
+			t.Errorf("answer %d: access token active %v, refresh token active %v", i, at, rt)
+		}
+		if rt {
+			if survivor >= 0 {
+				t.Fatalf("answers %d and %d both live", survivor, i)
+			}
+			survivor = i
+		}
+	}
+	if survivor < 0 {
+		t.Fatal("no chain survived the burst")
+	}
+	resp, next := refresh(t, conf, pairs[survivor][1])
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the surviving refresh token: %d %v", resp.StatusCode, next)
+	}
+	loser := pairs[(survivor+1)%n][1]
+	resp, body := refresh(t, conf, loser)
+	if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Fatalf("a superseded refresh token from the burst: %d %v", resp.StatusCode, body)
+	}
+	for _, tk := range []string{next["access_token"].(string), next["refresh_token"].(string)} {
+		if m := introspect(tk, ""); m["active"] != false {
+			t.Errorf("the grant survived the reuse of a superseded token: %v", m)
 		}
 	}
 }

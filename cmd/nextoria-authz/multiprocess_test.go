@@ -190,11 +190,11 @@ func TestTwoProcessesCodeRedemption(t *testing.T) {
 }
 
 // TestTwoProcessesRefresh: 20 parallel refreshes of one token over two
-// processes all succeed within the grace period and the grant survives;
-// reuse after the grace period revokes the whole grant.
+// processes all succeed within the grace period, yet exactly one chain
+// survives; reuse after the grace period revokes the whole grant.
 func TestTwoProcessesRefresh(t *testing.T) {
 	t.Parallel()
-	s, urlB := twoInstances(t, "NEXTORIA_OAUTH_REFRESH_GRACE_PERIOD=3s")
+	s, urlB := twoInstances(t, "NEXTORIA_OAUTH_REFRESH_GRACE_PERIOD=5s")
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
 	tok := s.tokens(t, conf)
 	var (
@@ -226,18 +226,25 @@ func TestTwoProcessesRefresh(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("%d of 20 refreshes failed within the grace period: %v", len(errs), errs)
 	}
+	if n := s.activeRefreshTokens(t, s.ClientID); n != 1 {
+		t.Errorf("%d active refresh tokens for the grant, want 1", n)
+	}
 	introspect := s.introspector(t)
+	var live []string
 	for _, tk := range issued {
-		if m := introspect(tk, ""); m["active"] != true {
-			t.Fatalf("the grant did not survive the burst: %v", m)
+		if m := introspect(tk, ""); m["active"] == true {
+			live = append(live, tk)
 		}
 	}
-	time.Sleep(3500 * time.Millisecond)
+	if len(live) != 2 {
+		t.Fatalf("%d of the burst's tokens are live, want one access and one refresh token", len(live))
+	}
+	time.Sleep(5500 * time.Millisecond)
 	resp, body := refresh(t, on(conf, urlB), tok.RefreshToken)
 	if resp.StatusCode != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Fatalf("reuse after the grace period: %d %v", resp.StatusCode, body)
 	}
-	for _, tk := range issued {
+	for _, tk := range live {
 		if m := introspect(tk, ""); m["active"] != false {
 			t.Fatalf("reuse after grace must revoke every token of the grant: %v", m)
 		}

@@ -114,7 +114,6 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		AccessTokenLifespan:       cfg.OAuth.AccessTokenLifespan,
 		RefreshTokenLifespan:      cfg.OAuth.RefreshTokenIdleTimeout,
 		RefreshTokenMaxLifetime:   cfg.OAuth.RefreshTokenLifespan,
-		RefreshGracePeriod:        cfg.OAuth.RefreshGracePeriod,
 		AuthorizationCodeLifespan: cfg.OAuth.AuthorizationCodeLifespan,
 		Keys:                      keys,
 		Limits: authz.EndpointLimits{
