@@ -55,8 +55,8 @@ func TestLoginSuccess(t *testing.T) {
 			if resp.StatusCode != http.StatusSeeOther {
 				t.Fatalf("status = %d, want 303; body:\n%s", resp.StatusCode, resp.body)
 			}
-			if loc := resp.Header.Get("Location"); loc != next {
-				t.Errorf("Location = %q, want %q", loc, next)
+			if got := b.continueTarget(resp); got != next {
+				t.Errorf("sign-in continues to %q, want %q", got, next)
 			}
 			c := sessionSetCookie(resp)
 			if c == nil {
@@ -227,8 +227,12 @@ func TestLoginNextIsLocal(t *testing.T) {
 			if resp.StatusCode != http.StatusSeeOther {
 				t.Fatalf("status = %d", resp.StatusCode)
 			}
-			if loc := resp.Header.Get("Location"); loc != tt.want {
-				t.Errorf("Location = %q, want %q", loc, tt.want)
+			want := tt.want
+			if want != "/" {
+				want = "/login/continue?next=" + url.QueryEscape(want)
+			}
+			if loc := resp.Header.Get("Location"); loc != want {
+				t.Errorf("Location = %q, want %q", loc, want)
 			}
 		})
 	}
@@ -347,8 +351,8 @@ func TestRedirectToLoginRoundTrip(t *testing.T) {
 	form.Set("email", testEmail)
 	form.Set("password", testPassword)
 	resp = b.postForm("/login", form)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != authorize {
-		t.Fatalf("sign-in = %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	if got := b.continueTarget(resp); got != authorize {
+		t.Fatalf("sign-in continues to %q, want %q", got, authorize)
 	}
 	if got := b.get(authorize); got.StatusCode != http.StatusNoContent {
 		t.Errorf("authorize after sign-in = %d", got.StatusCode)

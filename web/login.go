@@ -101,7 +101,41 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.log.ErrorContext(r.Context(), "reset sign-in throttle", "user_id", user.ID, "error", err)
 	}
 	s.log.InfoContext(r.Context(), "signed in", "user_id", user.ID)
-	seeOther(w, next)
+	seeOther(w, afterSignIn(next))
+}
+
+// loginContinuePath is the page a successful sign-in lands on before it goes
+// on to next.
+const loginContinuePath = "/login/continue"
+
+// afterSignIn is where a successful sign-in form is redirected for next.
+//
+// Browsers apply the sign-in page's CSP form-action ('self' only) to every
+// redirect of the navigation the form submission starts, and Chromium aborts
+// the navigation (net::ERR_ABORTED) at the first redirect to another origin.
+// next is always a local path, but the page there may redirect onwards: the
+// authorization endpoint answers a returning user, whose consent is
+// remembered, with a redirect to the app's redirect URI. So the form's
+// navigation ends on a page of our own, loginContinuePage, which then moves
+// on to next with a meta refresh: a new navigation that no form started, to
+// which form-action does not apply.
+//
+// This keeps form-action 'self' on the page that holds the password: adding
+// the app's origin there instead would let anyone who registers an app, and
+// links to it, widen where that page's forms may post. Only the home page
+// is reached directly, as it never redirects off our origin.
+func afterSignIn(next string) string {
+	if next == "/" {
+		return next
+	}
+	return loginContinuePath + "?next=" + url.QueryEscape(next)
+}
+
+// handleLoginContinue shows loginContinuePage, which moves on to next (a
+// local path; anything else goes to the home page). It needs no sign-in:
+// the page at next decides what to show.
+func (s *Server) handleLoginContinue(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, loginContinuePage(safeNext(r.URL.Query().Get("next"))))
 }
 
 // checkPassword spends one argon2id verification whether or not the e-mail

@@ -194,6 +194,7 @@ func New(cfg Config, store Store) (*Server, error) {
 func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /login", s.Middleware(http.HandlerFunc(s.handleLoginForm)))
 	mux.Handle("POST /login", s.Middleware(http.HandlerFunc(s.handleLogin)))
+	mux.Handle("GET "+loginContinuePath, s.Middleware(http.HandlerFunc(s.handleLoginContinue)))
 	mux.Handle("POST /logout", s.Middleware(http.HandlerFunc(s.handleLogout)))
 	mux.Handle("GET /{$}", s.Middleware(http.HandlerFunc(s.handleHome)))
 	mux.Handle("GET /static/", s.Middleware(staticHandler()))

@@ -176,8 +176,20 @@ func (b *browser) do(req *http.Request) page {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	return page{Response: resp, Body: string(body)}
+	p := page{Response: resp, Body: string(body)}
+	if m := metaRefresh.FindStringSubmatch(p.Body); m != nil && resp.StatusCode == http.StatusOK {
+		// Like a browser, follow the refresh of the page a sign-in lands on.
+		next, err := resp.Request.URL.Parse(htmlUnescape(m[1]))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		return b.get(next.String())
+	}
+	return p
 }
+
+// metaRefresh finds a page's immediate meta refresh.
+var metaRefresh = regexp.MustCompile(`<meta http-equiv="refresh" content="0;url=([^"]*)"`)
 
 func (b *browser) get(u string) page {
 	b.t.Helper()
