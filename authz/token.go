@@ -90,7 +90,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if refresh {
 		s.grantUses.record(sess.Subject, ar.GetClient().GetID())
 	}
-	expiresIn := time.Until(ar.GetSession().GetExpiresAt(fosite.AccessToken)).Seconds()
+	// expires_in is the token's lifetime, exp - iat: a loaded server that
+	// takes over a second to answer must not report 3599 for a 3600 s token.
+	exp := ar.GetSession().GetExpiresAt(fosite.AccessToken)
+	expiresIn := time.Until(exp).Seconds()
+	if as, ok := ar.GetSession().(*Session); ok && !as.IssuedAt.IsZero() {
+		expiresIn = exp.Sub(as.IssuedAt).Seconds()
+	}
 	body := tokenResponse{
 		AccessToken:  resp.GetAccessToken(),
 		TokenType:    "Bearer",
