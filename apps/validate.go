@@ -122,7 +122,7 @@ func checkName(name string) string {
 		// IsPrint admits letters, marks, numbers, punctuation, symbols and the
 		// ASCII space; it rejects control and format characters such as the
 		// bidirectional overrides that could disguise a name on the consent screen.
-		if !unicode.IsPrint(r) {
+		if !printable(r) {
 			return "must contain only printable characters"
 		}
 	}
@@ -162,14 +162,30 @@ func checkScopes(scopes []string) string {
 	return ""
 }
 
+// printable reports whether r may appear in a name or a redirect URI: a
+// printable character other than U+FFFD, the replacement character, which
+// unicode.IsPrint admits and which is also what ranging over a string yields
+// for a byte that is not UTF-8.
+func printable(r rune) bool {
+	return r != utf8.RuneError && unicode.IsPrint(r)
+}
+
 // loopbackHosts may use plain http (RFC 8252 §7.3): traffic to them never
-// leaves the machine.
-var loopbackHosts = []string{"127.0.0.1", "::1", "localhost"}
+// leaves the machine. They are IP literals only: the name localhost is
+// refused (RFC 8252 §8.3), since it may be resolved by something other than
+// the local machine's loopback interface, and a port bound on one loopback
+// address does not prevent another program from binding the same port on
+// the other.
+var loopbackHosts = []string{"127.0.0.1", "::1"}
+
+// msgPlainHTTP explains which hosts may use plain http.
+const msgPlainHTTP = "must use https (plain http is allowed only for the loopback addresses http://127.0.0.1 and http://[::1])"
 
 // ValidateRedirectURI reports why s is not an acceptable redirect URI. A
 // redirect URI receives authorization codes, so it must be an exact, absolute
-// https URL (plain http only for loopback hosts), without fragment, wildcard or
-// user information. Matching at authorization time is by exact string.
+// https URL (plain http only for the loopback IP literals 127.0.0.1 and
+// [::1], not localhost), in valid UTF-8, without fragment, wildcard or user
+// information. Matching at authorization time is by exact string.
 func ValidateRedirectURI(s string) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("redirect URI %q: "+format, append([]any{s}, args...)...)
@@ -180,8 +196,11 @@ func ValidateRedirectURI(s string) error {
 	if len(s) > maxRedirectLen {
 		return fmt.Errorf("redirect URI must be at most %d characters", maxRedirectLen)
 	}
+	if !utf8.ValidString(s) {
+		return bad("must be valid UTF-8 text")
+	}
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f || !unicode.IsPrint(r) {
+		if r <= ' ' || r == 0x7f || !printable(r) {
 			return bad("must not contain spaces or control characters")
 		}
 	}
@@ -216,11 +235,14 @@ func ValidateRedirectURI(s string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
+		if strings.EqualFold(host, "localhost") {
+			return bad("must not use localhost: use http://127.0.0.1 or http://[::1] with the same port and path instead (RFC 8252 §8.3)")
+		}
 		if !slices.Contains(loopbackHosts, host) {
-			return bad("must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost)")
+			return bad(msgPlainHTTP)
 		}
 	default:
-		return bad("must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost)")
+		return bad(msgPlainHTTP)
 	}
 	return nil
 }
