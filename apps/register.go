@@ -60,3 +60,25 @@ func (s Service) Register(ctx context.Context, r Registration) (storage.App, str
 	}
 	return app, clientSecret, nil
 }
+
+// maxClientIDLen bounds a client_id.
+const maxClientIDLen = 128
+
+// ValidClientID reports whether id has the shape of a client_id: 1 to 128
+// characters among the unreserved characters of RFC 3986 (letters, digits,
+// '-', '.', '_', '~'). Register issues 24 hex digits, resource servers get
+// "rs_" and hex, and the development demo app is "demo-app"; an id of any
+// other shape names no app, so callers can answer as for an unknown app
+// without a query (and without sending the database bytes it would refuse).
+func ValidClientID(id string) bool {
+	if id == "" || len(id) > maxClientIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}

@@ -161,6 +161,10 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 // an app of another workspace get the same 404, for GET and POST alike.
 func (s *Server) loadApp(w http.ResponseWriter, r *http.Request, p storage.Principal) (storage.App, bool) {
 	clientID := r.PathValue("client_id")
+	if !apps.ValidClientID(clientID) {
+		s.renderNotFound(w, r)
+		return storage.App{}, false
+	}
 	app, err := s.store.GetApp(r.Context(), clientID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) || (err == nil && !apps.CanView(p, app)):

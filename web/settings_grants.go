@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/storage"
 )
@@ -45,6 +46,10 @@ func (s *Server) handleGrantRevoke(w http.ResponseWriter, r *http.Request, p sto
 		s.renderFormExpired(w, r)
 		return
 	}
+	if !apps.ValidClientID(clientID) {
+		s.renderGrantNotFound(w, r)
+		return
+	}
 	name := "The app"
 	if app, err := s.store.GetApp(r.Context(), clientID); err == nil {
 		name = "“" + app.Name + "”"
@@ -52,8 +57,7 @@ func (s *Server) handleGrantRevoke(w http.ResponseWriter, r *http.Request, p sto
 	err := s.store.RevokeGrant(r.Context(), p.UserID, clientID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		s.RenderError(w, r, http.StatusNotFound, "Not found",
-			"You have not authorized this app, or its access was already removed.")
+		s.renderGrantNotFound(w, r)
 		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "revoke grant", "client_id", clientID, "user_id", p.UserID, "error", err)
@@ -62,4 +66,11 @@ func (s *Server) handleGrantRevoke(w http.ResponseWriter, r *http.Request, p sto
 	}
 	s.log.InfoContext(r.Context(), "grant revoked", "client_id", clientID, "user_id", p.UserID)
 	s.finish(w, r, pathAuthorized, name+" can no longer access your account.", "", "")
+}
+
+// renderGrantNotFound answers for an app the user has not authorized,
+// including one that does not exist.
+func (s *Server) renderGrantNotFound(w http.ResponseWriter, r *http.Request) {
+	s.RenderError(w, r, http.StatusNotFound, "Not found",
+		"You have not authorized this app, or its access was already removed.")
 }
