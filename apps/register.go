@@ -22,14 +22,22 @@ type Service struct {
 // Register validates r and creates the app. It returns the app and, for a
 // confidential app, its client secret: the only time the secret exists in
 // clear, since only its keyed hash is stored. Invalid input is reported as
-// FieldErrors (check with errors.As).
+// FieldErrors (check with errors.As); ErrLogoBusy when the logo could not be
+// processed for lack of an image slot.
+//
+// All the work on the logo is done before anything is written, and the app
+// and its logo are stored in one transaction, so a registration that fails
+// (or whose request is cancelled before the write) leaves nothing behind.
 //
 // The client_id is random (96 bits, hex) so that it reveals nothing and
 // cannot be guessed from another app's; it is not a secret. The client secret
 // carries 256 bits of entropy as base64url text, whose alphabet has no '+'
 // that HTTP Basic form decoding would turn into a space.
 func (s Service) Register(ctx context.Context, r Registration) (storage.App, string, error) {
-	fe, logo := validate(r)
+	fe, logo, err := validate(ctx, r)
+	if err != nil {
+		return storage.App{}, "", fmt.Errorf("apps: register: %w", err)
+	}
 	if fe != nil {
 		return storage.App{}, "", fe
 	}
@@ -53,6 +61,10 @@ func (s Service) Register(ctx context.Context, r Registration) (storage.App, str
 		}
 		clientSecret = secret.Token()
 		na.SecretHash = s.Hasher.Sum([]byte(clientSecret))
+	}
+	if err := ctx.Err(); err != nil {
+		// The client is gone: it would never learn the secret.
+		return storage.App{}, "", fmt.Errorf("apps: register: %w", err)
 	}
 	app, err := s.Store.CreateApp(ctx, na)
 	if err != nil {

@@ -7,6 +7,7 @@
 package apps
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -74,13 +75,22 @@ func (fe FieldErrors) Error() string {
 // Validate checks a registration and returns nil when it is acceptable. The
 // logo, when present, is decoded to make sure it is a usable image.
 func Validate(r Registration) FieldErrors {
-	fe, _ := validate(r)
+	fe, _, err := validate(context.Background(), r)
+	if err != nil {
+		if fe == nil {
+			fe = FieldErrors{}
+		}
+		fe[FieldLogo] = err.Error()
+	}
 	return fe
 }
 
 // validate returns the field errors, or the normalized logo (nil when the
-// registration has none) so that Register does not decode it twice.
-func validate(r Registration) (FieldErrors, *storage.Logo) {
+// registration has none) so that Register does not decode it twice. The
+// logo is processed in an image slot (NormalizeLogoContext); the error is
+// non-nil when that could not be done (ErrLogoBusy, or ctx ended), and the
+// registration was then not fully checked.
+func validate(ctx context.Context, r Registration) (FieldErrors, *storage.Logo, error) {
 	fe := FieldErrors{}
 	if msg := checkName(r.Name); msg != "" {
 		fe[FieldName] = msg
@@ -93,17 +103,20 @@ func validate(r Registration) (FieldErrors, *storage.Logo) {
 	}
 	var logo *storage.Logo
 	if r.Logo != nil {
-		l, err := NormalizeLogo(r.Logo)
-		if err != nil {
+		l, err := NormalizeLogoContext(ctx, r.Logo)
+		switch {
+		case errors.Is(err, ErrLogoBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			return nil, nil, err
+		case err != nil:
 			fe[FieldLogo] = err.Error()
-		} else {
+		default:
 			logo = &l
 		}
 	}
 	if len(fe) > 0 {
-		return fe, nil
+		return fe, nil, nil
 	}
-	return nil, logo
+	return nil, logo, nil
 }
 
 func checkName(name string) string {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 	"github.com/nextoria/authz/storage/storagetest"
@@ -117,7 +118,7 @@ func newDBEnv(tb testing.TB, mutate ...func(*Config)) *dbEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	app, _, err := cfg.Apps.Register(ctx, apps.Registration{
+	app, _, err := apps.Service{Store: store, Hasher: hasher}.Register(ctx, apps.Registration{
 		Name: "Acme Sync", RedirectURIs: []string{"https://acme.example/cb"}, Scopes: []string{"projects:read"},
 		WorkspaceID: ws.ID, OwnerID: u.ID,
 	})
@@ -128,7 +129,7 @@ func newDBEnv(tb testing.TB, mutate ...func(*Config)) *dbEnv {
 	if err := store.SaveGrant(ctx, u.ID, app.ClientID, []string{"projects:read"}); err != nil {
 		tb.Fatal(err)
 	}
-	k, _, err := cfg.APIKeys.Create(ctx, ws.ID, u.ID, "Zapier", []string{"projects:read"}, 0)
+	k, _, err := (&apikey.Service{Store: store, Hasher: hasher}).Create(ctx, ws.ID, u.ID, "Zapier", []string{"projects:read"}, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -397,7 +398,8 @@ func htmlEscapeText(s string) string {
 // the CSRF token right, against a real database: no answer may be a 5xx,
 // and nothing may be logged at ERROR level.
 func FuzzInputs(f *testing.F) {
-	e := newDBEnv(f)
+	// Uploads are limited per user; the fuzzer is one user uploading a lot.
+	e := newDBEnv(f, func(c *Config) { c.LogoUploads = ratelimit.Limit{Rate: 1 << 20, Burst: 1 << 20} })
 	routes := e.inputRoutes()
 	for ri, rt := range routes {
 		for ii := range rt.inputs() {
