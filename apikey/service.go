@@ -108,7 +108,7 @@ func validate(name string, scopes []string, expiresIn time.Duration) FieldErrors
 		fe[FieldName] = "Give the key a name, e.g. \"Zapier Integration\"."
 	case utf8.RuneCountInString(name) > MaxNameLen:
 		fe[FieldName] = fmt.Sprintf("Name must be at most %d characters.", MaxNameLen)
-	case strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }):
+	case strings.ContainsFunc(name, func(r rune) bool { return r == utf8.RuneError || !unicode.IsPrint(r) }):
 		fe[FieldName] = "Name must contain only printable characters."
 	}
 	if len(scopes) == 0 {

@@ -137,7 +137,7 @@ func TestNormalizeLogo(t *testing.T) {
 	}{
 		{"png", validPNG, nil, 32, 24, ""},
 		{"smallest png", encodePNG(t, solid(16, 16)), nil, 16, 16, ""},
-		{"largest png", encodePNG(t, image.NewGray(image.Rect(0, 0, 1024, 1024))), nil, 1024, 1024, ""},
+		{"largest png", encodePNG(t, image.NewGray(image.Rect(0, 0, 1024, 1024))), nil, StoredLogoSide, StoredLogoSide, ""},
 		{"png metadata stripped", withPNGText(t, validPNG, "Comment", "secret-metadata"), nil, 32, 24, "secret-metadata"},
 		{"png followed by html", append(append([]byte(nil), validPNG...), "<html><script>alert(1)</script></html>"...), nil, 32, 24, "<script>"},
 		{"jpeg", encodeJPEG(t, solid(40, 20)), nil, 40, 20, ""},

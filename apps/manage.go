@@ -37,14 +37,23 @@ type Update struct {
 // ValidateUpdate checks an update by the rules of registration and returns
 // nil when it is acceptable.
 func ValidateUpdate(u Update) FieldErrors {
-	fe, _ := validateUpdate(u)
+	fe, _, err := validateUpdate(context.Background(), u)
+	if err != nil {
+		if fe == nil {
+			fe = FieldErrors{}
+		}
+		fe[FieldLogo] = err.Error()
+	}
 	return fe
 }
 
 // validateUpdate returns the field errors, or the normalized replacement
-// logo (nil when the logo is kept or removed).
-func validateUpdate(u Update) (FieldErrors, *storage.Logo) {
-	fe, logo := validate(Registration{Name: u.Name, RedirectURIs: u.RedirectURIs, Scopes: u.Scopes, Logo: u.Logo})
+// logo (nil when the logo is kept or removed); an error as validate.
+func validateUpdate(ctx context.Context, u Update) (FieldErrors, *storage.Logo, error) {
+	fe, logo, err := validate(ctx, Registration{Name: u.Name, RedirectURIs: u.RedirectURIs, Scopes: u.Scopes, Logo: u.Logo})
+	if err != nil {
+		return nil, nil, err
+	}
 	if u.RemoveLogo && u.Logo != nil {
 		if fe == nil {
 			fe = FieldErrors{}
@@ -52,17 +61,22 @@ func validateUpdate(u Update) (FieldErrors, *storage.Logo) {
 		fe[FieldLogo] = "choose a new logo or remove the current one, not both"
 	}
 	if len(fe) > 0 {
-		return fe, nil
+		return fe, nil, nil
 	}
-	return nil, logo
+	return nil, logo, nil
 }
 
 // Update validates u and applies it to the app clientID in one transaction:
 // the settings and the logo change together or not at all. Invalid input is
-// reported as FieldErrors; storage.ErrNotFound when there is no such app.
-// Who may update is the caller's decision (see CanManage).
+// reported as FieldErrors; storage.ErrNotFound when there is no such app;
+// ErrLogoBusy when the new logo could not be processed for lack of an image
+// slot (nothing is changed then). Who may update is the caller's decision
+// (see CanManage).
 func (s Service) Update(ctx context.Context, clientID string, u Update) (app storage.App, err error) {
-	fe, logo := validateUpdate(u)
+	fe, logo, err := validateUpdate(ctx, u)
+	if err != nil {
+		return storage.App{}, fmt.Errorf("apps: update %q: %w", clientID, err)
+	}
 	if fe != nil {
 		return storage.App{}, fe
 	}

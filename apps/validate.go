@@ -7,6 +7,7 @@
 package apps
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -74,13 +75,22 @@ func (fe FieldErrors) Error() string {
 // Validate checks a registration and returns nil when it is acceptable. The
 // logo, when present, is decoded to make sure it is a usable image.
 func Validate(r Registration) FieldErrors {
-	fe, _ := validate(r)
+	fe, _, err := validate(context.Background(), r)
+	if err != nil {
+		if fe == nil {
+			fe = FieldErrors{}
+		}
+		fe[FieldLogo] = err.Error()
+	}
 	return fe
 }
 
 // validate returns the field errors, or the normalized logo (nil when the
-// registration has none) so that Register does not decode it twice.
-func validate(r Registration) (FieldErrors, *storage.Logo) {
+// registration has none) so that Register does not decode it twice. The
+// logo is processed in an image slot (NormalizeLogoContext); the error is
+// non-nil when that could not be done (ErrLogoBusy, or ctx ended), and the
+// registration was then not fully checked.
+func validate(ctx context.Context, r Registration) (FieldErrors, *storage.Logo, error) {
 	fe := FieldErrors{}
 	if msg := checkName(r.Name); msg != "" {
 		fe[FieldName] = msg
@@ -93,17 +103,20 @@ func validate(r Registration) (FieldErrors, *storage.Logo) {
 	}
 	var logo *storage.Logo
 	if r.Logo != nil {
-		l, err := NormalizeLogo(r.Logo)
-		if err != nil {
+		l, err := NormalizeLogoContext(ctx, r.Logo)
+		switch {
+		case errors.Is(err, ErrLogoBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			return nil, nil, err
+		case err != nil:
 			fe[FieldLogo] = err.Error()
-		} else {
+		default:
 			logo = &l
 		}
 	}
 	if len(fe) > 0 {
-		return fe, nil
+		return fe, nil, nil
 	}
-	return nil, logo
+	return nil, logo, nil
 }
 
 func checkName(name string) string {
@@ -122,7 +135,7 @@ func checkName(name string) string {
 		// IsPrint admits letters, marks, numbers, punctuation, symbols and the
 		// ASCII space; it rejects control and format characters such as the
 		// bidirectional overrides that could disguise a name on the consent screen.
-		if !unicode.IsPrint(r) {
+		if !printable(r) {
 			return "must contain only printable characters"
 		}
 	}
@@ -162,14 +175,30 @@ func checkScopes(scopes []string) string {
 	return ""
 }
 
+// printable reports whether r may appear in a name or a redirect URI: a
+// printable character other than U+FFFD, the replacement character, which
+// unicode.IsPrint admits and which is also what ranging over a string yields
+// for a byte that is not UTF-8.
+func printable(r rune) bool {
+	return r != utf8.RuneError && unicode.IsPrint(r)
+}
+
 // loopbackHosts may use plain http (RFC 8252 §7.3): traffic to them never
-// leaves the machine.
-var loopbackHosts = []string{"127.0.0.1", "::1", "localhost"}
+// leaves the machine. They are IP literals only: the name localhost is
+// refused (RFC 8252 §8.3), since it may be resolved by something other than
+// the local machine's loopback interface, and a port bound on one loopback
+// address does not prevent another program from binding the same port on
+// the other.
+var loopbackHosts = []string{"127.0.0.1", "::1"}
+
+// msgPlainHTTP explains which hosts may use plain http.
+const msgPlainHTTP = "must use https (plain http is allowed only for the loopback addresses http://127.0.0.1 and http://[::1])"
 
 // ValidateRedirectURI reports why s is not an acceptable redirect URI. A
 // redirect URI receives authorization codes, so it must be an exact, absolute
-// https URL (plain http only for loopback hosts), without fragment, wildcard or
-// user information. Matching at authorization time is by exact string.
+// https URL (plain http only for the loopback IP literals 127.0.0.1 and
+// [::1], not localhost), in valid UTF-8, without fragment, wildcard or user
+// information. Matching at authorization time is by exact string.
 func ValidateRedirectURI(s string) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("redirect URI %q: "+format, append([]any{s}, args...)...)
@@ -180,8 +209,11 @@ func ValidateRedirectURI(s string) error {
 	if len(s) > maxRedirectLen {
 		return fmt.Errorf("redirect URI must be at most %d characters", maxRedirectLen)
 	}
+	if !utf8.ValidString(s) {
+		return bad("must be valid UTF-8 text")
+	}
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f || !unicode.IsPrint(r) {
+		if r <= ' ' || r == 0x7f || !printable(r) {
 			return bad("must not contain spaces or control characters")
 		}
 	}
@@ -216,11 +248,14 @@ func ValidateRedirectURI(s string) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
+		if strings.EqualFold(host, "localhost") {
+			return bad("must not use localhost: use http://127.0.0.1 or http://[::1] with the same port and path instead (RFC 8252 §8.3)")
+		}
 		if !slices.Contains(loopbackHosts, host) {
-			return bad("must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost)")
+			return bad(msgPlainHTTP)
 		}
 	default:
-		return bad("must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost)")
+		return bad(msgPlainHTTP)
 	}
 	return nil
 }

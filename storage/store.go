@@ -492,6 +492,8 @@ const (
 	sqlstateUniqueViolation           = "23505"
 	sqlstateForeignKeyViolation       = "23503"
 	sqlstateInvalidTextRepresentation = "22P02"
+	sqlstateCharacterNotInRepertoire  = "22021"
+	sqlstateUntranslatableCharacter   = "22P05"
 	sqlstateSerializationFailure      = "40001"
 	sqlstateDeadlockDetected          = "40P01"
 	sqlstateTooManyConnections        = "53300"
@@ -513,6 +515,9 @@ const (
 //     user, app or login session does not exist)
 //   - 22P02 invalid_text_representation → ErrNotFound (an id that is not a
 //     UUID names no row)
+//   - 22021 character_not_in_repertoire, 22P05 untranslatable_character →
+//     ErrNotFound (text that is not valid UTF-8 or holds NUL names no row;
+//     callers should have refused it at the edge, this is the backstop)
 //   - 40001 serialization_failure, 40P01 deadlock_detected →
 //     fosite.ErrSerializationFailure (fosite asks the client to retry)
 //   - the database cannot answer → ErrUnavailable: class 08 connection
@@ -537,7 +542,8 @@ func mapError(err error) error {
 		switch pgErr.Code {
 		case sqlstateUniqueViolation:
 			return fmt.Errorf("%w: %w", ErrConflict, err)
-		case sqlstateForeignKeyViolation, sqlstateInvalidTextRepresentation:
+		case sqlstateForeignKeyViolation, sqlstateInvalidTextRepresentation,
+			sqlstateCharacterNotInRepertoire, sqlstateUntranslatableCharacter:
 			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		case sqlstateSerializationFailure, sqlstateDeadlockDetected:
 			return fmt.Errorf("%w: %w", fosite.ErrSerializationFailure, err)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -68,6 +69,10 @@ func staticHandler() http.Handler {
 // even a file that is not what it claims could run nothing.
 func (s *Server) handleLogo(w http.ResponseWriter, r *http.Request) {
 	clientID := r.PathValue("client_id")
+	if !apps.ValidClientID(clientID) {
+		http.NotFound(w, r)
+		return
+	}
 	logo, err := s.store.GetAppLogo(r.Context(), clientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		http.NotFound(w, r)

@@ -53,7 +53,7 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 // Every attempt is first counted by the sign-in throttle (throttleSignIn);
 // a refused one gets 429 with Retry-After and the sign-in page again.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
+	if !s.parseForm(w, r, "email", "password") {
 		return
 	}
 	form := r.PostForm
@@ -75,7 +75,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		// The same answer whether or not the account exists.
 		seconds := retryAfterSeconds(wait)
 		w.Header().Set("Retry-After", strconv.Itoa(seconds))
-		view := loginView{Email: email, Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgThrottled(seconds)}
+		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgThrottled(seconds)}
 		s.render(w, r, http.StatusTooManyRequests, loginPage(view))
 		return
 	}
@@ -86,7 +86,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		view := loginView{Email: email, Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgBadCredentials}
+		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgBadCredentials}
 		s.render(w, r, http.StatusUnauthorized, loginPage(view))
 		return
 	}
@@ -140,7 +140,15 @@ func (s *Server) handleLoginContinue(w http.ResponseWriter, r *http.Request) {
 
 // checkPassword spends one argon2id verification whether or not the e-mail
 // exists, so neither the answer nor its timing tells which accounts exist.
+// An e-mail that is not valid text (invalid UTF-8, NUL) names no account and
+// is answered like an unknown one, without a query; it has been counted by
+// the throttle like any other attempt.
 func (s *Server) checkPassword(ctx context.Context, email, password string) (storage.User, bool, error) {
+	if !validText(email) {
+		secret.BurnPasswordCheck(password)
+		s.log.InfoContext(ctx, "sign-in failed", "reason", "malformed_email")
+		return storage.User{}, false, nil
+	}
 	user, err := s.store.GetUserByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
 		secret.BurnPasswordCheck(password)
@@ -195,8 +203,10 @@ func (s *Server) RedirectToLogin(w http.ResponseWriter, r *http.Request, returnT
 }
 
 // parseForm reads a URL-encoded form body of at most maxFormBytes into
-// r.PostForm, answering 415, 413 or 400 itself when it cannot.
-func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
+// r.PostForm, answering 415, 413 or 400 itself when it cannot. A field (of
+// the body or the query) that is not valid text (see validText) gets 400
+// too, unless it is one of checked, which the handler validates itself.
+func (s *Server) parseForm(w http.ResponseWriter, r *http.Request, checked ...string) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
@@ -212,6 +222,18 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 		s.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Go back and try again.")
+		return false
+	}
+	return s.checkFormText(w, r, checked...)
+}
+
+// checkFormText answers 400 with the error page, and reports false, when a
+// field of the parsed form other than checked is not valid text.
+func (s *Server) checkFormText(w http.ResponseWriter, r *http.Request, checked ...string) bool {
+	if field, bad := invalidField(r.Form, checked...); bad {
+		s.log.InfoContext(r.Context(), "form refused: invalid text", "field", displayText(field))
+		s.RenderError(w, r, http.StatusBadRequest, "Bad request",
+			"The form contained characters that are not valid text. Go back and try again.")
 		return false
 	}
 	return true

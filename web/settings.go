@@ -266,7 +266,9 @@ type upload struct {
 }
 
 // readUpload parses a multipart (or URL-encoded) form of at most
-// maxUploadBytes. It answers 415 and 400 itself and reports false then; a
+// maxUploadBytes. It answers 415 and 400 itself and reports false then (400
+// also for a field that is not valid text, except the name, redirect URIs
+// and scopes, which registration reports as field errors); a
 // body that is too large is reported in upload.tooLarge, so that the caller
 // can show its form again with status 413.
 func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (upload, bool) {
@@ -295,6 +297,9 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (upload, boo
 		}
 		s.log.InfoContext(r.Context(), "unreadable form", "error", err)
 		s.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Go back and try again.")
+		return upload{}, false
+	}
+	if !s.checkFormText(w, r, "name", "redirect_uris", "scope") {
 		return upload{}, false
 	}
 	u := upload{form: r.PostForm}

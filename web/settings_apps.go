@@ -2,8 +2,10 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -127,6 +129,9 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 		s.renderFormExpired(w, r)
 		return
 	}
+	if u.logo != nil && !s.allowLogoUpload(w, r, p) {
+		return
+	}
 	f := formFrom(u)
 	app, clientSecret, err := s.apps.Register(r.Context(), apps.Registration{
 		Name:         f.Name,
@@ -148,6 +153,9 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 		s.render(w, r, http.StatusUnprocessableEntity, appNewPage(c, f))
 		return
 	}
+	if s.logoUnprocessed(w, r, err) {
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "register app", "user_id", p.UserID, "error", err)
 		s.renderStoreError(w, r, err)
@@ -157,10 +165,53 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 	s.finish(w, r, appPath(app.ClientID), "“"+app.Name+"” is registered.", app.ClientID, clientSecret)
 }
 
+// logoBusyRetry is the Retry-After of an upload refused because every image
+// slot was taken.
+const logoBusyRetry = 5 * time.Second
+
+// allowLogoUpload counts a logo upload by p against the per-user limit
+// (Config.LogoUploads) and answers 429 with Retry-After itself when it is
+// refused.
+func (s *Server) allowLogoUpload(w http.ResponseWriter, r *http.Request, p storage.Principal) bool {
+	res := s.uploads.AllowLimit("logo:"+p.UserID, s.uploadLimit)
+	if res.Allowed {
+		return true
+	}
+	seconds := retryAfterSeconds(res.RetryAfter)
+	s.log.WarnContext(r.Context(), "logo upload refused: too many", "user_id", p.UserID, "retry_after", res.RetryAfter)
+	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+	s.RenderError(w, r, http.StatusTooManyRequests, "Too many logo uploads",
+		fmt.Sprintf("You have uploaded many logos in a short time. Nothing was saved; go back and try again in %d seconds.", seconds))
+	return false
+}
+
+// logoUnprocessed answers, and reports true, when a registration or update
+// failed because its logo could not be processed: 503 with Retry-After when
+// every image slot stayed busy, nothing when the browser has gone away.
+// Nothing was saved in either case.
+func (s *Server) logoUnprocessed(w http.ResponseWriter, r *http.Request, err error) bool {
+	switch {
+	case errors.Is(err, apps.ErrLogoBusy):
+		s.log.WarnContext(r.Context(), "logo upload refused: image slots busy")
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(logoBusyRetry)))
+		s.RenderError(w, r, http.StatusServiceUnavailable, "Busy",
+			"Too many images are being processed right now. Nothing was saved; go back and try again in a few seconds.")
+		return true
+	case err != nil && r.Context().Err() != nil:
+		s.log.InfoContext(r.Context(), "app form abandoned: the request ended", "error", err)
+		return true
+	}
+	return false
+}
+
 // loadApp loads the app named by the request path for p. An unknown app and
 // an app of another workspace get the same 404, for GET and POST alike.
 func (s *Server) loadApp(w http.ResponseWriter, r *http.Request, p storage.Principal) (storage.App, bool) {
 	clientID := r.PathValue("client_id")
+	if !apps.ValidClientID(clientID) {
+		s.renderNotFound(w, r)
+		return storage.App{}, false
+	}
 	app, err := s.store.GetApp(r.Context(), clientID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) || (err == nil && !apps.CanView(p, app)):
@@ -221,6 +272,9 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 	if !s.authorizeAppForm(w, r, p, app, "update", u.form.Get("csrf_token")) {
 		return
 	}
+	if u.logo != nil && !s.allowLogoUpload(w, r, p) {
+		return
+	}
 	f := formFrom(u)
 	updated, err := s.apps.Update(r.Context(), app.ClientID, apps.Update{
 		Name:         f.Name,
@@ -243,6 +297,8 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	case errors.Is(err, storage.ErrNotFound):
 		s.renderNotFound(w, r)
+		return
+	case s.logoUnprocessed(w, r, err):
 		return
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "update app", "client_id", app.ClientID, "error", err)

@@ -627,7 +627,7 @@ func appFields(f appFormView, current storage.App) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 51, "</textarea><p id=\"redirect-hint\" class=\"hint\">One per line, for example <code>https://yourapp.com/callback</code>. They must match exactly: https only (plain http for 127.0.0.1, [::1] and localhost), no fragments or wildcards.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 51, "</textarea><p id=\"redirect-hint\" class=\"hint\">One per line, for example <code>https://yourapp.com/callback</code>. They must match exactly: https only (plain http for 127.0.0.1 and [::1], not localhost), no fragments or wildcards.</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/storage"
 )
@@ -48,7 +49,7 @@ func (s *Server) loadGrant(w http.ResponseWriter, r *http.Request, p storage.Pri
 	grants, err := s.store.ListGrants(r.Context(), p.UserID)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list grants", "user_id", p.UserID, "error", err)
-		s.renderInternalError(w, r)
+		s.renderStoreError(w, r, err)
 		return grantView{}, false
 	}
 	i := slices.IndexFunc(grants, func(g storage.GrantedApp) bool { return g.ClientID == clientID })
@@ -84,6 +85,10 @@ func (s *Server) handleGrantRevoke(w http.ResponseWriter, r *http.Request, p sto
 		s.renderFormExpired(w, r)
 		return
 	}
+	if !apps.ValidClientID(clientID) {
+		s.renderGrantNotFound(w, r)
+		return
+	}
 	if !confirmed(r) {
 		s.handleGrantRevokeConfirm(w, r, p)
 		return
@@ -106,6 +111,8 @@ func (s *Server) handleGrantRevoke(w http.ResponseWriter, r *http.Request, p sto
 	s.finish(w, r, pathAuthorized, name+" can no longer access your account.", "", "")
 }
 
+// renderGrantNotFound answers for an app the user has not authorized,
+// including one that does not exist.
 func (s *Server) renderGrantNotFound(w http.ResponseWriter, r *http.Request) {
 	s.RenderError(w, r, http.StatusNotFound, "Not found",
 		"You have not authorized this app, or its access was already removed.")

@@ -189,7 +189,7 @@ func (s *Server) handleKeyNew(w http.ResponseWriter, r *http.Request, p storage.
 // user; any member may. The key itself goes to the list page in the
 // encrypted session cookie, which shows it once.
 func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request, p storage.Principal) {
-	if !s.parseForm(w, r) {
+	if !s.parseForm(w, r, "name", "scope") {
 		return
 	}
 	if !s.VerifyCSRF(r, bindingKeyCreate, r.PostForm.Get("csrf_token")) {
@@ -240,6 +240,10 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request, p stora
 // not exist.
 func (s *Server) loadKey(w http.ResponseWriter, r *http.Request, p storage.Principal) (storage.APIKey, bool) {
 	id := r.PathValue("id")
+	if !validKeyID(id) {
+		s.renderKeyNotFound(w, r)
+		return storage.APIKey{}, false
+	}
 	keys, err := s.apiKeys.List(r.Context(), p.WorkspaceID)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "list API keys", "workspace_id", p.WorkspaceID, "error", err)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -63,7 +64,16 @@ type Config struct {
 	// LoginThrottle sets the sign-in throttling rules; DefaultLoginThrottle
 	// when zero.
 	LoginThrottle LoginThrottlePolicy
+	// LogoUploads limits the logos each user may upload, with a new app or
+	// in an app's settings, counted in this process; DefaultLogoUploads
+	// when zero.
+	LogoUploads ratelimit.Limit
 }
+
+// DefaultLogoUploads lets a user upload 10 logos at once, and then one
+// every 6 seconds: far more than anyone registering apps needs, far less
+// than what would keep the image slots of package apps busy.
+var DefaultLogoUploads = ratelimit.Limit{Rate: 10, Burst: 10}
 
 // Store is the data access the browser surface needs. *storage.Store
 // satisfies it; tests use a fake.
@@ -123,6 +133,9 @@ type Server struct {
 	lifetime time.Duration
 	hsts     bool
 	cookies  *sessions.CookieStore
+
+	uploads     *ratelimit.Memory
+	uploadLimit ratelimit.Limit
 }
 
 // New validates cfg, reporting every problem at once, and returns a Server.
@@ -143,6 +156,13 @@ func New(cfg Config, store Store) (*Server, error) {
 	}
 	if err := throttle.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("login throttle: %w", err))
+	}
+	uploadLimit := cfg.LogoUploads
+	if uploadLimit == (ratelimit.Limit{}) {
+		uploadLimit = DefaultLogoUploads
+	}
+	if uploadLimit.Rate <= 0 || uploadLimit.Burst <= 0 {
+		errs = append(errs, fmt.Errorf("logo uploads: rate %d and burst %d: want both positive", uploadLimit.Rate, uploadLimit.Burst))
 	}
 	u, err := url.Parse(cfg.Issuer)
 	switch {
@@ -186,6 +206,9 @@ func New(cfg Config, store Store) (*Server, error) {
 		lifetime: lifetime,
 		hsts:     u.Scheme == "https",
 		cookies:  newCookieStore(cfg.Keys, cfg.SecureCookies, lifetime),
+
+		uploads:     ratelimit.NewMemory(ratelimit.MemoryOptions{}),
+		uploadLimit: uploadLimit,
 	}, nil
 }
 

@@ -11,7 +11,9 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
+	"math/rand/v2"
 )
 
 // PNG returns a w×h PNG with a colour gradient, so that it is visibly an
@@ -80,5 +82,26 @@ func chunk(typ string, data []byte) []byte {
 	b.WriteString(typ)
 	b.Write(data)
 	_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	return b.Bytes()
+}
+
+// NoisyJPEG returns w×h pixels of colour noise as a JPEG of the given
+// quality (1-100): the costly kind of logo, a small file (about 68 KB at
+// 1024×1024 and quality 5) that decodes to a large image no compressor can
+// shrink. The noise is seeded, so the file is the same on every call.
+func NoisyJPEG(w, h, quality int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		if i%4 == 3 {
+			img.Pix[i] = 255
+		} else {
+			img.Pix[i] = uint8(rng.IntN(256))
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: quality}); err != nil {
+		panic(err) // encoding an in-memory image cannot fail
+	}
 	return b.Bytes()
 }

@@ -116,7 +116,7 @@ must use PKCE.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "app name shown on the consent screen (required)")
-	f.StringArrayVar(&redirectURIs, "redirect-uri", nil, "redirect `URI` (repeatable; https, or http on 127.0.0.1, [::1] or localhost)")
+	f.StringArrayVar(&redirectURIs, "redirect-uri", nil, "redirect `URI` (repeatable; https, or http on 127.0.0.1 or [::1])")
 	f.StringArrayVar(&scopes, "scope", nil, "`SCOPE` the app may request (repeatable; default: every scope: "+strings.Join(consent.Names(), ", ")+")")
 	f.StringVar(&logoPath, "logo", "", "logo image `FILE` (PNG, JPEG or WebP, at most 256 KiB, 16x16 to 1024x1024 pixels)")
 	f.BoolVar(&public, "public", false, "public client without a secret (single-page or native app)")

@@ -270,7 +270,7 @@ func TestE2ESettingsRegistrationRules(t *testing.T) {
 
 	t.Run("loopback and https with port and query are accepted", func(t *testing.T) {
 		form := registration()
-		form.Set("redirect_uris", "http://[::1]:8080/cb\nhttp://localhost:3000/cb\nhttps://acme.example:8443/oauth?tenant=a")
+		form.Set("redirect_uris", "http://[::1]:8080/cb\nhttp://127.0.0.1:3000/cb\nhttps://acme.example:8443/oauth?tenant=a")
 		form.Set("client_type", "public")
 		p := b.register(form, "", nil)
 		if p.StatusCode != http.StatusOK || !strings.HasPrefix(p.Request.URL.Path, "/settings/api/apps/") {
