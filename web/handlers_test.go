@@ -14,6 +14,8 @@ import (
 
 	"github.com/a-h/templ"
 
+	"github.com/nextoria/authz/errpage"
+	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -583,8 +585,36 @@ func TestRenderError(t *testing.T) {
 	if resp.Header.Get("Cache-Control") != "no-store" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("headers = %v", resp.Header)
 	}
-	if got := textOf(oneByTestID(t, parseHTML(t, resp.body), "error-title")); got != "Unknown app" {
+	doc := parseHTML(t, resp.body)
+	if got := textOf(oneByTestID(t, doc, "error-title")); got != "Unknown app" {
 		t.Errorf("error-title = %q", got)
+	}
+	// Without reqid.Middleware in front there is no reference to show.
+	if n := len(byTestID(doc, "request-id")); n != 0 {
+		t.Errorf("request-id shown without a request id")
+	}
+}
+
+// TestRenderErrorShowsRequestID: behind reqid.Middleware the error page shows
+// the same id as the X-Request-Id header (and the logs).
+func TestRenderErrorShowsRequestID(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	h := reqid.Middleware(false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		env.srv.RenderError(w, r, http.StatusServiceUnavailable, "Try later", "The database is busy.")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	id := rec.Header().Get(reqid.Header)
+	doc := parseHTML(t, rec.Body.String())
+	if rec.Code != http.StatusServiceUnavailable || id == "" {
+		t.Fatalf("status %d, id %q", rec.Code, id)
+	}
+	if got := textOf(oneByTestID(t, doc, "request-id")); got != id {
+		t.Errorf("request-id = %q, want the header's %q", got, id)
+	}
+	if got, _ := attr(oneByTestID(t, doc, "error-page"), "data-error-class"); got != string(errpage.Unavailable) {
+		t.Errorf("503 rendered as class %q", got)
 	}
 }
 

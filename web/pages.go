@@ -11,6 +11,8 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/errpage"
+	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -50,8 +52,33 @@ func (s *Server) RenderConsent(w http.ResponseWriter, r *http.Request, p consent
 
 // RenderError shows the error page with status, a short title and a detail
 // sentence meant for the person at the browser (never internal error text).
+// A 503 is shown as the Unavailable class, a 500 as Internal.
 func (s *Server) RenderError(w http.ResponseWriter, r *http.Request, status int, title, detail string) {
-	s.render(w, r, status, errorPage(title, detail))
+	p := errpage.Problem{Status: status, Title: title, Message: detail}
+	switch status {
+	case http.StatusServiceUnavailable:
+		p.Class = errpage.Unavailable
+	case http.StatusInternalServerError:
+		p.Class = errpage.Internal
+	}
+	s.RenderProblem(w, r, p)
+}
+
+// RenderProblem shows the error page for p, with the request's id (package
+// reqid) as the reference under "Details for developers".
+func (s *Server) RenderProblem(w http.ResponseWriter, r *http.Request, p errpage.Problem) {
+	s.render(w, r, p.StatusCode(), errorPage(p, reqid.FromContext(r.Context())))
+}
+
+// offersHomeLink reports whether the error page links to the home page. The
+// problems of an authorization request do not: the person came from an app,
+// and Nextoria Hub's home page would not take them anywhere useful.
+func offersHomeLink(c errpage.Class) bool {
+	switch c {
+	case errpage.UnknownApp, errpage.RedirectNotRegistered, errpage.Malformed, errpage.Expired:
+		return false
+	}
+	return true
 }
 
 // handleHome shows who is signed in, or sends the browser to sign in.

@@ -14,6 +14,7 @@ import (
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/errpage"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -227,7 +228,7 @@ func TestLoginPage(t *testing.T) {
 
 func TestErrorPage(t *testing.T) {
 	t.Parallel()
-	out := renderString(t, errorPage("Unknown <app>", `Ask "them" & retry.`))
+	out := renderString(t, errorPage(errpage.Problem{Title: "Unknown <app>", Message: `Ask "them" & retry.`}, ""))
 	doc := parseHTML(t, out)
 	if got := textOf(oneByTestID(t, doc, "error-title")); got != "Unknown <app>" {
 		t.Errorf("error-title = %q", got)
@@ -237,6 +238,77 @@ func TestErrorPage(t *testing.T) {
 	}
 	if strings.Contains(out, "<app>") {
 		t.Error("title not escaped")
+	}
+}
+
+// TestErrorPageClasses renders each class of problem: its plain title, the
+// app's name when known, and the developer details (code, request reference,
+// detail) inside a closed "Details for developers" disclosure.
+func TestErrorPageClasses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		p         errpage.Problem
+		wantTitle string
+		wantLink  bool
+	}{
+		{"unknown app", errpage.Problem{Class: errpage.UnknownApp, Code: "invalid_client",
+			Detail: "No app is registered with this client_id."}, "We don't recognise this app", false},
+		{"redirect not registered", errpage.Problem{Class: errpage.RedirectNotRegistered, AppName: "Acme <Sync>",
+			Code: "invalid_request", Detail: "redirect_uri is not registered."},
+			"This app sent you from an address it has not registered", false},
+		{"malformed", errpage.Problem{Class: errpage.Malformed, AppName: "Acme Sync", Code: "invalid_scope",
+			Detail: "Request at least one scope."}, "This sign-in link is not complete", false},
+		{"expired", errpage.Problem{Status: 401, Class: errpage.Expired}, "Your sign-in has expired", false},
+		{"unavailable", errpage.Problem{Status: 503, Class: errpage.Unavailable}, "Nextoria Hub is temporarily unavailable", true},
+		{"plain", errpage.Problem{Status: 404, Title: "Page not found", Message: "There is nothing at this address."}, "Page not found", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := renderString(t, errorPage(tt.p, "req-0123"))
+			doc := parseHTML(t, out)
+			if got := textOf(oneByTestID(t, doc, "error-title")); got != tt.wantTitle {
+				t.Errorf("error-title = %q, want %q", got, tt.wantTitle)
+			}
+			if got, _ := attr(oneByTestID(t, doc, "error-page"), "data-error-class"); got != string(tt.p.Class) {
+				t.Errorf("data-error-class = %q, want %q", got, tt.p.Class)
+			}
+			if got := textOf(oneByTestID(t, doc, "error-detail")); got == "" {
+				t.Error("no message for people")
+			}
+			if tt.p.AppName != "" {
+				if got := textOf(oneByTestID(t, doc, "error-app-name")); got != tt.p.AppName {
+					t.Errorf("error-app-name = %q, want %q", got, tt.p.AppName)
+				}
+			} else if n := len(byTestID(doc, "error-app")); n != 0 {
+				t.Errorf("error-app shown without an app name")
+			}
+			details := oneByTestID(t, doc, "developer-details")
+			if details.Data != "details" {
+				t.Errorf("developer details in <%s>, want <details>", details.Data)
+			}
+			if _, open := attr(details, "open"); open {
+				t.Error("developer details are open by default")
+			}
+			if got := textOf(oneByTestID(t, details, "request-id")); got != "req-0123" {
+				t.Errorf("request-id = %q", got)
+			}
+			if tt.p.Code != "" {
+				if got := textOf(oneByTestID(t, details, "error-code")); got != tt.p.Code {
+					t.Errorf("error-code = %q, want %q", got, tt.p.Code)
+				}
+				if got := textOf(oneByTestID(t, details, "error-dev-detail")); got != tt.p.Detail {
+					t.Errorf("error-dev-detail = %q, want %q", got, tt.p.Detail)
+				}
+			}
+			if got := len(byTestID(doc, "home-link")) == 1; got != tt.wantLink {
+				t.Errorf("home link shown = %v, want %v", got, tt.wantLink)
+			}
+			if strings.Contains(out, "<Sync>") {
+				t.Error("app name not escaped")
+			}
+		})
 	}
 }
 
@@ -272,7 +344,7 @@ func TestPagesShareLayout(t *testing.T) {
 	pages := map[string]templ.Component{
 		"login":   loginPage(loginView{CSRFToken: "t", Next: "/"}),
 		"consent": consentPage(testPrompt()),
-		"error":   errorPage("Oops", "Detail"),
+		"error":   errorPage(errpage.Problem{Title: "Oops", Message: "Detail"}, "id"),
 		"home":    homePage(storage.Principal{Email: "a@b.c"}, "t"),
 	}
 	for name, c := range pages {
