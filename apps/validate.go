@@ -50,6 +50,8 @@ type Registration struct {
 	Logo        []byte
 	WorkspaceID string
 	OwnerID     string
+	// Profile is optional: homepage, privacy policy and a one-line description.
+	Profile Profile
 }
 
 // FieldErrors maps a field name (FieldName, FieldRedirectURIs, FieldScopes,
@@ -91,6 +93,7 @@ func validate(r Registration) (FieldErrors, *storage.Logo) {
 	if msg := checkScopes(r.Scopes); msg != "" {
 		fe[FieldScopes] = msg
 	}
+	checkProfile(fe, r.Profile)
 	var logo *storage.Logo
 	if r.Logo != nil {
 		l, err := NormalizeLogo(r.Logo)
