@@ -166,6 +166,17 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, ar fosite.Au
 		Scopes:         consent.Describe(ar.GetRequestedScopes()),
 		UserEmail:      p.Email,
 		WorkspaceName:  p.WorkspaceName,
+		HomepageURL:    app.HomepageURL,
+		PrivacyURL:     app.PrivacyURL,
+		Description:    app.Description,
+		ReturnTo:       AuthorizePath + "?" + r.URL.RawQuery,
+	}
+	// The publisher is the workspace that registered the app. Without it the
+	// screen still works, so a failed lookup is logged, not shown.
+	if ws, err := s.store.GetWorkspace(ctx, app.WorkspaceID); err != nil {
+		s.logError(ctx, "load app publisher", err)
+	} else {
+		prompt.Publisher = ws.Name
 	}
 	if app.HasLogo {
 		prompt.LogoVersion = app.LogoSHA256

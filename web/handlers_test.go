@@ -475,6 +475,36 @@ func TestLogout(t *testing.T) {
 
 var cspPattern = regexp.MustCompile(`^default-src 'none'; script-src 'nonce-([A-Za-z0-9+/]{22}==)'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'$`)
 
+// TestLogoutReturnsToNext: "Not you?" signs out and goes through the sign-in
+// page back to the authorization request; a foreign next is ignored.
+func TestLogoutReturnsToNext(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		next, want string
+	}{
+		{"/oauth/authorize?client_id=abc&scope=projects%3Aread", "/login?next=" + url.QueryEscape("/oauth/authorize?client_id=abc&scope=projects%3Aread")},
+		{"https://evil.example/", "/login"},
+		{"//evil.example/", "/login"},
+		{"", "/login"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.next, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			b := env.browser(t)
+			b.login(testEmail, testPassword, "")
+			tok := hiddenFields(t, b.get("/").body).Get("csrf_token")
+			resp := b.postForm("/logout", url.Values{"csrf_token": {tok}, "next": {tt.next}})
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tt.want {
+				t.Fatalf("sign-out = %d %q, want %q", resp.StatusCode, resp.Header.Get("Location"), tt.want)
+			}
+			if live, _, _ := env.store.counts(); live != 0 {
+				t.Error("the session is still live")
+			}
+		})
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)

@@ -124,7 +124,9 @@ func (s *Server) checkPassword(ctx context.Context, email, password string) (sto
 	return user, true, nil
 }
 
-// handleLogout ends the login session and returns to the sign-in page.
+// handleLogout ends the login session and returns to the sign-in page, which
+// then continues to next (a local path) once someone signs in: "Not you?"
+// on the consent screen comes back to the same authorization request.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
@@ -139,7 +141,11 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.renderInternalError(w, r)
 		return
 	}
-	seeOther(w, "/login")
+	loc := "/login"
+	if next := safeNext(r.PostForm.Get("next")); next != "/" {
+		loc += "?next=" + url.QueryEscape(next)
+	}
+	seeOther(w, loc)
 }
 
 // RedirectToLogin sends the browser to the sign-in page with a 303; after

@@ -36,7 +36,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	_, _ = w.Write(buf.Bytes())
 }
 
-// RenderConsent shows the consent screen for p with status 200. Its
+// RenderConsent shows the consent screen for p with status 200. When
+// p.ReturnTo is a local path, "Not you? Use another account" signs out and
+// comes back there through the sign-in page. Its
 // form-action also allows p.RedirectOrigin: the decision is answered with a
 // 303 to the client's redirect URI, and browsers apply form-action to
 // redirects that follow a form submission.
@@ -47,7 +49,11 @@ func (s *Server) RenderConsent(w http.ResponseWriter, r *http.Request, p consent
 	} else if p.RedirectOrigin != "" {
 		s.log.WarnContext(r.Context(), "consent redirect origin not usable in form-action", "client_id", p.ClientID)
 	}
-	s.render(w, r, http.StatusOK, consentPage(p), extra...)
+	var logoutToken string
+	if p.ReturnTo == safeNext(p.ReturnTo) && p.ReturnTo != "/" {
+		logoutToken = s.CSRFToken(r, bindingLogout)
+	}
+	s.render(w, r, http.StatusOK, consentPage(p, logoutToken), extra...)
 }
 
 // RenderError shows the error page with status, a short title and a detail

@@ -68,7 +68,7 @@ func TestConsentPage(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(&p)
 			}
-			out := renderString(t, consentPage(p))
+			out := renderString(t, consentPage(p, "logout-tok"))
 			if strings.Contains(out, "<script") {
 				t.Fatalf("output contains a script element:\n%s", out)
 			}
@@ -119,12 +119,12 @@ func TestConsentPage(t *testing.T) {
 				if got, _ := attr(items[i], "data-scope"); got != sc.Name {
 					t.Errorf("scope %d = %q, want %q", i, got, sc.Name)
 				}
-				if !strings.Contains(textOf(items[i]), sc.Description) {
-					t.Errorf("scope %d text %q lacks %q", i, textOf(items[i]), sc.Description)
+				if !strings.Contains(textOf(items[i]), sc.Plain) {
+					t.Errorf("scope %d text %q lacks %q", i, textOf(items[i]), sc.Plain)
 				}
 			}
 
-			forms := byTag(doc, "form")
+			forms := byTestID(doc, "consent-form")
 			if len(forms) != 1 {
 				t.Fatalf("forms = %d, want 1", len(forms))
 			}
@@ -134,12 +134,17 @@ func TestConsentPage(t *testing.T) {
 			if a, _ := attr(forms[0], "action"); a != p.FormAction {
 				t.Errorf("form action = %q, want %q", a, p.FormAction)
 			}
-			hidden := hiddenFields(t, out)
+			hidden := url.Values{}
+			for _, in := range byTag(forms[0], "input") {
+				name, _ := attr(in, "name")
+				val, _ := attr(in, "value")
+				hidden.Set(name, val)
+			}
 			if hidden.Get("challenge") != p.ChallengeID || hidden.Get("csrf_token") != p.CSRFToken {
 				t.Errorf("hidden fields = %v", hidden)
 			}
 
-			buttons := byTag(doc, "button")
+			buttons := byTag(forms[0], "button")
 			want := map[string]string{"allow": "Allow", "deny": "Deny"}
 			if len(buttons) != len(want) {
 				t.Fatalf("buttons = %d, want %d", len(buttons), len(want))
@@ -163,6 +168,113 @@ func TestConsentPage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConsentTrustSignals: the consent screen names the publisher, links to
+// the app's homepage and privacy policy when registered, offers "Not you?",
+// groups the scopes into see and change with destructive rights stated
+// plainly, and gives an app without a logo a neutral avatar.
+func TestConsentTrustSignals(t *testing.T) {
+	t.Parallel()
+	p := testPrompt()
+	p.LogoVersion = ""
+	p.Publisher = "Acme <Labs>"
+	p.HomepageURL = "https://crm.acme.example/"
+	p.PrivacyURL = "https://crm.acme.example/privacy"
+	p.Description = "Your clients, in sync."
+	p.ReturnTo = "/oauth/authorize?client_id=acme-crm&scope=projects%3Aread"
+	p.Scopes = consent.Describe([]string{"projects:read", "tasks:write", "invoices:write", "clients:read"})
+	out := renderString(t, consentPage(p, "logout-tok"))
+	doc := parseHTML(t, out)
+
+	if got := textOf(oneByTestID(t, doc, "consent-publisher")); got != "Published by Acme <Labs>" {
+		t.Errorf("publisher = %q", got)
+	}
+	if got := textOf(oneByTestID(t, doc, "consent-description")); got != p.Description {
+		t.Errorf("description = %q", got)
+	}
+	for id, want := range map[string]string{"consent-homepage": p.HomepageURL, "consent-privacy": p.PrivacyURL} {
+		a := oneByTestID(t, doc, id)
+		href, _ := attr(a, "href")
+		rel, _ := attr(a, "rel")
+		if href != want || !strings.Contains(rel, "noopener") {
+			t.Errorf("%s: href=%q rel=%q, want %q with noopener", id, href, rel, want)
+		}
+	}
+
+	form := oneByTestID(t, doc, "not-you-form")
+	if action, _ := attr(form, "action"); action != "/logout" {
+		t.Errorf("not-you form posts to %q", action)
+	}
+	fields := map[string]string{}
+	for _, in := range byTag(form, "input") {
+		name, _ := attr(in, "name")
+		fields[name], _ = attr(in, "value")
+	}
+	if fields["csrf_token"] != "logout-tok" || fields["next"] != p.ReturnTo {
+		t.Errorf("not-you fields = %v", fields)
+	}
+	if got := textOf(oneByTestID(t, doc, "not-you")); got != "Not you? Use another account" {
+		t.Errorf("not-you = %q", got)
+	}
+
+	scopesOf := func(id string) []string {
+		var out []string
+		for _, li := range byTestID(oneByTestID(t, doc, id), "scope-item") {
+			v, _ := attr(li, "data-scope")
+			out = append(out, v)
+		}
+		return out
+	}
+	if got := scopesOf("scope-group-read"); strings.Join(got, " ") != "projects:read clients:read" {
+		t.Errorf("read group = %q", got)
+	}
+	if got := scopesOf("scope-group-write"); strings.Join(got, " ") != "tasks:write invoices:write" {
+		t.Errorf("write group = %q", got)
+	}
+	warnings := byTestID(doc, "scope-destructive")
+	if len(warnings) != 1 || !strings.Contains(textOf(warnings[0].Parent), "void") {
+		t.Errorf("destructive warnings = %d, want one on invoices:write", len(warnings))
+	}
+	if !strings.Contains(textOf(doc), "Create and send invoices, and void them") {
+		t.Error("the destructive right is not stated plainly")
+	}
+
+	avatar := oneByTestID(t, doc, "app-logo")
+	if class, _ := attr(avatar, "class"); !strings.Contains(class, "app-avatar-neutral") {
+		t.Errorf("placeholder class = %q, want the neutral avatar", class)
+	}
+	if strings.Contains(out, "<Labs>") {
+		t.Error("publisher not escaped")
+	}
+
+	// Without a profile, no empty links or lines are shown.
+	bare := testPrompt()
+	doc = parseHTML(t, renderString(t, consentPage(bare, "")))
+	for _, id := range []string{"consent-publisher", "consent-homepage", "consent-privacy", "consent-description", "not-you", "scope-group-write"} {
+		if n := len(byTestID(doc, id)); n != 0 {
+			t.Errorf("%s shown without data", id)
+		}
+	}
+}
+
+// TestNeutralAvatarStyle: the placeholder avatar is styled with the neutral
+// avatar colours, not the brand's primary colour.
+func TestNeutralAvatarStyle(t *testing.T) {
+	t.Parallel()
+	css, err := staticFiles.ReadFile("static/app.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(css), ".app-logo-placeholder {")
+	if i < 0 {
+		t.Fatal("no .app-logo-placeholder rule")
+	}
+	rule := string(css[i:])
+	rule = rule[:strings.Index(rule, "}")]
+	if strings.Contains(rule, "--primary") || !strings.Contains(rule, "var(--avatar-bg)") {
+		t.Errorf("placeholder rule uses the brand colour:\n%s", rule)
 	}
 }
 
@@ -343,7 +455,7 @@ func TestPagesShareLayout(t *testing.T) {
 	t.Parallel()
 	pages := map[string]templ.Component{
 		"login":   loginPage(loginView{CSRFToken: "t", Next: "/"}),
-		"consent": consentPage(testPrompt()),
+		"consent": consentPage(testPrompt(), "t"),
 		"error":   errorPage(errpage.Problem{Title: "Oops", Message: "Detail"}, "id"),
 		"home":    homePage(storage.Principal{Email: "a@b.c"}, "t"),
 	}
