@@ -505,6 +505,48 @@ func TestLogoutReturnsToNext(t *testing.T) {
 	}
 }
 
+// TestLoginNamesTheApp: a sign-in started by an authorization request names
+// the app ("to continue to Acme Sync"), also after a failed attempt; any
+// other next, an unknown app or a malformed client_id names none.
+func TestLoginNamesTheApp(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	env.store.putApp(storage.App{ClientID: "acme-sync", Name: "Acme <Sync>", WorkspaceID: "ws-1"})
+	tests := []struct {
+		name, next, want string
+	}{
+		{"authorization request", "/oauth/authorize?client_id=acme-sync&scope=projects%3Aread", "Acme <Sync>"},
+		{"unknown app", "/oauth/authorize?client_id=nope", ""},
+		{"malformed client_id", "/oauth/authorize?client_id=" + url.QueryEscape("acme sync'"), ""},
+		{"other page", "/settings/apps?client_id=acme-sync", ""},
+		{"no next", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := env.browser(t)
+			check := func(body string) {
+				t.Helper()
+				got := ""
+				if n := byTestID(parseHTML(t, body), "login-app-name"); len(n) == 1 {
+					got = textOf(n[0])
+				}
+				if got != tt.want {
+					t.Errorf("sign-in page names %q, want %q", got, tt.want)
+				}
+			}
+			page := b.get("/login?next=" + url.QueryEscape(tt.next))
+			check(page.body)
+			failed := b.postForm("/login", url.Values{"email": {testEmail}, "password": {"wrong password"},
+				"next": {tt.next}, "csrf_token": {hiddenFields(t, page.body).Get("csrf_token")}})
+			if failed.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("failed sign-in status %d", failed.StatusCode)
+			}
+			check(failed.body)
+		})
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
