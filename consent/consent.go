@@ -38,13 +38,13 @@ type Scope struct {
 // Catalogue lists every scope an app may request, in the documented order.
 var Catalogue = []Scope{
 	{"projects:read", "List and read project data", Read, "See your projects"},
-	{"projects:write", "Create, update, and delete projects", Destructive, "Create, change and delete your projects"},
+	{"projects:write", "Create, update, and delete projects", Destructive, "Create, change and delete projects"},
 	{"tasks:read", "Read task data across projects", Read, "See the tasks in all your projects"},
 	{"tasks:write", "Create and update tasks", Write, "Create and change tasks"},
 	{"clients:read", "Read client records", Read, "See your client records"},
 	{"clients:write", "Create and manage client records", Write, "Create and change client records"},
 	{"invoices:read", "Read invoice data", Read, "See your invoices"},
-	{"invoices:write", "Create, send, and void invoices", Destructive, "Create and send invoices, and void them"},
+	{"invoices:write", "Create, send, and void invoices", Destructive, "Create, send and void invoices"},
 	{"files:read", "Read file metadata and download URLs", Read, "See your files and download them"},
 	{"analytics:read", "Read analytics and reporting data", Read, "See your analytics and reports"},
 }

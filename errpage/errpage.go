@@ -71,7 +71,7 @@ func (c Class) Title() string {
 	case UnknownApp:
 		return "We don't recognise this app"
 	case RedirectNotRegistered:
-		return "This app sent you from an address it has not registered"
+		return "This app wants to send you back to an address it has not registered"
 	case Malformed:
 		return "This sign-in link is not complete"
 	case Expired:

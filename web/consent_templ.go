@@ -483,7 +483,7 @@ func scopeItem(sc consent.Scope) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if sc.Access == consent.Destructive {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 44, "<span class=\"scope-warning\" data-testid=\"scope-destructive\">Includes changes that cannot be undone</span> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 44, "<span class=\"scope-warning\" data-testid=\"scope-destructive\">Cannot be undone</span> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -237,7 +237,7 @@ func TestConsentTrustSignals(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(textOf(warnings[0].Parent), "void") {
 		t.Errorf("destructive warnings = %d, want one on invoices:write", len(warnings))
 	}
-	if !strings.Contains(textOf(doc), "Create and send invoices, and void them") {
+	if !strings.Contains(textOf(doc), "Create, send and void invoices") {
 		t.Error("the destructive right is not stated plainly")
 	}
 
@@ -368,7 +368,7 @@ func TestErrorPageClasses(t *testing.T) {
 			Detail: "No app is registered with this client_id."}, "We don't recognise this app", false},
 		{"redirect not registered", errpage.Problem{Class: errpage.RedirectNotRegistered, AppName: "Acme <Sync>",
 			Code: "invalid_request", Detail: "redirect_uri is not registered."},
-			"This app sent you from an address it has not registered", false},
+			"This app wants to send you back to an address it has not registered", false},
 		{"malformed", errpage.Problem{Class: errpage.Malformed, AppName: "Acme Sync", Code: "invalid_scope",
 			Detail: "Request at least one scope."}, "This sign-in link is not complete", false},
 		{"expired", errpage.Problem{Status: 401, Class: errpage.Expired}, "Your sign-in has expired", false},
