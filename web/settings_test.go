@@ -790,6 +790,16 @@ func TestGrantsPageAndRevoke(t *testing.T) {
 	if got := textOf(oneByTestID(t, row, "grant-app-name")); got != "Globex App" {
 		t.Errorf("app = %q (apps of other workspaces are listed too)", got)
 	}
+	if n := len(byTestID(row, "grant-app-description")); n != 0 {
+		t.Error("a description is shown for an app without one")
+	}
+	globex, _ := env.store.app(globexApp)
+	globex.Description = "Globex's <planner>."
+	env.store.putApp(globex)
+	described := oneByTestID(t, parseHTML(t, b.get("/settings/authorized-apps").body), "grant-app-description")
+	if got := textOf(described); got != "Globex's <planner>." {
+		t.Errorf("description = %q", got)
+	}
 	text := textOf(oneByTestID(t, row, "grant-scopes"))
 	for _, want := range []string{"List and read project data", "Read task data across projects"} {
 		if !strings.Contains(text, want) {
