@@ -32,6 +32,8 @@ type Update struct {
 	Logo []byte
 	// RemoveLogo deletes the logo. It cannot be combined with Logo.
 	RemoveLogo bool
+	// Profile replaces the app's profile; empty fields clear it.
+	Profile Profile
 }
 
 // ValidateUpdate checks an update by the rules of registration and returns
@@ -50,7 +52,7 @@ func ValidateUpdate(u Update) FieldErrors {
 // validateUpdate returns the field errors, or the normalized replacement
 // logo (nil when the logo is kept or removed); an error as validate.
 func validateUpdate(ctx context.Context, u Update) (FieldErrors, *storage.Logo, error) {
-	fe, logo, err := validate(ctx, Registration{Name: u.Name, RedirectURIs: u.RedirectURIs, Scopes: u.Scopes, Logo: u.Logo})
+	fe, logo, err := validate(ctx, Registration{Name: u.Name, RedirectURIs: u.RedirectURIs, Scopes: u.Scopes, Logo: u.Logo, Profile: u.Profile})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -89,10 +91,14 @@ func (s Service) Update(ctx context.Context, clientID string, u Update) (app sto
 			err = fmt.Errorf("apps: update %q: %w", clientID, rbErr)
 		}
 	}()
+	profile := u.Profile.normalize()
 	app, err = s.Store.UpdateApp(ctx, clientID, storage.AppUpdate{
 		Name:         strings.TrimSpace(u.Name),
 		RedirectURIs: slices.Clone(u.RedirectURIs),
 		Scopes:       slices.Clone(u.Scopes),
+		HomepageURL:  profile.HomepageURL,
+		PrivacyURL:   profile.PrivacyURL,
+		Description:  profile.Description,
 	})
 	if err != nil {
 		return storage.App{}, fmt.Errorf("apps: update %q: %w", clientID, err)

@@ -44,6 +44,7 @@ func (s Service) Register(ctx context.Context, r Registration) (storage.App, str
 	if r.WorkspaceID == "" || r.OwnerID == "" {
 		return storage.App{}, "", errors.New("apps: register: workspace and owner are required")
 	}
+	profile := r.Profile.normalize()
 	na := storage.NewApp{
 		ClientID:     secret.HexToken(12),
 		Name:         strings.TrimSpace(r.Name),
@@ -53,6 +54,9 @@ func (s Service) Register(ctx context.Context, r Registration) (storage.App, str
 		WorkspaceID:  r.WorkspaceID,
 		OwnerID:      r.OwnerID,
 		Logo:         logo,
+		HomepageURL:  profile.HomepageURL,
+		PrivacyURL:   profile.PrivacyURL,
+		Description:  profile.Description,
 	}
 	var clientSecret string
 	if !r.Public {

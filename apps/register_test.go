@@ -183,3 +183,49 @@ func TestRegister(t *testing.T) {
 		}
 	})
 }
+
+// TestRegisterAndUpdateProfile: the profile is stored trimmed at
+// registration, replaced by Update and cleared by an empty one.
+func TestRegisterAndUpdateProfile(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store := storagetest.NewStore(t, storage.Options{})
+	ws, err := store.CreateWorkspace(ctx, "Acme", storage.PlanGrowth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := store.CreateUser(ctx, storage.NewUser{
+		Email: "owner@acme.example", PasswordHash: "unused", WorkspaceID: ws.ID, Role: storage.RoleAdmin,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := apps.Service{Store: store}
+	reg := apps.Registration{
+		Name: "Acme Sync", RedirectURIs: []string{"https://acme.example/cb"}, Scopes: []string{"projects:read"},
+		Public: true, WorkspaceID: ws.ID, OwnerID: owner.ID,
+		Profile: apps.Profile{HomepageURL: " https://acme.example/ ", PrivacyURL: "https://acme.example/privacy",
+			Description: "  Keeps Acme in sync.  "},
+	}
+	app, _, err := svc.Register(ctx, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.HomepageURL != "https://acme.example/" || app.PrivacyURL != "https://acme.example/privacy" ||
+		app.Description != "Keeps Acme in sync." {
+		t.Errorf("registered profile = %q %q %q", app.HomepageURL, app.PrivacyURL, app.Description)
+	}
+	reg.Profile.HomepageURL = "http://acme.example/"
+	if _, _, err := svc.Register(ctx, reg); !errors.As(err, new(apps.FieldErrors)) {
+		t.Errorf("http homepage: err = %v, want FieldErrors", err)
+	}
+	upd := apps.Update{Name: app.Name, RedirectURIs: app.RedirectURIs, Scopes: app.Scopes,
+		Profile: apps.Profile{Description: "Now with invoices."}}
+	got, err := svc.Update(ctx, app.ClientID, upd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.HomepageURL != "" || got.PrivacyURL != "" || got.Description != "Now with invoices." {
+		t.Errorf("updated profile = %q %q %q", got.HomepageURL, got.PrivacyURL, got.Description)
+	}
+}

@@ -51,6 +51,8 @@ type Registration struct {
 	Logo        []byte
 	WorkspaceID string
 	OwnerID     string
+	// Profile is optional: homepage, privacy policy and a one-line description.
+	Profile Profile
 }
 
 // FieldErrors maps a field name (FieldName, FieldRedirectURIs, FieldScopes,
@@ -101,6 +103,7 @@ func validate(ctx context.Context, r Registration) (FieldErrors, *storage.Logo, 
 	if msg := checkScopes(r.Scopes); msg != "" {
 		fe[FieldScopes] = msg
 	}
+	checkProfile(fe, r.Profile)
 	var logo *storage.Logo
 	if r.Logo != nil {
 		l, err := NormalizeLogoContext(ctx, r.Logo)

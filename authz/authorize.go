@@ -13,6 +13,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/errpage"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -34,8 +35,9 @@ var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 // with a code at once.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if len(r.URL.RawQuery) > maxQuery {
-		s.browser.RenderError(w, r, http.StatusRequestURITooLong, "This authorization request is too long",
-			"The link that brought you here is not valid. Go back to the application and try again.")
+		p := malformed("The query string is longer than 8 KiB.")
+		p.Status = http.StatusRequestURITooLong
+		s.browser.RenderProblem(w, r, p)
 		return
 	}
 	ar, ok := s.parseAuthorizeRequest(w, r, r.URL.Query())
@@ -84,13 +86,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request, q url.Values) (fosite.AuthorizeRequester, bool) {
 	for k, vs := range q {
 		if !utf8.ValidString(k) || slices.ContainsFunc(vs, func(v string) bool { return !utf8.ValidString(v) }) {
-			s.browser.RenderError(w, r, http.StatusBadRequest, "This authorization request is not valid",
-				"The request contains characters that are not valid UTF-8.")
+			s.browser.RenderProblem(w, r, malformed("The request contains characters that are not valid UTF-8."))
 			return nil, false
 		}
 		if len(vs) > 1 && slices.Contains(singleParams, k) {
-			s.browser.RenderError(w, r, http.StatusBadRequest, "This authorization request is not valid",
-				"The parameter "+k+" appears more than once.")
+			s.browser.RenderProblem(w, r, malformed("The parameter "+k+" appears more than once."))
 			return nil, false
 		}
 	}
@@ -168,6 +168,17 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, ar fosite.Au
 		Scopes:         consent.Describe(ar.GetRequestedScopes()),
 		UserEmail:      p.Email,
 		WorkspaceName:  p.WorkspaceName,
+		HomepageURL:    app.HomepageURL,
+		PrivacyURL:     app.PrivacyURL,
+		Description:    app.Description,
+		ReturnTo:       AuthorizePath + "?" + r.URL.RawQuery,
+	}
+	// The publisher is the workspace that registered the app. Without it the
+	// screen still works, so a failed lookup is logged, not shown.
+	if ws, err := s.store.GetWorkspace(ctx, app.WorkspaceID); err != nil {
+		s.logError(ctx, "load app publisher", err)
+	} else {
+		prompt.Publisher = ws.Name
 	}
 	if app.HasLogo {
 		prompt.LogoVersion = app.LogoSHA256
@@ -201,14 +212,15 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		s.browser.RenderError(w, r, http.StatusUnauthorized, "Your sign-in has expired",
-			"Go back to the application and start again.")
+		s.browser.RenderProblem(w, r, errpage.Problem{Status: http.StatusUnauthorized, Class: errpage.Expired,
+			Detail: "The consent form was sent without a valid sign-in session."})
 		return
 	}
 	id, token, decision := r.PostForm.Get("challenge"), r.PostForm.Get("csrf_token"), r.PostForm.Get("decision")
 	if id == "" || !s.browser.VerifyCSRF(r, consentBinding(id), token) {
-		s.browser.RenderError(w, r, http.StatusForbidden, "This form has expired",
-			"The form was not sent from this page or is no longer valid. Go back to the application and start again.")
+		s.browser.RenderProblem(w, r, errpage.Problem{Status: http.StatusForbidden, Class: errpage.Expired,
+			Title:  "This form has expired",
+			Detail: "The consent form's anti-forgery token is missing or does not match this sign-in session."})
 		return
 	}
 	if decision != "allow" && decision != "deny" {
@@ -217,8 +229,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	ch, err := s.store.TakeConsentChallenge(ctx, secret.SHA256([]byte(id)), p.LoginSessionID)
 	if errors.Is(err, storage.ErrNotFound) {
-		s.browser.RenderError(w, r, http.StatusBadRequest, "This request was already answered or has expired",
-			"Go back to the application and start again.")
+		s.browser.RenderProblem(w, r, errpage.Problem{Status: http.StatusBadRequest, Class: errpage.Expired,
+			Title:  "This request was already answered or has expired",
+			Detail: "The consent challenge is unknown, already used or past its lifetime."})
 		return
 	} else if err != nil {
 		s.storeError(w, r, "take consent challenge", err)
@@ -284,11 +297,14 @@ func (s *Server) authorizeError(w http.ResponseWriter, r *http.Request, ar fosit
 		return
 	}
 	code, desc := describe(err)
-	s.log.InfoContext(r.Context(), "authorization request refused", "error", code, "description", desc)
 	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil {
-		s.browser.RenderError(w, r, http.StatusBadRequest, "This authorization request is not valid", desc)
+		p := authorizeProblem(ar, err)
+		s.log.InfoContext(r.Context(), "authorization request refused", "error", code, "description", desc,
+			"class", string(p.Class))
+		s.browser.RenderProblem(w, r, p)
 		return
 	}
+	s.log.InfoContext(r.Context(), "authorization request refused", "error", code, "description", desc)
 	s.redirectError(w, r, ar, err)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/errpage"
 	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
@@ -68,6 +69,8 @@ type Browser interface {
 	RenderConsent(w http.ResponseWriter, r *http.Request, p consent.Prompt)
 	// RenderError shows an error page; it never redirects.
 	RenderError(w http.ResponseWriter, r *http.Request, status int, title, detail string)
+	// RenderProblem shows the error page for a described problem; it never redirects.
+	RenderProblem(w http.ResponseWriter, r *http.Request, p errpage.Problem)
 	// CSRFToken and VerifyCSRF bind anti-forgery tokens to the browser session and binding.
 	CSRFToken(r *http.Request, binding string) string
 	VerifyCSRF(r *http.Request, binding, token string) bool

@@ -9,24 +9,57 @@ import (
 	"strings"
 )
 
+// Access says what a scope lets an app do, so the consent screen can group
+// the rights it asks for and state the strong ones plainly.
+type Access string
+
+// The kinds of access a scope grants.
+const (
+	// Read lets the app see data.
+	Read Access = "read"
+	// Write lets the app create and change data.
+	Write Access = "write"
+	// Destructive lets the app change data in ways that cannot be undone
+	// (delete projects, void invoices).
+	Destructive Access = "destructive"
+)
+
 // Scope is one entry of the documented scope catalogue.
 type Scope struct {
-	Name        string
+	Name string
+	// Description is the documented description (API reference).
 	Description string
+	Access      Access
+	// Plain says what the app may do in words for the consent screen,
+	// completing "This will allow the app to …".
+	Plain string
 }
 
 // Catalogue lists every scope an app may request, in the documented order.
 var Catalogue = []Scope{
-	{"projects:read", "List and read project data"},
-	{"projects:write", "Create, update, and delete projects"},
-	{"tasks:read", "Read task data across projects"},
-	{"tasks:write", "Create and update tasks"},
-	{"clients:read", "Read client records"},
-	{"clients:write", "Create and manage client records"},
-	{"invoices:read", "Read invoice data"},
-	{"invoices:write", "Create, send, and void invoices"},
-	{"files:read", "Read file metadata and download URLs"},
-	{"analytics:read", "Read analytics and reporting data"},
+	{"projects:read", "List and read project data", Read, "See your projects"},
+	{"projects:write", "Create, update, and delete projects", Destructive, "Create, change and delete projects"},
+	{"tasks:read", "Read task data across projects", Read, "See the tasks in all your projects"},
+	{"tasks:write", "Create and update tasks", Write, "Create and change tasks"},
+	{"clients:read", "Read client records", Read, "See your client records"},
+	{"clients:write", "Create and manage client records", Write, "Create and change client records"},
+	{"invoices:read", "Read invoice data", Read, "See your invoices"},
+	{"invoices:write", "Create, send, and void invoices", Destructive, "Create, send and void invoices"},
+	{"files:read", "Read file metadata and download URLs", Read, "See your files and download them"},
+	{"analytics:read", "Read analytics and reporting data", Read, "See your analytics and reports"},
+}
+
+// Grouped splits scopes into what lets the app see data and what lets it
+// change data (destructive rights included), keeping their order.
+func Grouped(scopes []Scope) (read, write []Scope) {
+	for _, s := range scopes {
+		if s.Access == Read {
+			read = append(read, s)
+		} else {
+			write = append(write, s)
+		}
+	}
+	return read, write
 }
 
 // Names returns the catalogue's scope names in order.
@@ -129,4 +162,14 @@ type Prompt struct {
 	Scopes         []Scope
 	UserEmail      string
 	WorkspaceName  string
+	// Publisher is the name of the workspace that registered the app.
+	Publisher string
+	// HomepageURL, PrivacyURL and Description are the app's public profile,
+	// each empty when the app did not give it.
+	HomepageURL string
+	PrivacyURL  string
+	Description string
+	// ReturnTo is the local path of this authorization request, where "Not
+	// you? Use another account" comes back after signing out.
+	ReturnTo string
 }

@@ -65,6 +65,39 @@ func TestCatalogue(t *testing.T) {
 	}
 }
 
+// TestScopeAccess: every scope says what it allows in plain words, the
+// access matches its name, and the rights that delete or void are marked
+// destructive.
+func TestScopeAccess(t *testing.T) {
+	t.Parallel()
+	for _, s := range Catalogue {
+		if s.Plain == "" {
+			t.Errorf("%s has no plain description", s.Name)
+		}
+		if strings.HasSuffix(s.Name, ":read") != (s.Access == Read) {
+			t.Errorf("%s has access %q", s.Name, s.Access)
+		}
+		mentionsDestruction := strings.Contains(s.Description, "delete") || strings.Contains(s.Description, "void")
+		if mentionsDestruction != (s.Access == Destructive) {
+			t.Errorf("%s (%q) has access %q", s.Name, s.Description, s.Access)
+		}
+	}
+	read, write := Grouped(Describe([]string{"invoices:write", "projects:read", "tasks:write", "files:read"}))
+	names := func(ss []Scope) []string {
+		var out []string
+		for _, s := range ss {
+			out = append(out, s.Name)
+		}
+		return out
+	}
+	if got := names(read); !slices.Equal(got, []string{"projects:read", "files:read"}) {
+		t.Errorf("read group = %q", got)
+	}
+	if got := names(write); !slices.Equal(got, []string{"tasks:write", "invoices:write"}) {
+		t.Errorf("write group = %q", got)
+	}
+}
+
 // FuzzParseScope: the parser never yields empty or duplicate names, and
 // joining its output parses back to the same list.
 func FuzzParseScope(f *testing.F) {

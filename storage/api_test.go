@@ -218,6 +218,51 @@ func TestApps(t *testing.T) {
 	}
 }
 
+// TestAppProfile: the homepage, privacy-policy URL and description are stored
+// at registration and read back by GetApp, ListApps and ListGrants.
+func TestAppProfile(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storage.Options{})
+	ctx := t.Context()
+	app, err := f.st.CreateApp(ctx, storage.NewApp{
+		ClientID: "with-profile", SecretHash: []byte("h"), Name: "Acme Sync",
+		RedirectURIs: []string{"https://acme.example/cb"}, Scopes: []string{"projects:read"},
+		WorkspaceID: f.ws.ID, OwnerID: f.user.ID,
+		HomepageURL: "https://acme.example/", PrivacyURL: "https://acme.example/privacy",
+		Description: "Keeps Acme in sync.",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.st.GetApp(ctx, "with-profile")
+	if err != nil || !reflect.DeepEqual(got, app) {
+		t.Fatalf("GetApp = %+v, %v; want %+v", got, err, app)
+	}
+	if got.HomepageURL != "https://acme.example/" || got.PrivacyURL != "https://acme.example/privacy" ||
+		got.Description != "Keeps Acme in sync." {
+		t.Errorf("profile not stored: %+v", got)
+	}
+	if plain, err := f.st.GetApp(ctx, f.app.ClientID); err != nil || plain.HomepageURL != "" || plain.Description != "" {
+		t.Errorf("app without profile = %+v, %v", plain, err)
+	}
+	if err := f.st.SaveGrant(ctx, f.user.ID, "with-profile", []string{"projects:read"}); err != nil {
+		t.Fatal(err)
+	}
+	grants, err := f.st.ListGrants(ctx, f.user.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range grants {
+		if g.App.ClientID == "with-profile" {
+			found = g.App.Description == "Keeps Acme in sync."
+		}
+	}
+	if !found {
+		t.Errorf("ListGrants does not carry the description: %+v", grants)
+	}
+}
+
 func TestDeleteAppCascades(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, storage.Options{})

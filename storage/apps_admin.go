@@ -16,21 +16,27 @@ type AppUpdate struct {
 	Name         string
 	RedirectURIs []string
 	Scopes       []string
+	HomepageURL  string
+	PrivacyURL   string
+	Description  string
 }
 
-// UpdateApp replaces an app's name, redirect URIs and scopes and returns the
+// UpdateApp replaces an app's name, redirect URIs, scopes and profile (homepage,
+// privacy policy, description) and returns the
 // app as stored. ErrNotFound when there is no such app. Tokens already issued
 // keep their scopes; the new settings apply from the next authorization.
 func (s *Store) UpdateApp(ctx context.Context, clientID string, u AppUpdate) (App, error) {
 	var r appRow
 	err := s.db(ctx).QueryRow(ctx,
 		`WITH a AS (
-		     UPDATE oauth_apps SET name = $2, redirect_uris = $3, scopes = $4, updated_at = now()
+		     UPDATE oauth_apps SET name = $2, redirect_uris = $3, scopes = $4,
+		         homepage_url = $5, privacy_url = $6, description = $7, updated_at = now()
 		     WHERE client_id = $1
 		     RETURNING *)
 		 SELECT `+appColumns+`
 		 FROM a LEFT JOIN oauth_app_logos l ON l.app_id = a.id`,
-		clientID, u.Name, textArray(u.RedirectURIs), textArray(u.Scopes)).Scan(r.dest()...)
+		clientID, u.Name, textArray(u.RedirectURIs), textArray(u.Scopes),
+		u.HomepageURL, u.PrivacyURL, u.Description).Scan(r.dest()...)
 	if err != nil {
 		return App{}, fmt.Errorf("storage: update app %q: %w", clientID, mapError(err))
 	}

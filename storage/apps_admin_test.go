@@ -34,6 +34,18 @@ func TestUpdateApp(t *testing.T) {
 				Name:         "Renamed",
 				RedirectURIs: []string{"https://new.example.com/cb", "http://127.0.0.1:8080/cb"},
 				Scopes:       []string{"tasks:read"},
+				HomepageURL:  "https://acme.example/",
+				PrivacyURL:   "https://acme.example/privacy",
+				Description:  "Syncs tasks with Acme.",
+			},
+		},
+		{
+			name:     "profile cleared",
+			clientID: app.ClientID,
+			update: storage.AppUpdate{
+				Name:         "Renamed",
+				RedirectURIs: []string{"https://new.example.com/cb"},
+				Scopes:       []string{"tasks:read"},
 			},
 		},
 		{
@@ -57,7 +69,8 @@ func TestUpdateApp(t *testing.T) {
 				t.Fatalf("UpdateApp: %v", err)
 			}
 			if got.Name != tt.update.Name || !reflect.DeepEqual(got.RedirectURIs, tt.update.RedirectURIs) ||
-				!reflect.DeepEqual(got.Scopes, tt.update.Scopes) {
+				!reflect.DeepEqual(got.Scopes, tt.update.Scopes) || got.HomepageURL != tt.update.HomepageURL ||
+				got.PrivacyURL != tt.update.PrivacyURL || got.Description != tt.update.Description {
 				t.Errorf("UpdateApp = %+v, want %+v", got, tt.update)
 			}
 			// What UpdateApp returns is what GetApp reads, logo version included.

@@ -86,8 +86,13 @@ type App struct {
 	OwnerID                string
 	HasLogo                bool
 	LogoSHA256             string // hex; changes when the logo changes (cache busting)
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	// HomepageURL, PrivacyURL and Description are the app's public profile,
+	// shown on the consent screen; empty when not given.
+	HomepageURL string
+	PrivacyURL  string
+	Description string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Logo is an app's logo image, already validated and re-encoded.
@@ -107,6 +112,9 @@ type NewApp struct {
 	WorkspaceID  string
 	OwnerID      string
 	Logo         *Logo // optional
+	HomepageURL  string
+	PrivacyURL   string
+	Description  string
 }
 
 // ConsentChallenge is an authorization request waiting for the user's

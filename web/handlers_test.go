@@ -14,6 +14,8 @@ import (
 
 	"github.com/a-h/templ"
 
+	"github.com/nextoria/authz/errpage"
+	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -477,6 +479,78 @@ func TestLogout(t *testing.T) {
 
 var cspPattern = regexp.MustCompile(`^default-src 'none'; script-src 'nonce-([A-Za-z0-9+/]{22}==)'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'$`)
 
+// TestLogoutReturnsToNext: "Not you?" signs out and goes through the sign-in
+// page back to the authorization request; a foreign next is ignored.
+func TestLogoutReturnsToNext(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		next, want string
+	}{
+		{"/oauth/authorize?client_id=abc&scope=projects%3Aread", "/login?next=" + url.QueryEscape("/oauth/authorize?client_id=abc&scope=projects%3Aread")},
+		{"https://evil.example/", "/login"},
+		{"//evil.example/", "/login"},
+		{"", "/login"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.next, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t)
+			b := env.browser(t)
+			b.login(testEmail, testPassword, "")
+			tok := hiddenFields(t, b.get("/").body).Get("csrf_token")
+			resp := b.postForm("/logout", url.Values{"csrf_token": {tok}, "next": {tt.next}})
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tt.want {
+				t.Fatalf("sign-out = %d %q, want %q", resp.StatusCode, resp.Header.Get("Location"), tt.want)
+			}
+			if live, _, _ := env.store.counts(); live != 0 {
+				t.Error("the session is still live")
+			}
+		})
+	}
+}
+
+// TestLoginNamesTheApp: a sign-in started by an authorization request names
+// the app ("to continue to Acme Sync"), also after a failed attempt; any
+// other next, an unknown app or a malformed client_id names none.
+func TestLoginNamesTheApp(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	env.store.putApp(storage.App{ClientID: "acme-sync", Name: "Acme <Sync>", WorkspaceID: "ws-1"})
+	tests := []struct {
+		name, next, want string
+	}{
+		{"authorization request", "/oauth/authorize?client_id=acme-sync&scope=projects%3Aread", "Acme <Sync>"},
+		{"unknown app", "/oauth/authorize?client_id=nope", ""},
+		{"malformed client_id", "/oauth/authorize?client_id=" + url.QueryEscape("acme sync'"), ""},
+		{"other page", "/settings/apps?client_id=acme-sync", ""},
+		{"no next", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := env.browser(t)
+			check := func(body string) {
+				t.Helper()
+				got := ""
+				if n := byTestID(parseHTML(t, body), "login-app-name"); len(n) == 1 {
+					got = textOf(n[0])
+				}
+				if got != tt.want {
+					t.Errorf("sign-in page names %q, want %q", got, tt.want)
+				}
+			}
+			page := b.get("/login?next=" + url.QueryEscape(tt.next))
+			check(page.body)
+			failed := b.postForm("/login", url.Values{"email": {testEmail}, "password": {"wrong password"},
+				"next": {tt.next}, "csrf_token": {hiddenFields(t, page.body).Get("csrf_token")}})
+			if failed.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("failed sign-in status %d", failed.StatusCode)
+			}
+			check(failed.body)
+		})
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t)
@@ -587,8 +661,36 @@ func TestRenderError(t *testing.T) {
 	if resp.Header.Get("Cache-Control") != "no-store" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("headers = %v", resp.Header)
 	}
-	if got := textOf(oneByTestID(t, parseHTML(t, resp.body), "error-title")); got != "Unknown app" {
+	doc := parseHTML(t, resp.body)
+	if got := textOf(oneByTestID(t, doc, "error-title")); got != "Unknown app" {
 		t.Errorf("error-title = %q", got)
+	}
+	// Without reqid.Middleware in front there is no reference to show.
+	if n := len(byTestID(doc, "request-id")); n != 0 {
+		t.Errorf("request-id shown without a request id")
+	}
+}
+
+// TestRenderErrorShowsRequestID: behind reqid.Middleware the error page shows
+// the same id as the X-Request-Id header (and the logs).
+func TestRenderErrorShowsRequestID(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t)
+	h := reqid.Middleware(false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		env.srv.RenderError(w, r, http.StatusServiceUnavailable, "Try later", "The database is busy.")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	id := rec.Header().Get(reqid.Header)
+	doc := parseHTML(t, rec.Body.String())
+	if rec.Code != http.StatusServiceUnavailable || id == "" {
+		t.Fatalf("status %d, id %q", rec.Code, id)
+	}
+	if got := textOf(oneByTestID(t, doc, "request-id")); got != id {
+		t.Errorf("request-id = %q, want the header's %q", got, id)
+	}
+	if got, _ := attr(oneByTestID(t, doc, "error-page"), "data-error-class"); got != string(errpage.Unavailable) {
+		t.Errorf("503 rendered as class %q", got)
 	}
 }
 

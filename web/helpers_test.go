@@ -317,6 +317,8 @@ func (a *fakeApps) Register(_ context.Context, r apps.Registration) (storage.App
 		ClientID: fmt.Sprintf("client-%d", a.n), Name: strings.TrimSpace(r.Name), RedirectURIs: r.RedirectURIs,
 		Scopes: r.Scopes, Public: r.Public, WorkspaceID: r.WorkspaceID, OwnerID: r.OwnerID,
 		CreatedAt: time.Now(), UpdatedAt: time.Now(),
+		HomepageURL: strings.TrimSpace(r.Profile.HomepageURL), PrivacyURL: strings.TrimSpace(r.Profile.PrivacyURL),
+		Description: strings.TrimSpace(r.Profile.Description),
 	}
 	if r.Logo != nil {
 		app.HasLogo, app.LogoSHA256 = true, "sha"

@@ -31,6 +31,49 @@ type loginView struct {
 	Next      string
 	CSRFToken string
 	Error     string
+	// AppName names the app the person is signing in to, when the sign-in
+	// was started by its authorization request.
+	AppName string
+}
+
+// authorizePath is the authorization endpoint's path; a sign-in whose next
+// leads there continues to an app.
+const authorizePath = "/oauth/authorize"
+
+// continuingTo returns the name of the app whose authorization request next
+// resumes, or "" when next is no such request or names no known app.
+func (s *Server) continuingTo(ctx context.Context, next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Path != authorizePath {
+		return ""
+	}
+	id := u.Query().Get("client_id")
+	if !validClientID(id) {
+		return ""
+	}
+	app, err := s.store.GetApp(ctx, id)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			s.log.WarnContext(ctx, "look up the app of a sign-in", "error", err)
+		}
+		return ""
+	}
+	return app.Name
+}
+
+// validClientID reports whether id looks like a client_id (1 to 64
+// characters from [A-Za-z0-9._-]) before it is looked up.
+func validClientID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // handleLoginForm shows the sign-in page, or sends a signed-in browser on to next.
@@ -46,7 +89,8 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, next)
 		return
 	}
-	s.render(w, r, http.StatusOK, loginPage(loginView{Next: next, CSRFToken: s.CSRFToken(r, bindingLogin)}))
+	s.render(w, r, http.StatusOK, loginPage(loginView{Next: next, CSRFToken: s.CSRFToken(r, bindingLogin),
+		AppName: s.continuingTo(r.Context(), next)}))
 }
 
 // handleLogin checks the e-mail and password and starts a login session.
@@ -75,7 +119,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		// The same answer whether or not the account exists.
 		seconds := retryAfterSeconds(wait)
 		w.Header().Set("Retry-After", strconv.Itoa(seconds))
-		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgThrottled(seconds)}
+		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgThrottled(seconds),
+			AppName: s.continuingTo(r.Context(), next)}
 		s.render(w, r, http.StatusTooManyRequests, loginPage(view))
 		return
 	}
@@ -86,7 +131,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgBadCredentials}
+		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgBadCredentials,
+			AppName: s.continuingTo(r.Context(), next)}
 		s.render(w, r, http.StatusUnauthorized, loginPage(view))
 		return
 	}
@@ -172,7 +218,9 @@ func (s *Server) checkPassword(ctx context.Context, email, password string) (sto
 	return user, true, nil
 }
 
-// handleLogout ends the login session and returns to the sign-in page.
+// handleLogout ends the login session and returns to the sign-in page, which
+// then continues to next (a local path) once someone signs in: "Not you?"
+// on the consent screen comes back to the same authorization request.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
@@ -187,7 +235,11 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.renderStoreError(w, r, err)
 		return
 	}
-	seeOther(w, "/login")
+	loc := "/login"
+	if next := safeNext(r.PostForm.Get("next")); next != "/" {
+		loc += "?next=" + url.QueryEscape(next)
+	}
+	seeOther(w, loc)
 }
 
 // RedirectToLogin sends the browser to the sign-in page with a 303; after

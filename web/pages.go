@@ -11,6 +11,8 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/errpage"
+	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -34,7 +36,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	_, _ = w.Write(buf.Bytes())
 }
 
-// RenderConsent shows the consent screen for p with status 200. Its
+// RenderConsent shows the consent screen for p with status 200. When
+// p.ReturnTo is a local path, "Not you? Use another account" signs out and
+// comes back there through the sign-in page. Its
 // form-action also allows p.RedirectOrigin: the decision is answered with a
 // 303 to the client's redirect URI, and browsers apply form-action to
 // redirects that follow a form submission.
@@ -45,13 +49,42 @@ func (s *Server) RenderConsent(w http.ResponseWriter, r *http.Request, p consent
 	} else if p.RedirectOrigin != "" {
 		s.log.WarnContext(r.Context(), "consent redirect origin not usable in form-action", "client_id", p.ClientID)
 	}
-	s.render(w, r, http.StatusOK, consentPage(p), extra...)
+	var logoutToken string
+	if p.ReturnTo == safeNext(p.ReturnTo) && p.ReturnTo != "/" {
+		logoutToken = s.CSRFToken(r, bindingLogout)
+	}
+	s.render(w, r, http.StatusOK, consentPage(p, logoutToken), extra...)
 }
 
 // RenderError shows the error page with status, a short title and a detail
 // sentence meant for the person at the browser (never internal error text).
+// A 503 is shown as the Unavailable class, a 500 as Internal.
 func (s *Server) RenderError(w http.ResponseWriter, r *http.Request, status int, title, detail string) {
-	s.render(w, r, status, errorPage(title, detail))
+	p := errpage.Problem{Status: status, Title: title, Message: detail}
+	switch status {
+	case http.StatusServiceUnavailable:
+		p.Class = errpage.Unavailable
+	case http.StatusInternalServerError:
+		p.Class = errpage.Internal
+	}
+	s.RenderProblem(w, r, p)
+}
+
+// RenderProblem shows the error page for p, with the request's id (package
+// reqid) as the reference under "Details for developers".
+func (s *Server) RenderProblem(w http.ResponseWriter, r *http.Request, p errpage.Problem) {
+	s.render(w, r, p.StatusCode(), errorPage(p, reqid.FromContext(r.Context())))
+}
+
+// offersHomeLink reports whether the error page links to the home page. The
+// problems of an authorization request do not: the person came from an app,
+// and Nextoria Hub's home page would not take them anywhere useful.
+func offersHomeLink(c errpage.Class) bool {
+	switch c {
+	case errpage.UnknownApp, errpage.RedirectNotRegistered, errpage.Malformed, errpage.Expired:
+		return false
+	}
+	return true
 }
 
 // handleHome shows who is signed in, or sends the browser to sign in.

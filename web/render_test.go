@@ -14,6 +14,7 @@ import (
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/errpage"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -67,7 +68,7 @@ func TestConsentPage(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(&p)
 			}
-			out := renderString(t, consentPage(p))
+			out := renderString(t, consentPage(p, "logout-tok"))
 			if strings.Contains(out, "<script") {
 				t.Fatalf("output contains a script element:\n%s", out)
 			}
@@ -118,12 +119,12 @@ func TestConsentPage(t *testing.T) {
 				if got, _ := attr(items[i], "data-scope"); got != sc.Name {
 					t.Errorf("scope %d = %q, want %q", i, got, sc.Name)
 				}
-				if !strings.Contains(textOf(items[i]), sc.Description) {
-					t.Errorf("scope %d text %q lacks %q", i, textOf(items[i]), sc.Description)
+				if !strings.Contains(textOf(items[i]), sc.Plain) {
+					t.Errorf("scope %d text %q lacks %q", i, textOf(items[i]), sc.Plain)
 				}
 			}
 
-			forms := byTag(doc, "form")
+			forms := byTestID(doc, "consent-form")
 			if len(forms) != 1 {
 				t.Fatalf("forms = %d, want 1", len(forms))
 			}
@@ -133,12 +134,17 @@ func TestConsentPage(t *testing.T) {
 			if a, _ := attr(forms[0], "action"); a != p.FormAction {
 				t.Errorf("form action = %q, want %q", a, p.FormAction)
 			}
-			hidden := hiddenFields(t, out)
+			hidden := url.Values{}
+			for _, in := range byTag(forms[0], "input") {
+				name, _ := attr(in, "name")
+				val, _ := attr(in, "value")
+				hidden.Set(name, val)
+			}
 			if hidden.Get("challenge") != p.ChallengeID || hidden.Get("csrf_token") != p.CSRFToken {
 				t.Errorf("hidden fields = %v", hidden)
 			}
 
-			buttons := byTag(doc, "button")
+			buttons := byTag(forms[0], "button")
 			want := map[string]string{"allow": "Allow", "deny": "Deny"}
 			if len(buttons) != len(want) {
 				t.Fatalf("buttons = %d, want %d", len(buttons), len(want))
@@ -162,6 +168,113 @@ func TestConsentPage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConsentTrustSignals: the consent screen names the publisher, links to
+// the app's homepage and privacy policy when registered, offers "Not you?",
+// groups the scopes into see and change with destructive rights stated
+// plainly, and gives an app without a logo a neutral avatar.
+func TestConsentTrustSignals(t *testing.T) {
+	t.Parallel()
+	p := testPrompt()
+	p.LogoVersion = ""
+	p.Publisher = "Acme <Labs>"
+	p.HomepageURL = "https://crm.acme.example/"
+	p.PrivacyURL = "https://crm.acme.example/privacy"
+	p.Description = "Your clients, in sync."
+	p.ReturnTo = "/oauth/authorize?client_id=acme-crm&scope=projects%3Aread"
+	p.Scopes = consent.Describe([]string{"projects:read", "tasks:write", "invoices:write", "clients:read"})
+	out := renderString(t, consentPage(p, "logout-tok"))
+	doc := parseHTML(t, out)
+
+	if got := textOf(oneByTestID(t, doc, "consent-publisher")); got != "Published by Acme <Labs>" {
+		t.Errorf("publisher = %q", got)
+	}
+	if got := textOf(oneByTestID(t, doc, "consent-description")); got != p.Description {
+		t.Errorf("description = %q", got)
+	}
+	for id, want := range map[string]string{"consent-homepage": p.HomepageURL, "consent-privacy": p.PrivacyURL} {
+		a := oneByTestID(t, doc, id)
+		href, _ := attr(a, "href")
+		rel, _ := attr(a, "rel")
+		if href != want || !strings.Contains(rel, "noopener") {
+			t.Errorf("%s: href=%q rel=%q, want %q with noopener", id, href, rel, want)
+		}
+	}
+
+	form := oneByTestID(t, doc, "not-you-form")
+	if action, _ := attr(form, "action"); action != "/logout" {
+		t.Errorf("not-you form posts to %q", action)
+	}
+	fields := map[string]string{}
+	for _, in := range byTag(form, "input") {
+		name, _ := attr(in, "name")
+		fields[name], _ = attr(in, "value")
+	}
+	if fields["csrf_token"] != "logout-tok" || fields["next"] != p.ReturnTo {
+		t.Errorf("not-you fields = %v", fields)
+	}
+	if got := textOf(oneByTestID(t, doc, "not-you")); got != "Not you? Use another account" {
+		t.Errorf("not-you = %q", got)
+	}
+
+	scopesOf := func(id string) []string {
+		var out []string
+		for _, li := range byTestID(oneByTestID(t, doc, id), "scope-item") {
+			v, _ := attr(li, "data-scope")
+			out = append(out, v)
+		}
+		return out
+	}
+	if got := scopesOf("scope-group-read"); strings.Join(got, " ") != "projects:read clients:read" {
+		t.Errorf("read group = %q", got)
+	}
+	if got := scopesOf("scope-group-write"); strings.Join(got, " ") != "tasks:write invoices:write" {
+		t.Errorf("write group = %q", got)
+	}
+	warnings := byTestID(doc, "scope-destructive")
+	if len(warnings) != 1 || !strings.Contains(textOf(warnings[0].Parent), "void") {
+		t.Errorf("destructive warnings = %d, want one on invoices:write", len(warnings))
+	}
+	if !strings.Contains(textOf(doc), "Create, send and void invoices") {
+		t.Error("the destructive right is not stated plainly")
+	}
+
+	avatar := oneByTestID(t, doc, "app-logo")
+	if class, _ := attr(avatar, "class"); !strings.Contains(class, "app-avatar-neutral") {
+		t.Errorf("placeholder class = %q, want the neutral avatar", class)
+	}
+	if strings.Contains(out, "<Labs>") {
+		t.Error("publisher not escaped")
+	}
+
+	// Without a profile, no empty links or lines are shown.
+	bare := testPrompt()
+	doc = parseHTML(t, renderString(t, consentPage(bare, "")))
+	for _, id := range []string{"consent-publisher", "consent-homepage", "consent-privacy", "consent-description", "not-you", "scope-group-write"} {
+		if n := len(byTestID(doc, id)); n != 0 {
+			t.Errorf("%s shown without data", id)
+		}
+	}
+}
+
+// TestNeutralAvatarStyle: the placeholder avatar is styled with the neutral
+// avatar colours, not the brand's primary colour.
+func TestNeutralAvatarStyle(t *testing.T) {
+	t.Parallel()
+	css, err := staticFiles.ReadFile("static/app.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(css), ".app-logo-placeholder {")
+	if i < 0 {
+		t.Fatal("no .app-logo-placeholder rule")
+	}
+	rule := string(css[i:])
+	rule = rule[:strings.Index(rule, "}")]
+	if strings.Contains(rule, "--primary") || !strings.Contains(rule, "var(--avatar-bg)") {
+		t.Errorf("placeholder rule uses the brand colour:\n%s", rule)
 	}
 }
 
@@ -227,7 +340,7 @@ func TestLoginPage(t *testing.T) {
 
 func TestErrorPage(t *testing.T) {
 	t.Parallel()
-	out := renderString(t, errorPage("Unknown <app>", `Ask "them" & retry.`))
+	out := renderString(t, errorPage(errpage.Problem{Title: "Unknown <app>", Message: `Ask "them" & retry.`}, ""))
 	doc := parseHTML(t, out)
 	if got := textOf(oneByTestID(t, doc, "error-title")); got != "Unknown <app>" {
 		t.Errorf("error-title = %q", got)
@@ -237,6 +350,77 @@ func TestErrorPage(t *testing.T) {
 	}
 	if strings.Contains(out, "<app>") {
 		t.Error("title not escaped")
+	}
+}
+
+// TestErrorPageClasses renders each class of problem: its plain title, the
+// app's name when known, and the developer details (code, request reference,
+// detail) inside a closed "Details for developers" disclosure.
+func TestErrorPageClasses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		p         errpage.Problem
+		wantTitle string
+		wantLink  bool
+	}{
+		{"unknown app", errpage.Problem{Class: errpage.UnknownApp, Code: "invalid_client",
+			Detail: "No app is registered with this client_id."}, "We don't recognise this app", false},
+		{"redirect not registered", errpage.Problem{Class: errpage.RedirectNotRegistered, AppName: "Acme <Sync>",
+			Code: "invalid_request", Detail: "redirect_uri is not registered."},
+			"This app wants to send you back to an address it has not registered", false},
+		{"malformed", errpage.Problem{Class: errpage.Malformed, AppName: "Acme Sync", Code: "invalid_scope",
+			Detail: "Request at least one scope."}, "This sign-in link is not complete", false},
+		{"expired", errpage.Problem{Status: 401, Class: errpage.Expired}, "Your sign-in has expired", false},
+		{"unavailable", errpage.Problem{Status: 503, Class: errpage.Unavailable}, "Nextoria Hub is temporarily unavailable", true},
+		{"plain", errpage.Problem{Status: 404, Title: "Page not found", Message: "There is nothing at this address."}, "Page not found", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			out := renderString(t, errorPage(tt.p, "req-0123"))
+			doc := parseHTML(t, out)
+			if got := textOf(oneByTestID(t, doc, "error-title")); got != tt.wantTitle {
+				t.Errorf("error-title = %q, want %q", got, tt.wantTitle)
+			}
+			if got, _ := attr(oneByTestID(t, doc, "error-page"), "data-error-class"); got != string(tt.p.Class) {
+				t.Errorf("data-error-class = %q, want %q", got, tt.p.Class)
+			}
+			if got := textOf(oneByTestID(t, doc, "error-detail")); got == "" {
+				t.Error("no message for people")
+			}
+			if tt.p.AppName != "" {
+				if got := textOf(oneByTestID(t, doc, "error-app-name")); got != tt.p.AppName {
+					t.Errorf("error-app-name = %q, want %q", got, tt.p.AppName)
+				}
+			} else if n := len(byTestID(doc, "error-app")); n != 0 {
+				t.Errorf("error-app shown without an app name")
+			}
+			details := oneByTestID(t, doc, "developer-details")
+			if details.Data != "details" {
+				t.Errorf("developer details in <%s>, want <details>", details.Data)
+			}
+			if _, open := attr(details, "open"); open {
+				t.Error("developer details are open by default")
+			}
+			if got := textOf(oneByTestID(t, details, "request-id")); got != "req-0123" {
+				t.Errorf("request-id = %q", got)
+			}
+			if tt.p.Code != "" {
+				if got := textOf(oneByTestID(t, details, "error-code")); got != tt.p.Code {
+					t.Errorf("error-code = %q, want %q", got, tt.p.Code)
+				}
+				if got := textOf(oneByTestID(t, details, "error-dev-detail")); got != tt.p.Detail {
+					t.Errorf("error-dev-detail = %q, want %q", got, tt.p.Detail)
+				}
+			}
+			if got := len(byTestID(doc, "home-link")) == 1; got != tt.wantLink {
+				t.Errorf("home link shown = %v, want %v", got, tt.wantLink)
+			}
+			if strings.Contains(out, "<Sync>") {
+				t.Error("app name not escaped")
+			}
+		})
 	}
 }
 
@@ -271,8 +455,8 @@ func TestPagesShareLayout(t *testing.T) {
 	t.Parallel()
 	pages := map[string]templ.Component{
 		"login":   loginPage(loginView{CSRFToken: "t", Next: "/"}),
-		"consent": consentPage(testPrompt()),
-		"error":   errorPage("Oops", "Detail"),
+		"consent": consentPage(testPrompt(), "t"),
+		"error":   errorPage(errpage.Problem{Title: "Oops", Message: "Detail"}, "id"),
 		"home":    homePage(storage.Principal{Email: "a@b.c"}, "t"),
 	}
 	for name, c := range pages {

@@ -29,6 +29,10 @@ type appFormView struct {
 	Scopes       []string // the checked scope names
 	Public       bool
 	RemoveLogo   bool
+	// HomepageURL, PrivacyURL and Description are the app's optional profile.
+	HomepageURL string
+	PrivacyURL  string
+	Description string
 	// Errors are apps.FieldErrors keyed by field (apps.FieldName, …).
 	Errors apps.FieldErrors
 	// Notice is shown above the form, e.g. when the upload was too large.
@@ -43,7 +47,15 @@ func formOf(app storage.App) appFormView {
 		RedirectURIs: strings.Join(app.RedirectURIs, "\n"),
 		Scopes:       slices.Clone(app.Scopes),
 		Public:       app.Public,
+		HomepageURL:  app.HomepageURL,
+		PrivacyURL:   app.PrivacyURL,
+		Description:  app.Description,
 	}
+}
+
+// profile returns the form's app profile.
+func (f appFormView) profile() apps.Profile {
+	return apps.Profile{HomepageURL: f.HomepageURL, PrivacyURL: f.PrivacyURL, Description: f.Description}
 }
 
 // formFrom reads the typed values back from a posted form.
@@ -54,6 +66,9 @@ func formFrom(u upload) appFormView {
 		Scopes:       u.form["scope"],
 		Public:       u.form.Get("client_type") == "public",
 		RemoveLogo:   u.form.Get("remove_logo") != "",
+		HomepageURL:  u.form.Get("homepage_url"),
+		PrivacyURL:   u.form.Get("privacy_url"),
+		Description:  u.form.Get("description"),
 	}
 }
 
@@ -141,6 +156,7 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 		Logo:         u.logo,
 		WorkspaceID:  p.WorkspaceID,
 		OwnerID:      p.UserID,
+		Profile:      f.profile(),
 	})
 	var fe apps.FieldErrors
 	if errors.As(err, &fe) {
@@ -282,6 +298,7 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		Scopes:       f.Scopes,
 		Logo:         u.logo,
 		RemoveLogo:   f.RemoveLogo,
+		Profile:      f.profile(),
 	})
 	var fe apps.FieldErrors
 	switch {
@@ -423,7 +440,8 @@ func (s *Server) authorizeAppForm(w http.ResponseWriter, r *http.Request, p stor
 }
 
 // formFields are the fields of the app forms, in page order.
-var formFields = []string{apps.FieldName, apps.FieldRedirectURIs, apps.FieldLogo, apps.FieldScopes}
+var formFields = []string{apps.FieldName, apps.FieldDescription, apps.FieldHomepageURL, apps.FieldPrivacyURL,
+	apps.FieldRedirectURIs, apps.FieldLogo, apps.FieldScopes}
 
 // fieldLabels name the fields in messages.
 var fieldLabels = map[string]string{
@@ -431,6 +449,9 @@ var fieldLabels = map[string]string{
 	apps.FieldRedirectURIs: "Redirect URIs",
 	apps.FieldLogo:         "Logo",
 	apps.FieldScopes:       "Scopes",
+	apps.FieldDescription:  "Description",
+	apps.FieldHomepageURL:  "Homepage URL",
+	apps.FieldPrivacyURL:   "Privacy policy URL",
 }
 
 // fieldMessage turns a field error of package apps into a sentence: messages

@@ -538,6 +538,63 @@ func TestRegisterFormErrors(t *testing.T) {
 	}
 }
 
+// TestRegisterProfileFields: the registration form asks for the client type
+// first, then the app's description, homepage and privacy policy; valid
+// values are registered, invalid ones are reported by field and kept.
+func TestRegisterProfileFields(t *testing.T) {
+	t.Parallel()
+	env := newSettingsEnv(t)
+	b := env.signedIn(t, ownerEmail)
+	page := b.get("/settings/api/apps/new").body
+	if i, j := strings.Index(page, `data-testid="type-confidential"`), strings.Index(page, `data-testid="name"`); i < 0 || j < 0 || i > j {
+		t.Error("the client type does not come first")
+	}
+	for _, id := range []string{"description", "homepage-url", "privacy-url"} {
+		oneByTestID(t, parseHTML(t, page), id)
+	}
+
+	form := validAppForm(b.token(bindingAppRegister))
+	form.Set("description", "Keeps Acme in sync.")
+	form.Set("homepage_url", "https://acme.example/")
+	form.Set("privacy_url", "https://acme.example/privacy")
+	resp := b.postMultipart("/settings/api/apps", form, "", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("register = %d: %s", resp.StatusCode, resp.body)
+	}
+	app, ok := env.store.app(strings.TrimPrefix(resp.Header.Get("Location"), "/settings/api/apps/"))
+	if !ok || app.Description != "Keeps Acme in sync." || app.HomepageURL != "https://acme.example/" ||
+		app.PrivacyURL != "https://acme.example/privacy" {
+		t.Fatalf("registered app = %+v", app)
+	}
+	// The app's settings form shows the stored profile.
+	doc := parseHTML(t, b.get(resp.Header.Get("Location")).body)
+	if v, _ := attr(oneByTestID(t, doc, "homepage-url"), "value"); v != "https://acme.example/" {
+		t.Errorf("settings form homepage = %q", v)
+	}
+
+	form = validAppForm(b.token(bindingAppRegister))
+	form.Set("description", "two\nlines")
+	form.Set("homepage_url", "http://acme.example/")
+	form.Set("privacy_url", "javascript:alert(1)")
+	resp = b.postMultipart("/settings/api/apps", form, "", nil)
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status = %d, want 422", resp.StatusCode)
+	}
+	doc = parseHTML(t, resp.body)
+	for field, want := range map[string]string{
+		"description":  "Description must be a single line",
+		"homepage_url": "Homepage URL must be an https://",
+		"privacy_url":  "Privacy policy URL must be an https://",
+	} {
+		if got := textOf(oneByTestID(t, doc, field+"-error")); !strings.Contains(got, want) {
+			t.Errorf("%s error = %q, want %q", field, got, want)
+		}
+	}
+	if v, _ := attr(oneByTestID(t, doc, "homepage-url"), "value"); v != "http://acme.example/" {
+		t.Errorf("typed homepage not kept: %q", v)
+	}
+}
+
 func TestUploadLimits(t *testing.T) {
 	t.Parallel()
 	env := newSettingsEnv(t)
@@ -731,6 +788,16 @@ func TestGrantsPageAndRevoke(t *testing.T) {
 	row := oneByTestID(t, doc, "grant-row")
 	if got := textOf(oneByTestID(t, row, "grant-app-name")); got != "Globex App" {
 		t.Errorf("app = %q (apps of other workspaces are listed too)", got)
+	}
+	if n := len(byTestID(row, "grant-app-description")); n != 0 {
+		t.Error("a description is shown for an app without one")
+	}
+	globex, _ := env.store.app(globexApp)
+	globex.Description = "Globex's <planner>."
+	env.store.putApp(globex)
+	described := oneByTestID(t, parseHTML(t, b.get("/settings/authorized-apps").body), "grant-app-description")
+	if got := textOf(described); got != "Globex's <planner>." {
+		t.Errorf("description = %q", got)
 	}
 	text := textOf(oneByTestID(t, row, "grant-scopes"))
 	for _, want := range []string{"List and read project data", "Read task data across projects"} {

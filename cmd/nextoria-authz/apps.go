@@ -34,6 +34,9 @@ var appFlags = map[string]string{
 	apps.FieldRedirectURIs: "--redirect-uri",
 	apps.FieldScopes:       "--scope",
 	apps.FieldLogo:         "--logo",
+	apps.FieldHomepageURL:  "--homepage-url",
+	apps.FieldPrivacyURL:   "--privacy-url",
+	apps.FieldDescription:  "--description",
 }
 
 func (c *cli) appsCreateCmd() *cobra.Command {
@@ -41,6 +44,7 @@ func (c *cli) appsCreateCmd() *cobra.Command {
 		name, logoPath, ownerEmail string
 		redirectURIs, scopes       []string
 		public                     bool
+		profile                    apps.Profile
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -60,7 +64,7 @@ must use PKCE.`,
 			if len(scopes) == 0 {
 				scopes = consent.Names()
 			}
-			reg := apps.Registration{Name: name, RedirectURIs: redirectURIs, Scopes: scopes, Public: public}
+			reg := apps.Registration{Name: name, RedirectURIs: redirectURIs, Scopes: scopes, Public: public, Profile: profile}
 			if logoPath != "" {
 				data, err := readLimited(logoPath, apps.MaxLogoBytes)
 				if err != nil {
@@ -120,6 +124,9 @@ must use PKCE.`,
 	f.StringArrayVar(&scopes, "scope", nil, "`SCOPE` the app may request (repeatable; default: every scope: "+strings.Join(consent.Names(), ", ")+")")
 	f.StringVar(&logoPath, "logo", "", "logo image `FILE` (PNG, JPEG or WebP, at most 256 KiB, 16x16 to 1024x1024 pixels)")
 	f.BoolVar(&public, "public", false, "public client without a secret (single-page or native app)")
+	f.StringVar(&profile.HomepageURL, "homepage-url", "", "the app's homepage `URL` (https), linked from the consent screen")
+	f.StringVar(&profile.PrivacyURL, "privacy-url", "", "the app's privacy-policy `URL` (https), linked from the consent screen")
+	f.StringVar(&profile.Description, "description", "", "one-line description shown on the consent screen (at most 140 characters)")
 	f.StringVar(&ownerEmail, "owner", "", "e-mail of the owning user; the app joins that user's workspace (required)")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("redirect-uri")

@@ -144,7 +144,7 @@ func TestBrowserSignInAndConsent(t *testing.T) {
 	if appName != "Test App" {
 		t.Errorf("consent shows app %q", appName)
 	}
-	for _, want := range []string{"List and read project data", "Read task data across projects"} {
+	for _, want := range []string{"See your projects", "See the tasks in all your projects", "projects:read"} {
 		if !strings.Contains(scopes, want) {
 			t.Errorf("consent scopes %q lack %q", scopes, want)
 		}

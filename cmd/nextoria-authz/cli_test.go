@@ -148,7 +148,9 @@ func TestCLIWorkspacesUsersApps(t *testing.T) {
 	}
 	created := decode[map[string]string](t, mustRun(t, env, "", "apps", "create", "--name", "Acme Sync",
 		"--redirect-uri", "https://acme.example/callback", "--redirect-uri", "http://127.0.0.1:9999/callback",
-		"--scope", "projects:read", "--scope", "tasks:read", "--logo", logo, "--owner", "ada@acme.example", "--json"))
+		"--scope", "projects:read", "--scope", "tasks:read", "--logo", logo, "--owner", "ada@acme.example",
+		"--homepage-url", "https://acme.example/", "--privacy-url", "https://acme.example/privacy",
+		"--description", "Keeps Acme in sync.", "--json"))
 	if created["client_id"] == "" || len(created["client_secret"]) != 43 {
 		t.Fatalf("apps create --json = %v", created)
 	}
@@ -166,6 +168,10 @@ func TestCLIWorkspacesUsersApps(t *testing.T) {
 	if !app.HasLogo || app.WorkspaceID != ws["id"] || app.OwnerID != user["id"] ||
 		!slices.Equal(app.Scopes, []string{"projects:read", "tasks:read"}) {
 		t.Errorf("app = %+v", app)
+	}
+	if app.HomepageURL != "https://acme.example/" || app.PrivacyURL != "https://acme.example/privacy" ||
+		app.Description != "Keeps Acme in sync." {
+		t.Errorf("profile flags not stored: %q %q %q", app.HomepageURL, app.PrivacyURL, app.Description)
 	}
 
 	// A public app gets every scope by default and no secret; the human
@@ -240,6 +246,9 @@ func TestCLIRejectsBadInput(t *testing.T) {
 		{"password in argv is not a flag", env, "", []string{"users", "create", "--email", "a@x.example", "--workspace", "x", "--password", "secret123"}, []string{"unknown flag: --password"}},
 		{"bad app", env, "", []string{"apps", "create", "--name", "", "--redirect-uri", "http://acme.example/cb", "--scope", "admin", "--owner", "a@x.example"},
 			[]string{"invalid app", "--name: is required", "--redirect-uri: redirect URI \"http://acme.example/cb\": must use https", "--scope: unknown scope \"admin\""}},
+		{"bad profile", env, "", []string{"apps", "create", "--name", "A", "--redirect-uri", "https://a.example/cb", "--public", "--owner", "a@x.example",
+			"--homepage-url", "http://a.example/", "--privacy-url", "javascript:x", "--description", "two\nlines"},
+			[]string{"--homepage-url: must be an https://", "--privacy-url: must be an https://", "--description: must be a single line"}},
 		{"svg logo", env, "", []string{"apps", "create", "--name", "A", "--redirect-uri", "https://a.example/cb", "--logo", writeFile(t, "logo.svg", "<svg xmlns='http://www.w3.org/2000/svg'/>"), "--owner", "a@x.example"},
 			[]string{"--logo: logo must be a PNG, JPEG or WebP image"}},
 		{"missing logo file", env, "", []string{"apps", "create", "--name", "A", "--redirect-uri", "https://a.example/cb", "--logo", "/nonexistent/logo.png", "--owner", "a@x.example"},

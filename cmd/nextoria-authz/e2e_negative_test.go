@@ -58,6 +58,70 @@ func TestE2EAuthorizeRequestErrorsShowPage(t *testing.T) {
 	}
 }
 
+// TestE2EAuthorizeErrorClasses: each refused request that cannot go back to
+// the app shows the page of its class, with the app's name when it is known,
+// the OAuth error code and the request reference (the X-Request-Id header),
+// and none of fosite's generic descriptions.
+func TestE2EAuthorizeErrorClasses(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t)
+	v := oauth2.GenerateVerifier()
+	valid := func(mut func(q url.Values)) string {
+		q := url.Values{
+			"client_id": {s.ClientID}, "redirect_uri": {s.RedirectURI}, "response_type": {"code"},
+			"scope": {"projects:read"}, "state": {"state-12345678"},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier(v)}, "code_challenge_method": {"S256"},
+		}
+		mut(q)
+		return s.URL + "/oauth/authorize?" + q.Encode()
+	}
+	tests := []struct {
+		name      string
+		url       string
+		wantClass string
+		wantCode  string
+		wantApp   bool
+	}{
+		{"unknown client", valid(func(q url.Values) { q.Set("client_id", "no-such-client") }), "unknown_app", "invalid_client", false},
+		{"redirect not registered", valid(func(q url.Values) { q.Set("redirect_uri", "https://evil.example/callback") }),
+			"redirect_uri_not_registered", "invalid_request", true},
+		{"missing client_id", valid(func(q url.Values) { q.Del("client_id") }), "request_malformed", "invalid_request", false},
+		{"duplicate parameter", valid(func(q url.Values) { q.Add("scope", "tasks:read") }), "request_malformed", "invalid_request", false},
+	}
+	rawSentences := []string{"Client authentication failed", "e.g.", "The request is missing a required parameter",
+		"pre-registered redirect urls"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := s.newBrowser(t).get(tt.url)
+			if p.StatusCode != http.StatusBadRequest || p.Header.Get("Location") != "" {
+				t.Fatalf("status %d, Location %q: want a 400 page", p.StatusCode, p.Header.Get("Location"))
+			}
+			if !strings.Contains(p.Body, `data-error-class="`+tt.wantClass+`"`) {
+				t.Errorf("page is not of class %s: %.400s", tt.wantClass, p.Body)
+			}
+			if !strings.Contains(p.Body, `data-testid="error-code">`+tt.wantCode+`<`) {
+				t.Errorf("error code %s not shown", tt.wantCode)
+			}
+			id := p.Header.Get("X-Request-Id")
+			if id == "" || !strings.Contains(p.Body, `data-testid="request-id">`+id+`<`) {
+				t.Errorf("request reference %q not shown", id)
+			}
+			if got := strings.Contains(p.Body, `data-testid="error-app-name">Test App<`); got != tt.wantApp {
+				t.Errorf("app name shown = %v, want %v", got, tt.wantApp)
+			}
+			for _, raw := range rawSentences {
+				if strings.Contains(htmlUnescape(p.Body), raw) {
+					t.Errorf("page shows fosite's sentence %q", raw)
+				}
+			}
+			if strings.Contains(p.Body, `data-testid="home-link"`) {
+				t.Error("authorization error page links to the home page")
+			}
+		})
+	}
+}
+
 // TestE2EAuthorizeRequestErrorsRedirect: once the redirect URI is verified,
 // errors go back to the client with error, state and iss.
 func TestE2EAuthorizeRequestErrorsRedirect(t *testing.T) {

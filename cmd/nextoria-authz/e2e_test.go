@@ -31,7 +31,7 @@ func TestE2EAuthorizationCodeFlow(t *testing.T) {
 	if consentPage.StatusCode != http.StatusOK {
 		t.Fatalf("consent page status %d", consentPage.StatusCode)
 	}
-	for _, want := range []string{"Test App", s.Email, "Analytical Engines", "List and read project data", "Read task data across projects", "127.0.0.1:9"} {
+	for _, want := range []string{"Test App", s.Email, "Analytical Engines", "See your projects", "See the tasks in all your projects", "127.0.0.1:9", "Published by", "Not you? Use another account"} {
 		if !strings.Contains(consentPage.Body, want) {
 			t.Errorf("consent page lacks %q", want)
 		}
@@ -252,7 +252,7 @@ func TestE2ERememberedConsent(t *testing.T) {
 	}
 	broader := s.oauthConfig(oauth2.AuthStyleInParams, "projects:read", "invoices:read")
 	p = b.get(broader.AuthCodeURL("state-ddddddd", oauth2.S256ChallengeOption(v)))
-	if p.StatusCode != http.StatusOK || !strings.Contains(p.Body, "Read invoice data") {
+	if p.StatusCode != http.StatusOK || !strings.Contains(p.Body, "See your invoices") {
 		t.Fatalf("a new scope should ask again, got %d", p.StatusCode)
 	}
 }

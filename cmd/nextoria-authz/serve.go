@@ -23,6 +23,7 @@ import (
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/authz"
 	"github.com/nextoria/authz/ratelimit"
+	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/resource"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
@@ -60,6 +61,8 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	if err := cfg.Validate(dev); err != nil {
 		return nil, err
 	}
+	// Every record logged with a request's context carries its request_id.
+	logger = slog.New(reqid.NewHandler(logger.Handler()))
 	keys, err := secret.DeriveKeys(cfg.Secrets.System)
 	if err != nil {
 		return nil, err
@@ -168,6 +171,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		h = requireForwardedHTTPS(h)
 	}
 	h = logRequests(logger, h)
+	h = reqid.Middleware(cfg.Proxy.Trusted, h)
 	ok = true
 	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, handler: h, logger: logger}, nil
 }
