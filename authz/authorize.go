@@ -64,6 +64,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r)
 		return
 	}
+	if !consent.MayRemember(ar.GetClient().IsPublic(), ar.GetRedirectURI()) {
+		remembered = nil // RFC 8252 §8.6: ask every time
+	}
 	if !consent.NeedsPrompt(remembered, requested, ar.GetRequestForm().Get("prompt")) {
 		s.grantUses.record(p.UserID, clientID)
 		s.issueCode(w, r, ar, p)
@@ -96,11 +99,44 @@ func (s *Server) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request, q
 		s.authorizeError(w, r, ar, err)
 		return nil, false
 	}
+	if err := checkRedirectURI(ar); err != nil {
+		// The redirect URI is not trusted: never send the browser there.
+		_, desc := describe(err)
+		s.log.InfoContext(r.Context(), "authorization request refused", "error", "invalid_request", "description", desc)
+		s.browser.RenderError(w, r, http.StatusBadRequest, "This authorization request is not valid", desc)
+		return nil, false
+	}
 	if err := checkAuthorizeRequest(ar); err != nil {
 		s.authorizeError(w, r, ar, err)
 		return nil, false
 	}
 	return ar, true
+}
+
+// checkRedirectURI narrows fosite's redirect URI matching, which accepts a
+// loopback redirect on any port for every client (RFC 8252 §7.3) and ignores
+// userinfo. A redirect URI with userinfo is always refused; a confidential
+// client's redirect URI must equal a registered one exactly, since the
+// any-port rule exists for native (public) clients only.
+func checkRedirectURI(ar fosite.AuthorizeRequester) error {
+	u := ar.GetRedirectURI()
+	if u == nil {
+		return fosite.ErrInvalidRequest.WithHint("The redirect_uri is missing.")
+	}
+	if u.User != nil {
+		return fosite.ErrInvalidRequest.WithHint("The redirect_uri must not contain a user name or password.")
+	}
+	raw := ar.GetRequestForm().Get("redirect_uri")
+	c := ar.GetClient()
+	if raw == "" || c.IsPublic() {
+		// fosite used the only registered URI, or a public client may use
+		// any port on a registered loopback redirect.
+		return nil
+	}
+	if !slices.Contains(c.GetRedirectURIs(), raw) {
+		return fosite.ErrInvalidRequest.WithHint("The redirect_uri does not match a registered redirect URI exactly.")
+	}
+	return nil
 }
 
 // checkAuthorizeRequest applies our rules on top of fosite's: only the code

@@ -76,3 +76,44 @@ func TestOriginAndHost(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRedirectURI(t *testing.T) {
+	t.Parallel()
+	registered := []string{"http://127.0.0.1/cb", "https://app.example/cb"}
+	tests := []struct {
+		name    string
+		public  bool
+		raw     string // the redirect_uri parameter; "" when omitted
+		wantErr bool
+	}{
+		{"confidential exact loopback", false, "http://127.0.0.1/cb", false},
+		{"confidential exact https", false, "https://app.example/cb", false},
+		{"confidential omitted", false, "", false},
+		{"confidential other loopback port", false, "http://127.0.0.1:4444/cb", true},
+		{"public other loopback port", true, "http://127.0.0.1:4444/cb", false},
+		{"public loopback with userinfo", true, "http://evil@127.0.0.1:4444/cb", true},
+		{"confidential with userinfo", false, "http://evil:pw@127.0.0.1/cb", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ar := fosite.NewAuthorizeRequest()
+			ar.Client = &fosite.DefaultClient{ID: "c", Public: tt.public, RedirectURIs: registered}
+			ar.Form = url.Values{}
+			effective := tt.raw
+			if tt.raw != "" {
+				ar.Form.Set("redirect_uri", tt.raw)
+			} else {
+				effective = registered[0]
+			}
+			u, err := url.Parse(effective)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ar.RedirectURI = u
+			if err := checkRedirectURI(ar); (err != nil) != tt.wantErr {
+				t.Fatalf("checkRedirectURI(%q) = %v, want error %v", tt.raw, err, tt.wantErr)
+			}
+		})
+	}
+}
