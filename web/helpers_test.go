@@ -254,6 +254,17 @@ func (f *fakeStore) ResetLoginThrottle(_ context.Context, keys ...string) error 
 	return nil
 }
 
+// UncountLoginAttempt follows storage.UncountLoginAttempt.
+func (f *fakeStore) UncountLoginAttempt(_ context.Context, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if row, ok := f.throttle[key]; ok && row.attempts > 1 {
+		row.attempts--
+		f.throttle[key] = row
+	}
+	return nil
+}
+
 // throttleRow returns the row of key, and whether there is one.
 func (f *fakeStore) throttleRow(key string) (fakeThrottleRow, bool) {
 	f.mu.Lock()

@@ -81,6 +81,7 @@ type Store interface {
 	// Sign-in throttling (see throttle.go).
 	CountLoginAttempt(ctx context.Context, key string, rule storage.LoginThrottleRule) (storage.LoginAttempt, error)
 	ResetLoginThrottle(ctx context.Context, keys ...string) error
+	UncountLoginAttempt(ctx context.Context, key string) error
 }
 
 var _ Store = (*storage.Store)(nil)
