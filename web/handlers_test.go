@@ -62,6 +62,9 @@ func TestLoginSuccess(t *testing.T) {
 			if c == nil {
 				t.Fatal("no session cookie set")
 			}
+			if want := map[bool]string{true: "__Host-nx_session", false: "nx_session"}[secure]; c.Name != want {
+				t.Errorf("cookie name = %q, want %q", c.Name, want)
+			}
 			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != secure || c.Path != "/" || c.Domain != "" {
 				t.Errorf("cookie HttpOnly=%v SameSite=%v Secure=%v Path=%q Domain=%q", c.HttpOnly, c.SameSite, c.Secure, c.Path, c.Domain)
 			}
