@@ -131,7 +131,12 @@ type SigningKey struct {
 	PrivateEnc []byte // sealed private key (secret.Seal, additional data = KID)
 	PublicJWK  []byte // JSON of the public JWK, with kid, alg and use
 	CreatedAt  time.Time
-	RetiredAt  time.Time // zero while the key is the active one
+	// ActivatesAt is when the key starts signing; until then it is only
+	// published, so that verifiers have it before they meet its kid.
+	ActivatesAt time.Time
+	// RetiredAt is when a newer key took or takes over (it may lie in the
+	// future while that key is pending); zero while no newer key exists.
+	RetiredAt time.Time
 }
 
 // APIKey is a workspace's credential for server-to-server calls to the REST

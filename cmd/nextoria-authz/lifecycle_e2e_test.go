@@ -247,7 +247,7 @@ func TestE2EKeyRotation(t *testing.T) {
 	before := s.tokens(t, conf)
 	oldKID := kidOf(t, before.AccessToken)
 
-	newKID, err := authz.RotateKey(ctx, s.store, s.keys.Seal)
+	newKID, _, err := authz.RotateKey(ctx, s.store, s.keys.Seal, 0) // signs at once
 	if err != nil {
 		t.Fatal(err)
 	}
