@@ -32,6 +32,9 @@ type Update struct {
 	Logo []byte
 	// RemoveLogo deletes the logo. It cannot be combined with Logo.
 	RemoveLogo bool
+	// PKCEOptional, when set, changes whether a confidential app may omit
+	// PKCE; nil keeps the setting. Public apps always need PKCE.
+	PKCEOptional *bool
 }
 
 // ValidateUpdate checks an update by the rules of registration and returns
@@ -79,6 +82,7 @@ func (s Service) Update(ctx context.Context, clientID string, u Update) (app sto
 		Name:         strings.TrimSpace(u.Name),
 		RedirectURIs: slices.Clone(u.RedirectURIs),
 		Scopes:       slices.Clone(u.Scopes),
+		PKCEOptional: u.PKCEOptional,
 	})
 	if err != nil {
 		return storage.App{}, fmt.Errorf("apps: update %q: %w", clientID, err)

@@ -139,9 +139,29 @@ func checkRedirectURI(ar fosite.AuthorizeRequester) error {
 	return nil
 }
 
+// pkceClient is a client that says whether it must use PKCE
+// (*storage.Client does).
+type pkceClient interface {
+	PKCERequired() bool
+}
+
+// requiresPKCE reports whether c's authorization requests must carry a
+// code_challenge: every client's must (RFC 9700 §2.1.1) unless it is a
+// confidential client whose app opted out.
+func requiresPKCE(c fosite.Client) bool {
+	if c.IsPublic() {
+		return true
+	}
+	if p, ok := c.(pkceClient); ok {
+		return p.PKCERequired()
+	}
+	return true
+}
+
 // checkAuthorizeRequest applies our rules on top of fosite's: only the code
-// flow in query mode, at least one scope, and PKCE checked before the user is
-// asked anything (fosite checks it only when it issues the code).
+// flow in query mode, at least one scope, and PKCE (required unless a
+// confidential app opted out) checked before the user is asked anything
+// (fosite checks it only when it issues the code).
 func checkAuthorizeRequest(ar fosite.AuthorizeRequester) error {
 	if !ar.GetResponseTypes().ExactOne("code") {
 		return fosite.ErrUnsupportedResponseType.WithHint("Only response_type=code is supported.")
@@ -155,8 +175,8 @@ func checkAuthorizeRequest(ar fosite.AuthorizeRequester) error {
 	}
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
-	case challenge == "" && method == "" && ar.GetClient().IsPublic():
-		return fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE with code_challenge_method=S256.")
+	case challenge == "" && method == "" && requiresPKCE(ar.GetClient()):
+		return fosite.ErrInvalidRequest.WithHint("This client must use PKCE with code_challenge_method=S256.")
 	case challenge == "" && method != "":
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was sent without code_challenge.")
 	case challenge != "" && method != "S256":

@@ -18,7 +18,7 @@ func TestCheckAuthorizeRequest(t *testing.T) {
 		form    url.Values
 		wantErr *fosite.RFC6749Error
 	}{
-		{"confidential without PKCE", false, []string{"code"}, []string{"projects:read"}, url.Values{}, nil},
+		{"confidential without PKCE", false, []string{"code"}, []string{"projects:read"}, url.Values{}, fosite.ErrInvalidRequest},
 		{"S256", false, []string{"code"}, []string{"projects:read"},
 			url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}}, nil},
 		{"public with S256", true, []string{"code"}, []string{"projects:read"},
@@ -57,6 +57,37 @@ func TestCheckAuthorizeRequest(t *testing.T) {
 				t.Fatalf("error = %q (%v), want %q", got, err, tt.wantErr.ErrorField)
 			}
 		})
+	}
+}
+
+// optOutClient is a confidential client whose app does not require PKCE.
+type optOutClient struct{ fosite.DefaultClient }
+
+func (optOutClient) PKCERequired() bool { return false }
+
+func TestRequiresPKCE(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		client fosite.Client
+		want   bool
+	}{
+		{"public", &fosite.DefaultClient{Public: true}, true},
+		{"confidential, no setting", &fosite.DefaultClient{}, true},
+		{"confidential, opted out", &optOutClient{}, false},
+		{"public cannot opt out", &optOutClient{fosite.DefaultClient{Public: true}}, true},
+	}
+	for _, tt := range tests {
+		if got := requiresPKCE(tt.client); got != tt.want {
+			t.Errorf("%s: requiresPKCE = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	ar := fosite.NewAuthorizeRequest()
+	ar.Client = &optOutClient{}
+	ar.ResponseTypes = []string{"code"}
+	ar.RequestedScope = []string{"projects:read"}
+	if err := checkAuthorizeRequest(ar); err != nil {
+		t.Errorf("opted-out confidential client without PKCE: %v", err)
 	}
 }
 

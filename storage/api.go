@@ -125,7 +125,7 @@ func (s *Store) DeleteLoginSession(ctx context.Context, idHash []byte) error {
 // alias oauth_apps as a and LEFT JOIN oauth_app_logos as l.
 const appColumns = `a.id, a.client_id, a.secret_hash, a.rotated_secret_hash,
 	a.rotated_secret_expires_at, a.name, a.redirect_uris, a.scopes, a.public,
-	a.workspace_id, a.owner_id, l.sha256, a.created_at, a.updated_at`
+	NOT a.pkce_required, a.workspace_id, a.owner_id, l.sha256, a.created_at, a.updated_at`
 
 // appRow receives appColumns, including the nullable ones.
 type appRow struct {
@@ -139,7 +139,7 @@ func (r *appRow) dest() []any {
 	return []any{
 		&r.a.ID, &r.a.ClientID, &r.a.SecretHash, &r.a.RotatedSecretHash,
 		&r.rotatedExp, &r.a.Name, &r.a.RedirectURIs, &r.a.Scopes, &r.a.Public,
-		&r.a.WorkspaceID, &r.a.OwnerID, &r.logoSHA256, &r.a.CreatedAt, &r.a.UpdatedAt,
+		&r.a.PKCEOptional, &r.a.WorkspaceID, &r.a.OwnerID, &r.logoSHA256, &r.a.CreatedAt, &r.a.UpdatedAt,
 	}
 }
 
@@ -179,17 +179,18 @@ func (s *Store) CreateApp(ctx context.Context, a NewApp) (App, error) {
 		RedirectURIs: textArray(a.RedirectURIs),
 		Scopes:       textArray(a.Scopes),
 		Public:       a.Public,
+		PKCEOptional: a.PKCEOptional && !a.Public,
 		WorkspaceID:  a.WorkspaceID,
 		OwnerID:      a.OwnerID,
 	}
 	err := s.inTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
 		if err := db.QueryRow(ctx,
-			`INSERT INTO oauth_apps (client_id, secret_hash, name, redirect_uris, scopes, public, workspace_id, owner_id)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			`INSERT INTO oauth_apps (client_id, secret_hash, name, redirect_uris, scopes, public, workspace_id, owner_id, pkce_required)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			 RETURNING id, created_at, updated_at`,
 			app.ClientID, app.SecretHash, app.Name, app.RedirectURIs, app.Scopes, app.Public,
-			app.WorkspaceID, app.OwnerID).Scan(&app.ID, &app.CreatedAt, &app.UpdatedAt); err != nil {
+			app.WorkspaceID, app.OwnerID, !app.PKCEOptional).Scan(&app.ID, &app.CreatedAt, &app.UpdatedAt); err != nil {
 			return mapError(err)
 		}
 		if a.Logo == nil {

@@ -16,6 +16,9 @@ type AppUpdate struct {
 	Name         string
 	RedirectURIs []string
 	Scopes       []string
+	// PKCEOptional, when set, changes whether a confidential app may omit
+	// PKCE; nil keeps the current setting. Public apps always need PKCE.
+	PKCEOptional *bool
 }
 
 // UpdateApp replaces an app's name, redirect URIs and scopes and returns the
@@ -25,14 +28,34 @@ func (s *Store) UpdateApp(ctx context.Context, clientID string, u AppUpdate) (Ap
 	var r appRow
 	err := s.db(ctx).QueryRow(ctx,
 		`WITH a AS (
-		     UPDATE oauth_apps SET name = $2, redirect_uris = $3, scopes = $4, updated_at = now()
+		     UPDATE oauth_apps SET name = $2, redirect_uris = $3, scopes = $4,
+		         pkce_required = public OR NOT coalesce($5, NOT pkce_required), updated_at = now()
 		     WHERE client_id = $1
 		     RETURNING *)
 		 SELECT `+appColumns+`
 		 FROM a LEFT JOIN oauth_app_logos l ON l.app_id = a.id`,
-		clientID, u.Name, textArray(u.RedirectURIs), textArray(u.Scopes)).Scan(r.dest()...)
+		clientID, u.Name, textArray(u.RedirectURIs), textArray(u.Scopes), u.PKCEOptional).Scan(r.dest()...)
 	if err != nil {
 		return App{}, fmt.Errorf("storage: update app %q: %w", clientID, mapError(err))
+	}
+	return r.app(), nil
+}
+
+// SetAppPKCEOptional sets whether a confidential app may omit PKCE and
+// returns the app as stored; a public app always requires PKCE, whatever
+// optional says. ErrNotFound when there is no such app.
+func (s *Store) SetAppPKCEOptional(ctx context.Context, clientID string, optional bool) (App, error) {
+	var r appRow
+	err := s.db(ctx).QueryRow(ctx,
+		`WITH a AS (
+		     UPDATE oauth_apps SET pkce_required = public OR NOT $2, updated_at = now()
+		     WHERE client_id = $1
+		     RETURNING *)
+		 SELECT `+appColumns+`
+		 FROM a LEFT JOIN oauth_app_logos l ON l.app_id = a.id`,
+		clientID, optional).Scan(r.dest()...)
+	if err != nil {
+		return App{}, fmt.Errorf("storage: set PKCE of app %q: %w", clientID, mapError(err))
 	}
 	return r.app(), nil
 }

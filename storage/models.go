@@ -83,6 +83,10 @@ type App struct {
 	LogoSHA256             string // hex; changes when the logo changes (cache busting)
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
+
+	// PKCEOptional lets a confidential app omit PKCE (RFC 9700 §2.1.1
+	// wants it from every client). Public apps always need PKCE.
+	PKCEOptional bool
 }
 
 // Logo is an app's logo image, already validated and re-encoded.
@@ -99,6 +103,8 @@ type NewApp struct {
 	RedirectURIs []string
 	Scopes       []string
 	Public       bool
+	// PKCEOptional lets a confidential app omit PKCE; new apps require it.
+	PKCEOptional bool
 	WorkspaceID  string
 	OwnerID      string
 	Logo         *Logo // optional
