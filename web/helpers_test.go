@@ -724,7 +724,7 @@ func (b *browser) login(email, password, next string) response {
 func (b *browser) sessionCookie() *http.Cookie {
 	u, _ := url.Parse(b.env.ts.URL)
 	for _, c := range b.jar.Cookies(u) {
-		if c.Name == SecureCookieName {
+		if c.Name == CookieName {
 			return c
 		}
 	}
@@ -733,11 +733,11 @@ func (b *browser) sessionCookie() *http.Cookie {
 
 func (b *browser) setSessionCookie(value string) {
 	u, _ := url.Parse(b.env.ts.URL)
-	b.jar.SetCookies(u, []*http.Cookie{{Name: SecureCookieName, Value: value, Path: "/"}})
+	b.jar.SetCookies(u, []*http.Cookie{{Name: CookieName, Value: value, Path: "/"}})
 }
 
 // sessionSetCookie returns the session cookie a response sets, under
-// either name (SecureCookieName, or CookieName without Secure cookies).
+// either name (SecureCookieName under TLS, else CookieName).
 func sessionSetCookie(resp response) *http.Cookie {
 	for _, c := range resp.Cookies() {
 		if c.Name == SecureCookieName || c.Name == CookieName {

@@ -19,17 +19,25 @@ import (
 // host (Config.SecureCookies off).
 const CookieName = "nx_session"
 
-// SecureCookieName is the name of the session cookie when cookies are Secure
-// (TLS). Browsers accept a __Host- cookie only with Secure, Path=/ and no
-// Domain, so a sibling subdomain or a plain-HTTP page cannot set or shadow it.
+// SecureCookieName is the name of the session cookie under TLS (an https
+// issuer, with Secure cookies). Browsers accept a __Host- cookie only from a
+// secure origin with Secure, Path=/ and no Domain, so a sibling subdomain or
+// a plain-HTTP page cannot set or shadow it. A plain-HTTP development host
+// keeps CookieName: browsers refuse the prefix there.
 const SecureCookieName = "__Host-" + CookieName
 
-// cookieName is the session cookie's name under this server's settings.
-func (s *Server) cookieName() string {
-	if s.cookies.Options.Secure {
+// sessionCookieName is the session cookie's name for an issuer scheme and
+// the Secure setting.
+func sessionCookieName(issuerScheme string, secure bool) string {
+	if secure && issuerScheme == "https" {
 		return SecureCookieName
 	}
 	return CookieName
+}
+
+// cookieName is the session cookie's name under this server's settings.
+func (s *Server) cookieName() string {
+	return sessionCookieName(s.issuerScheme, s.cookies.Options.Secure)
 }
 
 // Session cookie values. Both are strings, so gob needs no registration.

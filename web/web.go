@@ -123,7 +123,9 @@ type Server struct {
 	csrfKey  []byte
 	lifetime time.Duration
 	hsts     bool
-	cookies  *sessions.CookieStore
+	// issuerScheme is the issuer URL's scheme; it decides the cookie name.
+	issuerScheme string
+	cookies      *sessions.CookieStore
 }
 
 // New validates cfg, reporting every problem at once, and returns a Server.
@@ -177,16 +179,17 @@ func New(cfg Config, store Store) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		store:    store,
-		apps:     cfg.Apps,
-		apiKeys:  cfg.APIKeys,
-		throttle: throttle,
-		trustXFF: cfg.TrustProxyHeaders,
-		log:      logger,
-		csrfKey:  append([]byte(nil), cfg.Keys.CSRF...),
-		lifetime: lifetime,
-		hsts:     u.Scheme == "https",
-		cookies:  newCookieStore(cfg.Keys, cfg.SecureCookies, lifetime),
+		store:        store,
+		apps:         cfg.Apps,
+		apiKeys:      cfg.APIKeys,
+		throttle:     throttle,
+		trustXFF:     cfg.TrustProxyHeaders,
+		log:          logger,
+		csrfKey:      append([]byte(nil), cfg.Keys.CSRF...),
+		lifetime:     lifetime,
+		hsts:         u.Scheme == "https",
+		issuerScheme: u.Scheme,
+		cookies:      newCookieStore(cfg.Keys, cfg.SecureCookies, lifetime),
 	}, nil
 }
 
