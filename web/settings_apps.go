@@ -27,6 +27,8 @@ type appFormView struct {
 	Scopes       []string // the checked scope names
 	Public       bool
 	RemoveLogo   bool
+	// PKCEOptional: a confidential app may omit PKCE (settings form only).
+	PKCEOptional bool
 	// Errors are apps.FieldErrors keyed by field (apps.FieldName, …).
 	Errors apps.FieldErrors
 	// Notice is shown above the form, e.g. when the upload was too large.
@@ -41,6 +43,7 @@ func formOf(app storage.App) appFormView {
 		RedirectURIs: strings.Join(app.RedirectURIs, "\n"),
 		Scopes:       slices.Clone(app.Scopes),
 		Public:       app.Public,
+		PKCEOptional: app.PKCEOptional && !app.Public,
 	}
 }
 
@@ -222,13 +225,18 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	}
 	f := formFrom(u)
-	updated, err := s.apps.Update(r.Context(), app.ClientID, apps.Update{
+	upd := apps.Update{
 		Name:         f.Name,
 		RedirectURIs: redirectURIs(f.RedirectURIs),
 		Scopes:       f.Scopes,
 		Logo:         u.logo,
 		RemoveLogo:   f.RemoveLogo,
-	})
+	}
+	if !app.Public { // the checkbox is shown to confidential apps only
+		f.PKCEOptional = u.form.Get("pkce_required") == ""
+		upd.PKCEOptional = &f.PKCEOptional
+	}
+	updated, err := s.apps.Update(r.Context(), app.ClientID, upd)
 	var fe apps.FieldErrors
 	switch {
 	case errors.As(err, &fe):
