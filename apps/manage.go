@@ -34,6 +34,9 @@ type Update struct {
 	RemoveLogo bool
 	// Profile replaces the app's profile; empty fields clear it.
 	Profile Profile
+	// PKCEOptional, when set, changes whether a confidential app may omit
+	// PKCE; nil keeps the setting. Public apps always need PKCE.
+	PKCEOptional *bool
 }
 
 // ValidateUpdate checks an update by the rules of registration and returns
@@ -99,6 +102,7 @@ func (s Service) Update(ctx context.Context, clientID string, u Update) (app sto
 		HomepageURL:  profile.HomepageURL,
 		PrivacyURL:   profile.PrivacyURL,
 		Description:  profile.Description,
+		PKCEOptional: u.PKCEOptional,
 	})
 	if err != nil {
 		return storage.App{}, fmt.Errorf("apps: update %q: %w", clientID, err)

@@ -51,6 +51,7 @@ func (s Service) Register(ctx context.Context, r Registration) (storage.App, str
 		RedirectURIs: slices.Clone(r.RedirectURIs),
 		Scopes:       slices.Clone(r.Scopes),
 		Public:       r.Public,
+		PKCEOptional: r.PKCEOptional && !r.Public,
 		WorkspaceID:  r.WorkspaceID,
 		OwnerID:      r.OwnerID,
 		Logo:         logo,

@@ -46,6 +46,9 @@ type Registration struct {
 	// Public apps (single-page and native apps) cannot keep a secret and get
 	// none; they must use PKCE.
 	Public bool
+	// PKCEOptional lets a confidential app omit PKCE; by default every app
+	// must use it (RFC 9700 §2.1.1). Ignored for public apps.
+	PKCEOptional bool
 	// Logo is the raw upload, nil when there is none. It is validated and
 	// re-encoded as PNG before it is stored.
 	Logo        []byte

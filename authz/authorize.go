@@ -69,6 +69,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "load consent grant", err)
 		return
 	}
+	if !consent.MayRemember(ar.GetClient().IsPublic(), ar.GetRedirectURI()) {
+		remembered = nil // RFC 8252 §8.6: ask every time
+	}
 	if !consent.NeedsPrompt(remembered, requested, ar.GetRequestForm().Get("prompt")) {
 		s.grantUses.record(p.UserID, clientID)
 		s.issueCode(w, r, ar, p)
@@ -99,6 +102,13 @@ func (s *Server) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request, q
 		s.authorizeError(w, r, ar, err)
 		return nil, false
 	}
+	if err := checkRedirectURI(ar); err != nil {
+		// The redirect URI is not trusted: never send the browser there.
+		_, desc := describe(err)
+		s.log.InfoContext(r.Context(), "authorization request refused", "error", "invalid_request", "description", desc)
+		s.browser.RenderError(w, r, http.StatusBadRequest, "This authorization request is not valid", desc)
+		return nil, false
+	}
 	if err := checkAuthorizeRequest(ar); err != nil {
 		s.authorizeError(w, r, ar, err)
 		return nil, false
@@ -106,9 +116,55 @@ func (s *Server) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request, q
 	return ar, true
 }
 
+// checkRedirectURI narrows fosite's redirect URI matching, which accepts a
+// loopback redirect on any port for every client (RFC 8252 §7.3) and ignores
+// userinfo. A redirect URI with userinfo is always refused; a confidential
+// client's redirect URI must equal a registered one exactly, since the
+// any-port rule exists for native (public) clients only.
+func checkRedirectURI(ar fosite.AuthorizeRequester) error {
+	u := ar.GetRedirectURI()
+	if u == nil {
+		return fosite.ErrInvalidRequest.WithHint("The redirect_uri is missing.")
+	}
+	if u.User != nil {
+		return fosite.ErrInvalidRequest.WithHint("The redirect_uri must not contain a user name or password.")
+	}
+	raw := ar.GetRequestForm().Get("redirect_uri")
+	c := ar.GetClient()
+	if raw == "" || c.IsPublic() {
+		// fosite used the only registered URI, or a public client may use
+		// any port on a registered loopback redirect.
+		return nil
+	}
+	if !slices.Contains(c.GetRedirectURIs(), raw) {
+		return fosite.ErrInvalidRequest.WithHint("The redirect_uri does not match a registered redirect URI exactly.")
+	}
+	return nil
+}
+
+// pkceClient is a client that says whether it must use PKCE
+// (*storage.Client does).
+type pkceClient interface {
+	PKCERequired() bool
+}
+
+// requiresPKCE reports whether c's authorization requests must carry a
+// code_challenge: every client's must (RFC 9700 §2.1.1) unless it is a
+// confidential client whose app opted out.
+func requiresPKCE(c fosite.Client) bool {
+	if c.IsPublic() {
+		return true
+	}
+	if p, ok := c.(pkceClient); ok {
+		return p.PKCERequired()
+	}
+	return true
+}
+
 // checkAuthorizeRequest applies our rules on top of fosite's: only the code
-// flow in query mode, at least one scope, and PKCE checked before the user is
-// asked anything (fosite checks it only when it issues the code).
+// flow in query mode, at least one scope, and PKCE (required unless a
+// confidential app opted out) checked before the user is asked anything
+// (fosite checks it only when it issues the code).
 func checkAuthorizeRequest(ar fosite.AuthorizeRequester) error {
 	if !ar.GetResponseTypes().ExactOne("code") {
 		return fosite.ErrUnsupportedResponseType.WithHint("Only response_type=code is supported.")
@@ -122,8 +178,8 @@ func checkAuthorizeRequest(ar fosite.AuthorizeRequester) error {
 	}
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
-	case challenge == "" && method == "" && ar.GetClient().IsPublic():
-		return fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE with code_challenge_method=S256.")
+	case challenge == "" && method == "" && requiresPKCE(ar.GetClient()):
+		return fosite.ErrInvalidRequest.WithHint("This client must use PKCE with code_challenge_method=S256.")
 	case challenge == "" && method != "":
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was sent without code_challenge.")
 	case challenge != "" && method != "S256":

@@ -152,6 +152,7 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 	if !ok {
 		return nil, fmt.Errorf("authz: unexpected provider type %T", provider)
 	}
+	fc.ClientAuthenticationStrategy = authenticateClient(core)
 	return &Server{
 		cfg: cfg, store: store, keys: keys, browser: browser,
 		provider: provider, fositeCore: core, accessStrategy: jwtStrategy, hasher: hasher,

@@ -227,14 +227,21 @@ func (s *Server) authenticateResourceServer(ctx context.Context, r *http.Request
 // other clients answer 200 and change nothing.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	err := parseLifecycleForm(w, r) // bounds and parses the body first
-	s.allowTokenCORS(w, r)
-	if err != nil {
+	if r.Header.Get("Origin") != "" {
+		w.Header().Add("Vary", "Origin")
+	}
+	if err := parseLifecycleForm(w, r); err != nil { // bounds and parses the body first
 		s.provider.WriteRevocationResponse(ctx, w, err)
 		return
 	}
-	if _, _, basic := r.BasicAuth(); basic && r.PostForm.Get("client_secret") != "" {
-		s.provider.WriteRevocationResponse(ctx, w, fosite.ErrInvalidRequest.WithHint("Use exactly one client authentication method."))
+	if err := checkClientCredentials(r); err != nil {
+		s.provider.WriteRevocationResponse(ctx, w, err)
+		return
+	}
+	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Get("client_id") == "" {
+		// RFC 7009 §2.1: the client authenticates; without any credentials
+		// this is an authentication failure, not a malformed request.
+		s.writeRevocationError(ctx, w, fosite.ErrInvalidClient)
 		return
 	}
 	client, err := s.fositeCore.AuthenticateClient(ctx, r, r.PostForm)
@@ -243,9 +250,10 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.provider.WriteRevocationResponse(ctx, w, err)
+		s.writeRevocationError(ctx, w, err)
 		return
 	}
+	s.allowTokenCORS(w, r, client)
 	if !s.allow(w, s.cfg.Limits.Revocation, "revoke:"+client.GetID()) {
 		return
 	}
@@ -269,6 +277,15 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// writeRevocationError writes a revocation error; invalid_client (401) also
+// gets the WWW-Authenticate challenge (RFC 6749 §5.2).
+func (s *Server) writeRevocationError(ctx context.Context, w http.ResponseWriter, err error) {
+	if errors.Is(err, fosite.ErrInvalidClient) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="nextoria", charset="UTF-8"`)
+	}
+	s.provider.WriteRevocationResponse(ctx, w, err)
 }
 
 func (s *Server) revokeToken(ctx context.Context, clientID, token string, hint fosite.TokenUse) error {

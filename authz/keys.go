@@ -24,8 +24,24 @@ import (
 type KeyStore interface {
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
 	EnsureSigningKey(ctx context.Context, gen func() (storage.SigningKey, error)) (bool, error)
-	RotateSigningKey(ctx context.Context, k storage.SigningKey) error
+	RotateSigningKey(ctx context.Context, k storage.SigningKey, publishAhead time.Duration) (time.Time, error)
 }
+
+// JWKSMaxAge is the JWKS document's cache lifetime (Cache-Control max-age):
+// how long a verifier may go on using a JWKS it fetched. Short, so that a
+// rotation takes effect promptly.
+const JWKSMaxAge = time.Minute
+
+// KeyReloadInterval is how often every instance reloads the signing keys, so
+// a rotation made elsewhere reaches it.
+const KeyReloadInterval = 30 * time.Second
+
+// KeyPublishAhead is how long a rotated-in key is published in the JWKS
+// before it signs: a verifier's cached JWKS (JWKSMaxAge) and an instance's
+// loaded keys (KeyReloadInterval) are both at most that old by then, plus
+// 30 seconds for clock skew and slow fetches. So no verifier that honours
+// max-age ever meets a token whose kid it does not know.
+const KeyPublishAhead = JWKSMaxAge + KeyReloadInterval + 30*time.Second
 
 // RetiredKeyGrace is added to the access-token lifespan to decide how long a
 // retired key keeps verifying: it covers instances that signed with the key
@@ -45,14 +61,25 @@ type KeySet struct {
 	retain time.Duration
 	logger *slog.Logger
 
-	mu     sync.RWMutex
-	active *jose.JSONWebKey
-	public map[string]*ecdsa.PublicKey
-	jwks   []byte
+	// now is the clock that decides which key signs; tests replace it.
+	now func() time.Time
+
+	mu sync.RWMutex
+	// signers are the keys that sign or will sign, the latest to activate
+	// first; Active picks the first whose time has come.
+	signers []timedKey
+	public  map[string]*ecdsa.PublicKey
+	jwks    []byte
 
 	// missMu serialises reloads caused by unknown kids; lastMiss rate-limits them.
 	missMu   sync.Mutex
 	lastMiss time.Time
+}
+
+// timedKey is a private key and when it starts signing.
+type timedKey struct {
+	key  *jose.JSONWebKey
+	from time.Time
 }
 
 // minMissReload is the least time between two reloads caused by an unknown kid.
@@ -90,7 +117,7 @@ func NewSigningKey(seal []byte) (storage.SigningKey, error) {
 // start) and loads the keys. retain is how long a retired key keeps verifying:
 // the access-token lifespan plus clock skew.
 func NewKeySet(ctx context.Context, store KeyStore, seal []byte, retain time.Duration, logger *slog.Logger) (*KeySet, error) {
-	k := &KeySet{store: store, seal: seal, retain: retain, logger: logger}
+	k := &KeySet{store: store, seal: seal, retain: retain, logger: logger, now: time.Now}
 	created, err := store.EnsureSigningKey(ctx, func() (storage.SigningKey, error) { return NewSigningKey(seal) })
 	if err != nil {
 		return nil, fmt.Errorf("authz: ensure signing key: %w", err)
@@ -104,17 +131,21 @@ func NewKeySet(ctx context.Context, store KeyStore, seal []byte, retain time.Dur
 	return k, nil
 }
 
-// RotateKey makes a new key active; the previous key keeps verifying until
-// its tokens have expired. It returns the new kid.
-func RotateKey(ctx context.Context, store KeyStore, seal []byte) (string, error) {
+// RotateKey adds a new signing key: it is published in the JWKS at once and
+// signs from publishAhead later (use KeyPublishAhead; 0 only where nobody
+// verifies with a cached JWKS), when the previous key retires. The previous
+// key keeps verifying until its tokens have expired. It returns the new kid
+// and when it starts signing.
+func RotateKey(ctx context.Context, store KeyStore, seal []byte, publishAhead time.Duration) (string, time.Time, error) {
 	k, err := NewSigningKey(seal)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	if err := store.RotateSigningKey(ctx, k); err != nil {
-		return "", fmt.Errorf("authz: rotate signing key: %w", err)
+	activates, err := store.RotateSigningKey(ctx, k, publishAhead)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("authz: rotate signing key: %w", err)
 	}
-	return k.KID, nil
+	return k.KID, activates, nil
 }
 
 // Reload reads the keys from the database.
@@ -123,11 +154,12 @@ func (k *KeySet) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("authz: list signing keys: %w", err)
 	}
-	var active *jose.JSONWebKey
+	var signers []timedKey
 	public := make(map[string]*ecdsa.PublicKey, len(rows))
 	var published []jose.JSONWebKey
-	now := time.Now()
-	for _, row := range rows {
+	now := k.now()
+	activeFound := false
+	for _, row := range rows { // the latest to activate first
 		if !row.RetiredAt.IsZero() && now.Sub(row.RetiredAt) > k.retain {
 			continue // every token it signed has expired
 		}
@@ -141,19 +173,23 @@ func (k *KeySet) Reload(ctx context.Context) error {
 		}
 		public[row.KID] = pub
 		published = append(published, jwk)
-		if row.RetiredAt.IsZero() && active == nil {
-			der, err := secret.Open(k.seal, row.PrivateEnc, []byte(row.KID))
-			if err != nil {
-				return fmt.Errorf("authz: signing key %s: %w (was secrets.system changed?)", row.KID, err)
-			}
-			priv, err := x509.ParsePKCS8PrivateKey(der)
-			if err != nil {
-				return fmt.Errorf("authz: signing key %s: %w", row.KID, err)
-			}
-			active = &jose.JSONWebKey{Key: priv, KeyID: row.KID, Algorithm: KeyAlg, Use: "sig"}
+		if activeFound {
+			continue // older keys only verify
 		}
+		// A pending key, or the one signing now: keep its private part so
+		// that the switch happens at its activation time, not at the next reload.
+		der, err := secret.Open(k.seal, row.PrivateEnc, []byte(row.KID))
+		if err != nil {
+			return fmt.Errorf("authz: signing key %s: %w (was secrets.system changed?)", row.KID, err)
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			return fmt.Errorf("authz: signing key %s: %w", row.KID, err)
+		}
+		signers = append(signers, timedKey{key: &jose.JSONWebKey{Key: priv, KeyID: row.KID, Algorithm: KeyAlg, Use: "sig"}, from: row.ActivatesAt})
+		activeFound = !row.ActivatesAt.After(now)
 	}
-	if active == nil {
+	if !activeFound {
 		return errors.New("authz: no active signing key")
 	}
 	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: published})
@@ -161,7 +197,7 @@ func (k *KeySet) Reload(ctx context.Context) error {
 		return fmt.Errorf("authz: marshal JWKS: %w", err)
 	}
 	k.mu.Lock()
-	k.active, k.public, k.jwks = active, public, jwks
+	k.signers, k.public, k.jwks = signers, public, jwks
 	k.mu.Unlock()
 	return nil
 }
@@ -172,11 +208,18 @@ func (k *KeySet) Run(ctx context.Context, interval time.Duration) {
 	every(ctx, interval, k.logger, "reload signing keys", k.Reload)
 }
 
-// Active returns the key that signs new tokens.
+// Active returns the key that signs new tokens: the latest whose activation
+// time has come. A key that is still pending is published but never signs.
 func (k *KeySet) Active() *jose.JSONWebKey {
+	now := k.now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return k.active
+	for _, s := range k.signers {
+		if !s.from.After(now) {
+			return s.key
+		}
+	}
+	return k.signers[len(k.signers)-1].key // unreachable after a successful Reload
 }
 
 // PublicKey returns the verification key for kid. A kid this instance has not
@@ -209,7 +252,8 @@ func (k *KeySet) lookup(kid string) (*ecdsa.PublicKey, bool) {
 	return p, ok
 }
 
-// JWKS returns the JSON Web Key Set document of every verifying key.
+// JWKS returns the JSON Web Key Set document of every verifying key,
+// including a pending key that does not sign yet.
 func (k *KeySet) JWKS() []byte {
 	k.mu.RLock()
 	defer k.mu.RUnlock()

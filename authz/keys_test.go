@@ -45,29 +45,50 @@ func TestKeySetRotation(t *testing.T) {
 	}
 	oldKID := ks.Active().KeyID
 
-	newKID, err := RotateKey(ctx, store, keys.Seal)
+	newKID, activates, err := RotateKey(ctx, store, keys.Seal, KeyPublishAhead)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if newKID == oldKID {
 		t.Fatal("rotation kept the kid")
 	}
-	// Before a reload the instance still signs with the old key.
-	if ks.Active().KeyID != oldKID {
-		t.Fatal("active key changed without a reload")
+	if d := time.Until(activates); d < KeyPublishAhead-10*time.Second || d > KeyPublishAhead+10*time.Second {
+		t.Fatalf("the new key activates in %v, want %v", d, KeyPublishAhead)
+	}
+	if KeyPublishAhead < JWKSMaxAge+KeyReloadInterval {
+		t.Fatalf("KeyPublishAhead %v is shorter than the JWKS max-age plus the reload interval", KeyPublishAhead)
 	}
 	if err := ks.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ks.Active().KeyID != newKID {
-		t.Fatalf("active kid = %s, want %s", ks.Active().KeyID, newKID)
-	}
+	// Published at once, before it signs anything.
 	jwks := string(ks.JWKS())
 	if !strings.Contains(jwks, oldKID) || !strings.Contains(jwks, newKID) {
 		t.Fatalf("JWKS must publish both keys: %s", jwks)
 	}
 	if strings.Contains(jwks, `"d"`) {
 		t.Fatal("JWKS leaks a private key")
+	}
+	kidOf := func(token string) string {
+		t.Helper()
+		tok, err := sg.Decode(ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid, _ := tok.Header["kid"].(string)
+		return kid
+	}
+	pendingToken, _, err := sg.Generate(ctx, claims, &jwt.Headers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kidOf(pendingToken); got != oldKID || ks.Active().KeyID != oldKID {
+		t.Fatalf("signed with %s before the new key's activation, want %s", got, oldKID)
+	}
+	// From its activation time the new key signs, without another reload.
+	ks.now = func() time.Time { return activates.Add(time.Second) }
+	if ks.Active().KeyID != newKID {
+		t.Fatalf("active kid = %s after the activation time, want %s", ks.Active().KeyID, newKID)
 	}
 	if _, err := sg.Validate(ctx, oldToken); err != nil {
 		t.Fatalf("token signed before the rotation no longer verifies: %v", err)
@@ -76,9 +97,15 @@ func TestKeySetRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := sg.Decode(ctx, newToken)
-	if err != nil || tok.Header["kid"] != newKID {
-		t.Fatalf("new token kid = %v (err %v), want %s", tok.Header["kid"], err, newKID)
+	if got := kidOf(newToken); got != newKID {
+		t.Fatalf("new token kid = %v, want %s", got, newKID)
+	}
+	// Move the activation (and the old key's retirement) into the past.
+	if _, err := store.Pool().Exec(ctx, `UPDATE signing_keys SET activates_at = now() - interval '1 second' WHERE kid = $1`, newKID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Pool().Exec(ctx, `UPDATE signing_keys SET retired_at = now() - interval '1 second' WHERE kid = $1`, oldKID); err != nil {
+		t.Fatal(err)
 	}
 
 	// A key retired longer ago than the retention stops verifying.

@@ -3,6 +3,8 @@ package authz
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/nextoria/authz/consent"
 )
@@ -55,11 +57,16 @@ func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(s.metadataDocument())
 }
 
-// jwks serves the public signing keys. A short cache lifetime lets relying
-// parties see a new key soon after a rotation.
+// jwksCacheControl is the JWKS document's Cache-Control: JWKSMaxAge, which
+// KeyPublishAhead outlasts.
+var jwksCacheControl = "public, max-age=" + strconv.Itoa(int(JWKSMaxAge/time.Second))
+
+// jwks serves the public signing keys, pending ones included: a new key is
+// published KeyPublishAhead before it signs, longer than verifiers may cache
+// this document, so none of them meets an unknown kid.
 func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", jwksCacheControl)
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	_, _ = w.Write(s.keys.JWKS())
 }

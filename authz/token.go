@@ -37,7 +37,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess := newSession(s.cfg.AccessTokenLifespan)
 	err := checkTokenRequest(w, r) // bounds and parses the body first
-	s.allowTokenCORS(w, r)
+	if r.Header.Get("Origin") != "" {
+		w.Header().Add("Vary", "Origin")
+	}
 	if err != nil {
 		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), err)
 		return
@@ -48,6 +50,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	// transaction (storage.Store.RotateRefreshToken).
 	ctx = storage.WithCodeMemo(ctx)
 	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
+	if ar != nil {
+		// CORS only for the client fosite authenticated (nil before that).
+		s.allowTokenCORS(w, r, ar.GetClient())
+	}
 	if err != nil {
 		s.writeAccessError(w, r, ar, err)
 		return
@@ -186,15 +192,50 @@ func checkTokenRequest(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return fosite.ErrUnsupportedGrantType.WithHint("Supported grant types are authorization_code and refresh_token.")
 	}
-	if _, _, basic := r.BasicAuth(); basic && r.PostForm.Get("client_secret") != "" {
-		return fosite.ErrInvalidRequest.WithHint("Use exactly one client authentication method.")
-	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		if _, _, basic := r.BasicAuth(); !basic {
 			return fosite.ErrInvalidClient.WithHint("The Authorization header must use the Basic scheme.")
 		}
 	}
+	return checkClientCredentials(r)
+}
+
+// checkClientCredentials refuses two client-authentication methods at once
+// (RFC 6749 §2.3) and a form client_id that names another client than the
+// Basic credentials: fosite would authenticate the Basic one and ignore the
+// form, so the request would not mean what it says. r.PostForm must be parsed.
+func checkClientCredentials(r *http.Request) error {
+	user, _, basic := r.BasicAuth()
+	if !basic {
+		return nil
+	}
+	if r.PostForm.Get("client_secret") != "" {
+		return fosite.ErrInvalidRequest.WithHint("Use exactly one client authentication method.")
+	}
+	if formID := r.PostForm.Get("client_id"); formID != "" {
+		if id, err := url.QueryUnescape(user); err != nil || id != formID {
+			return fosite.ErrInvalidRequest.WithHint("The client_id parameter does not match the client of the Authorization header.")
+		}
+	}
 	return nil
+}
+
+// authenticateClient is fosite's client authentication plus one rule: a
+// public client that sends a client secret (in the form or with Basic) is
+// refused. fosite accepts it and ignores the secret, so a misconfigured
+// client would believe it authenticates when it does not.
+func authenticateClient(core *fosite.Fosite) fosite.ClientAuthenticationStrategy {
+	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		c, err := core.DefaultClientAuthenticationStrategy(ctx, r, form)
+		if err != nil {
+			return nil, err
+		}
+		_, basicSecret, _ := r.BasicAuth()
+		if c.IsPublic() && (basicSecret != "" || form.Get("client_secret") != "") {
+			return nil, fosite.ErrInvalidClient.WithHint("A public client must not send a client secret.")
+		}
+		return c, nil
+	}
 }
 
 // checkFormValues refuses invalid UTF-8 and repeated parameters (RFC 6749 §3.2).
@@ -227,29 +268,18 @@ func (s *Server) tokenPreflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// allowTokenCORS lets a public client's browser read the token response when
-// the request comes from the origin of one of its redirect URIs. Call it
-// after the body has been bounded and parsed.
-func (s *Server) allowTokenCORS(w http.ResponseWriter, r *http.Request) {
+// allowTokenCORS lets a public client's browser read the token endpoint's
+// answers when the request comes from the origin of one of its redirect
+// URIs. client is the client fosite authenticated (nil when none was): the
+// decision never rests on an unauthenticated client_id. The caller has
+// already added "Vary: Origin".
+func (s *Server) allowTokenCORS(w http.ResponseWriter, r *http.Request, client fosite.Client) {
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || client == nil || !client.IsPublic() {
 		return
 	}
-	w.Header().Add("Vary", "Origin")
-	clientID := r.URL.Query().Get("client_id")
-	if err := r.ParseForm(); err == nil && r.PostForm.Get("client_id") != "" {
-		clientID = r.PostForm.Get("client_id")
-	}
-	if clientID == "" {
-		return
-	}
-	c, err := s.store.GetClient(r.Context(), clientID)
-	if err != nil || !c.IsPublic() {
-		return
-	}
-	app := c.(*storage.Client).App()
-	for _, ru := range app.RedirectURIs {
-		if u, err := url.Parse(ru); err == nil && originOf(u.String()) == origin {
+	for _, ru := range client.GetRedirectURIs() {
+		if originOf(ru) == origin {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 			return
 		}

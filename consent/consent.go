@@ -5,6 +5,8 @@
 package consent
 
 import (
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -139,6 +141,35 @@ func NeedsPrompt(remembered, requested []string, prompt string) bool {
 		return true
 	}
 	return !Covers(remembered, requested)
+}
+
+// MayRemember reports whether remembered consent may authorize a request
+// without asking the user again. For a public client it may only when the
+// redirect goes to a non-loopback https URI, whose owner is the app's
+// publisher. A public client redirecting to a loopback address (or to any
+// other non-https URI) cannot prove who it is: any local program can start
+// the flow with its client_id and receive the code, so the user is asked
+// every time (RFC 8252 §8.6). Confidential clients prove who they are at the
+// token endpoint.
+func MayRemember(public bool, redirect *url.URL) bool {
+	if !public {
+		return true
+	}
+	if redirect == nil || redirect.Scheme != "https" {
+		return false
+	}
+	return !IsLoopback(redirect)
+}
+
+// IsLoopback reports whether u's host is a loopback address (127.0.0.0/8,
+// [::1]) or a localhost name.
+func IsLoopback(u *url.URL) bool {
+	h := strings.ToLower(u.Hostname())
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Prompt is everything the consent screen shows and posts back.

@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -117,4 +118,39 @@ func FuzzParseScope(f *testing.F) {
 			t.Fatalf("round trip %q → %q", got, again)
 		}
 	})
+}
+
+func TestMayRemember(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		public   bool
+		redirect string
+		want     bool
+	}{
+		{"confidential https", false, "https://app.example/cb", true},
+		{"confidential loopback", false, "http://127.0.0.1:9/cb", true},
+		{"public https", true, "https://spa.example/cb", true},
+		{"public loopback IPv4", true, "http://127.0.0.1:5173/cb", false},
+		{"public loopback 127/8", true, "http://127.1.2.3:80/cb", false},
+		{"public loopback IPv6", true, "http://[::1]:8080/cb", false},
+		{"public localhost", true, "http://localhost:3000/cb", false},
+		{"public https localhost", true, "https://localhost/cb", false},
+		{"public custom scheme", true, "com.example.app:/cb", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			u, err := url.Parse(tt.redirect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := MayRemember(tt.public, u); got != tt.want {
+				t.Errorf("MayRemember(%v, %s) = %v, want %v", tt.public, tt.redirect, got, tt.want)
+			}
+		})
+	}
+	if MayRemember(true, nil) {
+		t.Error("MayRemember(public, nil) = true")
+	}
 }

@@ -125,7 +125,7 @@ func (s *Store) DeleteLoginSession(ctx context.Context, idHash []byte) error {
 // alias oauth_apps as a and LEFT JOIN oauth_app_logos as l.
 const appColumns = `a.id, a.client_id, a.secret_hash, a.rotated_secret_hash,
 	a.rotated_secret_expires_at, a.name, a.redirect_uris, a.scopes, a.public,
-	a.workspace_id, a.owner_id, l.sha256, a.created_at, a.updated_at,
+	NOT a.pkce_required, a.workspace_id, a.owner_id, l.sha256, a.created_at, a.updated_at,
 	a.homepage_url, a.privacy_url, a.description`
 
 // appRow receives appColumns, including the nullable ones.
@@ -140,7 +140,7 @@ func (r *appRow) dest() []any {
 	return []any{
 		&r.a.ID, &r.a.ClientID, &r.a.SecretHash, &r.a.RotatedSecretHash,
 		&r.rotatedExp, &r.a.Name, &r.a.RedirectURIs, &r.a.Scopes, &r.a.Public,
-		&r.a.WorkspaceID, &r.a.OwnerID, &r.logoSHA256, &r.a.CreatedAt, &r.a.UpdatedAt,
+		&r.a.PKCEOptional, &r.a.WorkspaceID, &r.a.OwnerID, &r.logoSHA256, &r.a.CreatedAt, &r.a.UpdatedAt,
 		&r.a.HomepageURL, &r.a.PrivacyURL, &r.a.Description,
 	}
 }
@@ -181,6 +181,7 @@ func (s *Store) CreateApp(ctx context.Context, a NewApp) (App, error) {
 		RedirectURIs: textArray(a.RedirectURIs),
 		Scopes:       textArray(a.Scopes),
 		Public:       a.Public,
+		PKCEOptional: a.PKCEOptional && !a.Public,
 		WorkspaceID:  a.WorkspaceID,
 		OwnerID:      a.OwnerID,
 		HomepageURL:  a.HomepageURL,
@@ -191,11 +192,12 @@ func (s *Store) CreateApp(ctx context.Context, a NewApp) (App, error) {
 		db := s.db(ctx)
 		if err := db.QueryRow(ctx,
 			`INSERT INTO oauth_apps (client_id, secret_hash, name, redirect_uris, scopes, public, workspace_id, owner_id,
-			                         homepage_url, privacy_url, description)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			                         homepage_url, privacy_url, description, pkce_required)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			 RETURNING id, created_at, updated_at`,
 			app.ClientID, app.SecretHash, app.Name, app.RedirectURIs, app.Scopes, app.Public,
-			app.WorkspaceID, app.OwnerID, app.HomepageURL, app.PrivacyURL, app.Description).Scan(&app.ID, &app.CreatedAt, &app.UpdatedAt); err != nil {
+			app.WorkspaceID, app.OwnerID, app.HomepageURL, app.PrivacyURL, app.Description,
+			!app.PKCEOptional).Scan(&app.ID, &app.CreatedAt, &app.UpdatedAt); err != nil {
 			return mapError(err)
 		}
 		if a.Logo == nil {
@@ -350,11 +352,11 @@ func (s *Store) SaveGrant(ctx context.Context, userID, clientID string, scopes [
 	return nil
 }
 
-// ListSigningKeys returns every signing key, newest first.
+// ListSigningKeys returns every signing key, the latest to activate first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 	rows, err := s.db(ctx).Query(ctx,
-		`SELECT kid, alg, private_enc, public_jwk, created_at, retired_at
-		 FROM signing_keys ORDER BY created_at DESC, kid DESC`)
+		`SELECT kid, alg, private_enc, public_jwk, created_at, activates_at, retired_at
+		 FROM signing_keys ORDER BY activates_at DESC, created_at DESC, kid DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("storage: list signing keys: %w", mapError(err))
 	}
@@ -364,7 +366,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 			jwk     []byte
 			retired *time.Time
 		)
-		if err := row.Scan(&k.KID, &k.Alg, &k.PrivateEnc, &jwk, &k.CreatedAt, &retired); err != nil {
+		if err := row.Scan(&k.KID, &k.Alg, &k.PrivateEnc, &jwk, &k.CreatedAt, &k.ActivatesAt, &retired); err != nil {
 			return SigningKey{}, err
 		}
 		k.PublicJWK = jwk
@@ -417,33 +419,51 @@ func (s *Store) EnsureSigningKey(ctx context.Context, gen func() (SigningKey, er
 	return inserted, nil
 }
 
-// RotateSigningKey retires the active key(s) and inserts k as the active one, atomically.
-func (s *Store) RotateSigningKey(ctx context.Context, k SigningKey) error {
+// RotateSigningKey inserts k to start signing publishAhead from now (by the
+// database's clock), and retires the current key(s) at that same moment,
+// atomically. Until then k is published but does not sign. It returns k's
+// activation time. ErrConflict when k's kid is taken.
+func (s *Store) RotateSigningKey(ctx context.Context, k SigningKey, publishAhead time.Duration) (time.Time, error) {
+	if publishAhead < 0 {
+		return time.Time{}, fmt.Errorf("storage: rotate signing key to %q: negative publish-ahead %v", k.KID, publishAhead)
+	}
+	var activates time.Time
 	err := s.inTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
 		if _, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, signingKeyLock); err != nil {
 			return fmt.Errorf("lock: %w", mapError(err))
 		}
-		if _, err := db.Exec(ctx,
-			`UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL`); err != nil {
+		if err := db.QueryRow(ctx,
+			`SELECT now() + make_interval(secs => $1::float8)`, publishAhead.Seconds()).Scan(&activates); err != nil {
 			return mapError(err)
 		}
+		if _, err := db.Exec(ctx,
+			`UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL`, activates); err != nil {
+			return mapError(err)
+		}
+		k.ActivatesAt = activates
 		return insertSigningKey(ctx, db, k)
 	})
 	if err != nil {
-		return fmt.Errorf("storage: rotate signing key to %q: %w", k.KID, err)
+		return time.Time{}, fmt.Errorf("storage: rotate signing key to %q: %w", k.KID, err)
 	}
-	return nil
+	return activates, nil
 }
 
-// insertSigningKey inserts k as an active key; created_at is the database's now().
+// insertSigningKey inserts k as the newest key; created_at is the
+// database's now(), and so is activates_at unless k.ActivatesAt is set.
 func insertSigningKey(ctx context.Context, db DBTX, k SigningKey) error {
 	if k.KID == "" || len(k.PublicJWK) == 0 {
 		return errors.New("signing key needs a kid and a public JWK")
 	}
+	var activates *time.Time
+	if !k.ActivatesAt.IsZero() {
+		activates = &k.ActivatesAt
+	}
 	if _, err := db.Exec(ctx,
-		`INSERT INTO signing_keys (kid, alg, private_enc, public_jwk) VALUES ($1, $2, $3, $4::jsonb)`,
-		k.KID, k.Alg, k.PrivateEnc, string(k.PublicJWK)); err != nil {
+		`INSERT INTO signing_keys (kid, alg, private_enc, public_jwk, activates_at)
+		 VALUES ($1, $2, $3, $4::jsonb, coalesce($5, now()))`,
+		k.KID, k.Alg, k.PrivateEnc, string(k.PublicJWK), activates); err != nil {
 		return fmt.Errorf("insert key %q: %w", k.KID, mapError(err))
 	}
 	return nil

@@ -496,10 +496,10 @@ func TestRotateSigningKey(t *testing.T) {
 	if ok, err := st.EnsureSigningKey(ctx, func() (storage.SigningKey, error) { return signingKey("k1"), nil }); !ok || err != nil {
 		t.Fatalf("EnsureSigningKey = %v, %v", ok, err)
 	}
-	if err := st.RotateSigningKey(ctx, signingKey("k2")); err != nil {
+	if _, err := st.RotateSigningKey(ctx, signingKey("k2"), 0); err != nil {
 		t.Fatalf("RotateSigningKey: %v", err)
 	}
-	if err := st.RotateSigningKey(ctx, signingKey("k1")); !errors.Is(err, storage.ErrConflict) {
+	if _, err := st.RotateSigningKey(ctx, signingKey("k1"), time.Hour); !errors.Is(err, storage.ErrConflict) {
 		t.Errorf("rotating to a used kid: err = %v, want ErrConflict", err)
 	}
 
@@ -525,6 +525,41 @@ func TestRotateSigningKey(t *testing.T) {
 	_ = json.Unmarshal(want.PublicJWK, &wantJWK)
 	if !reflect.DeepEqual(gotJWK, wantJWK) {
 		t.Errorf("PublicJWK = %s, want %s", keys[0].PublicJWK, want.PublicJWK)
+	}
+}
+
+// TestRotateSigningKeyPublishesAhead: a rotated-in key activates
+// publishAhead later, and the key it replaces retires at that same moment.
+func TestRotateSigningKeyPublishesAhead(t *testing.T) {
+	t.Parallel()
+	st := storagetest.NewStore(t, storage.Options{})
+	ctx := t.Context()
+	if _, err := st.EnsureSigningKey(ctx, func() (storage.SigningKey, error) { return signingKey("k1"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	activates, err := st.RotateSigningKey(ctx, signingKey("k2"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := activates.Sub(before); d < 59*time.Minute || d > 61*time.Minute {
+		t.Fatalf("activates %v after the rotation, want about an hour", d)
+	}
+	if _, err := st.RotateSigningKey(ctx, signingKey("k3"), -time.Second); err == nil {
+		t.Error("a negative publish-ahead was accepted")
+	}
+	keys, err := st.ListSigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].KID != "k2" || keys[1].KID != "k1" {
+		t.Fatalf("keys = %+v, want k2 then k1", keys)
+	}
+	if !keys[0].ActivatesAt.Equal(activates) || !keys[0].RetiredAt.IsZero() {
+		t.Errorf("k2 activates %v retired %v, want %v and not retired", keys[0].ActivatesAt, keys[0].RetiredAt, activates)
+	}
+	if !keys[1].RetiredAt.Equal(activates) || keys[1].ActivatesAt.After(before) {
+		t.Errorf("k1 activates %v retired %v, want retired at %v", keys[1].ActivatesAt, keys[1].RetiredAt, activates)
 	}
 }
 

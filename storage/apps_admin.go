@@ -19,6 +19,9 @@ type AppUpdate struct {
 	HomepageURL  string
 	PrivacyURL   string
 	Description  string
+	// PKCEOptional, when set, changes whether a confidential app may omit
+	// PKCE; nil keeps the current setting. Public apps always need PKCE.
+	PKCEOptional *bool
 }
 
 // UpdateApp replaces an app's name, redirect URIs, scopes and profile (homepage,
@@ -30,15 +33,35 @@ func (s *Store) UpdateApp(ctx context.Context, clientID string, u AppUpdate) (Ap
 	err := s.db(ctx).QueryRow(ctx,
 		`WITH a AS (
 		     UPDATE oauth_apps SET name = $2, redirect_uris = $3, scopes = $4,
-		         homepage_url = $5, privacy_url = $6, description = $7, updated_at = now()
+		         homepage_url = $5, privacy_url = $6, description = $7,
+		         pkce_required = public OR NOT coalesce($8, NOT pkce_required), updated_at = now()
 		     WHERE client_id = $1
 		     RETURNING *)
 		 SELECT `+appColumns+`
 		 FROM a LEFT JOIN oauth_app_logos l ON l.app_id = a.id`,
 		clientID, u.Name, textArray(u.RedirectURIs), textArray(u.Scopes),
-		u.HomepageURL, u.PrivacyURL, u.Description).Scan(r.dest()...)
+		u.HomepageURL, u.PrivacyURL, u.Description, u.PKCEOptional).Scan(r.dest()...)
 	if err != nil {
 		return App{}, fmt.Errorf("storage: update app %q: %w", clientID, mapError(err))
+	}
+	return r.app(), nil
+}
+
+// SetAppPKCEOptional sets whether a confidential app may omit PKCE and
+// returns the app as stored; a public app always requires PKCE, whatever
+// optional says. ErrNotFound when there is no such app.
+func (s *Store) SetAppPKCEOptional(ctx context.Context, clientID string, optional bool) (App, error) {
+	var r appRow
+	err := s.db(ctx).QueryRow(ctx,
+		`WITH a AS (
+		     UPDATE oauth_apps SET pkce_required = public OR NOT $2, updated_at = now()
+		     WHERE client_id = $1
+		     RETURNING *)
+		 SELECT `+appColumns+`
+		 FROM a LEFT JOIN oauth_app_logos l ON l.app_id = a.id`,
+		clientID, optional).Scan(r.dest()...)
+	if err != nil {
+		return App{}, fmt.Errorf("storage: set PKCE of app %q: %w", clientID, mapError(err))
 	}
 	return r.app(), nil
 }

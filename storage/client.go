@@ -63,6 +63,11 @@ func (c *Client) GetScopes() fosite.Arguments { return c.app.Scopes }
 // IsPublic reports whether the app is a public client (no secret; PKCE required).
 func (c *Client) IsPublic() bool { return c.app.Public }
 
+// PKCERequired reports whether authorization requests must carry a PKCE
+// code_challenge: always for public clients, and for confidential ones
+// unless the app opted out.
+func (c *Client) PKCERequired() bool { return c.app.Public || !c.app.PKCEOptional }
+
 // GetAudience returns the audience the server grants to every client
 // (Options.Audience).
 func (c *Client) GetAudience() fosite.Arguments { return c.audience }

@@ -138,3 +138,18 @@ func (s *Store) ResetLoginThrottle(ctx context.Context, keys ...string) error {
 	}
 	return nil
 }
+
+// UncountLoginAttempt takes back one attempt counted against key, after it
+// turned out to be a successful sign-in: successes must not use up a
+// shared address's budget (an office behind one NAT signs in many times a
+// day), while failures keep counting. The attempt was counted first, before
+// the password check, so that concurrent failures stay counted atomically;
+// this only subtracts it again, never below one (a row's count is at least
+// 1) and never lifting a pending lock. Unknown keys are ignored.
+func (s *Store) UncountLoginAttempt(ctx context.Context, key string) error {
+	if _, err := s.db(ctx).Exec(ctx,
+		`UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 1`, key); err != nil {
+		return fmt.Errorf("storage: uncount login attempt: %w", mapError(err))
+	}
+	return nil
+}

@@ -269,3 +269,41 @@ func TestCountLoginAttemptRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestUncountLoginAttempt(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := storagetest.NewStore(t, storage.Options{})
+	rule := storage.LoginThrottleRule{Limit: 3, Window: time.Hour, BaseDelay: time.Minute, MaxDelay: time.Hour}
+	// Ten successes in a row: each is counted, then taken back.
+	for i := range 10 {
+		a, err := st.CountLoginAttempt(ctx, "ip:192.0.2.1", rule)
+		if err != nil || !a.Allowed {
+			t.Fatalf("attempt %d: %+v, %v", i+1, a, err)
+		}
+		if err := st.UncountLoginAttempt(ctx, "ip:192.0.2.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Failures are not taken back and still lock the key.
+	var last storage.LoginAttempt
+	for range 3 {
+		var err error
+		if last, err = st.CountLoginAttempt(ctx, "ip:192.0.2.1", rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if last.Allowed || last.Attempts != 4 {
+		t.Fatalf("after 3 failures: %+v, want refused at 4 attempts", last)
+	}
+	// Taking back never lifts a pending lock, and unknown keys are ignored.
+	if err := st.UncountLoginAttempt(ctx, "ip:192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := st.CountLoginAttempt(ctx, "ip:192.0.2.1", rule); err != nil || a.Allowed {
+		t.Fatalf("locked key after an uncount: %+v, %v", a, err)
+	}
+	if err := st.UncountLoginAttempt(ctx, "ip:unknown"); err != nil {
+		t.Fatal(err)
+	}
+}

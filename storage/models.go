@@ -93,6 +93,10 @@ type App struct {
 	Description string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+
+	// PKCEOptional lets a confidential app omit PKCE (RFC 9700 §2.1.1
+	// wants it from every client). Public apps always need PKCE.
+	PKCEOptional bool
 }
 
 // Logo is an app's logo image, already validated and re-encoded.
@@ -109,6 +113,8 @@ type NewApp struct {
 	RedirectURIs []string
 	Scopes       []string
 	Public       bool
+	// PKCEOptional lets a confidential app omit PKCE; new apps require it.
+	PKCEOptional bool
 	WorkspaceID  string
 	OwnerID      string
 	Logo         *Logo // optional
@@ -144,7 +150,12 @@ type SigningKey struct {
 	PrivateEnc []byte // sealed private key (secret.Seal, additional data = KID)
 	PublicJWK  []byte // JSON of the public JWK, with kid, alg and use
 	CreatedAt  time.Time
-	RetiredAt  time.Time // zero while the key is the active one
+	// ActivatesAt is when the key starts signing; until then it is only
+	// published, so that verifiers have it before they meet its kid.
+	ActivatesAt time.Time
+	// RetiredAt is when a newer key took or takes over (it may lie in the
+	// future while that key is pending); zero while no newer key exists.
+	RetiredAt time.Time
 }
 
 // APIKey is a workspace's credential for server-to-server calls to the REST

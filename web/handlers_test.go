@@ -45,6 +45,31 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 }
 
+// TestSessionCookieNameUnderTLS: with an https issuer the session cookie
+// carries the __Host- prefix, and the server reads it back.
+func TestSessionCookieNameUnderTLS(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, func(c *Config) { c.Issuer = "https://auth.example"; c.SecureCookies = true })
+	b := env.browser(t)
+	resp := b.login(testEmail, testPassword, "/")
+	c := sessionSetCookie(resp)
+	if c == nil || c.Name != "__Host-nx_session" || !c.Secure || c.Path != "/" || c.Domain != "" {
+		t.Fatalf("session cookie = %+v, want __Host-nx_session, Secure, Path=/, no Domain", c)
+	}
+	if got := b.get("/probe/principal"); got.StatusCode != http.StatusOK || got.body != testEmail {
+		t.Errorf("Principal with the __Host- cookie = %d %q", got.StatusCode, got.body)
+	}
+	for _, tt := range []struct {
+		scheme string
+		secure bool
+		want   string
+	}{{"https", true, SecureCookieName}, {"https", false, CookieName}, {"http", true, CookieName}} {
+		if got := sessionCookieName(tt.scheme, tt.secure); got != tt.want {
+			t.Errorf("sessionCookieName(%s, %v) = %s, want %s", tt.scheme, tt.secure, got, tt.want)
+		}
+	}
+}
+
 func TestLoginSuccess(t *testing.T) {
 	t.Parallel()
 	for _, secure := range []bool{true, false} {
@@ -63,6 +88,9 @@ func TestLoginSuccess(t *testing.T) {
 			c := sessionSetCookie(resp)
 			if c == nil {
 				t.Fatal("no session cookie set")
+			}
+			if c.Name != "nx_session" { // a plain-HTTP issuer
+				t.Errorf("cookie name = %q, want nx_session", c.Name)
 			}
 			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != secure || c.Path != "/" || c.Domain != "" {
 				t.Errorf("cookie HttpOnly=%v SameSite=%v Secure=%v Path=%q Domain=%q", c.HttpOnly, c.SameSite, c.Secure, c.Path, c.Domain)

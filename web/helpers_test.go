@@ -254,6 +254,17 @@ func (f *fakeStore) ResetLoginThrottle(_ context.Context, keys ...string) error 
 	return nil
 }
 
+// UncountLoginAttempt follows storage.UncountLoginAttempt.
+func (f *fakeStore) UncountLoginAttempt(_ context.Context, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if row, ok := f.throttle[key]; ok && row.attempts > 1 {
+		row.attempts--
+		f.throttle[key] = row
+	}
+	return nil
+}
+
 // throttleRow returns the row of key, and whether there is one.
 func (f *fakeStore) throttleRow(key string) (fakeThrottleRow, bool) {
 	f.mu.Lock()
@@ -345,6 +356,9 @@ func (a *fakeApps) Update(_ context.Context, clientID string, u apps.Update) (st
 		return storage.App{}, storage.ErrNotFound
 	}
 	app.Name, app.RedirectURIs, app.Scopes = strings.TrimSpace(u.Name), u.RedirectURIs, u.Scopes
+	if u.PKCEOptional != nil && !app.Public {
+		app.PKCEOptional = *u.PKCEOptional
+	}
 	if u.RemoveLogo {
 		app.HasLogo, app.LogoSHA256 = false, ""
 	}
@@ -727,9 +741,11 @@ func (b *browser) setSessionCookie(value string) {
 	b.jar.SetCookies(u, []*http.Cookie{{Name: CookieName, Value: value, Path: "/"}})
 }
 
+// sessionSetCookie returns the session cookie a response sets, under
+// either name (SecureCookieName under TLS, else CookieName).
 func sessionSetCookie(resp response) *http.Cookie {
 	for _, c := range resp.Cookies() {
-		if c.Name == CookieName {
+		if c.Name == SecureCookieName || c.Name == CookieName {
 			return c
 		}
 	}

@@ -15,8 +15,30 @@ import (
 	"github.com/nextoria/authz/storage"
 )
 
-// CookieName is the name of the session cookie.
+// CookieName is the name of the session cookie on a plain-HTTP development
+// host (Config.SecureCookies off).
 const CookieName = "nx_session"
+
+// SecureCookieName is the name of the session cookie under TLS (an https
+// issuer, with Secure cookies). Browsers accept a __Host- cookie only from a
+// secure origin with Secure, Path=/ and no Domain, so a sibling subdomain or
+// a plain-HTTP page cannot set or shadow it. A plain-HTTP development host
+// keeps CookieName: browsers refuse the prefix there.
+const SecureCookieName = "__Host-" + CookieName
+
+// sessionCookieName is the session cookie's name for an issuer scheme and
+// the Secure setting.
+func sessionCookieName(issuerScheme string, secure bool) string {
+	if secure && issuerScheme == "https" {
+		return SecureCookieName
+	}
+	return CookieName
+}
+
+// cookieName is the session cookie's name under this server's settings.
+func (s *Server) cookieName() string {
+	return sessionCookieName(s.issuerScheme, s.cookies.Options.Secure)
+}
 
 // Session cookie values. Both are strings, so gob needs no registration.
 const (
@@ -56,10 +78,10 @@ func (s *Server) session(r *http.Request) *sessions.Session {
 }
 
 func (s *Server) decodeSession(r *http.Request) *sessions.Session {
-	sess, err := s.cookies.New(r, CookieName)
+	sess, err := s.cookies.New(r, s.cookieName())
 	if err != nil {
 		s.log.DebugContext(r.Context(), "session cookie rejected", "error", err)
-		sess = sessions.NewSession(s.cookies, CookieName)
+		sess = sessions.NewSession(s.cookies, s.cookieName())
 		opts := *s.cookies.Options
 		sess.Options = &opts
 		sess.IsNew = true

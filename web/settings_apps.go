@@ -33,6 +33,8 @@ type appFormView struct {
 	HomepageURL string
 	PrivacyURL  string
 	Description string
+	// PKCEOptional: a confidential app may omit PKCE (settings form only).
+	PKCEOptional bool
 	// Errors are apps.FieldErrors keyed by field (apps.FieldName, …).
 	Errors apps.FieldErrors
 	// Notice is shown above the form, e.g. when the upload was too large.
@@ -50,6 +52,7 @@ func formOf(app storage.App) appFormView {
 		HomepageURL:  app.HomepageURL,
 		PrivacyURL:   app.PrivacyURL,
 		Description:  app.Description,
+		PKCEOptional: app.PKCEOptional && !app.Public,
 	}
 }
 
@@ -292,14 +295,19 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	}
 	f := formFrom(u)
-	updated, err := s.apps.Update(r.Context(), app.ClientID, apps.Update{
+	upd := apps.Update{
 		Name:         f.Name,
 		RedirectURIs: redirectURIs(f.RedirectURIs),
 		Scopes:       f.Scopes,
 		Logo:         u.logo,
 		RemoveLogo:   f.RemoveLogo,
 		Profile:      f.profile(),
-	})
+	}
+	if !app.Public { // the checkbox is shown to confidential apps only
+		f.PKCEOptional = u.form.Get("pkce_required") == ""
+		upd.PKCEOptional = &f.PKCEOptional
+	}
+	updated, err := s.apps.Update(r.Context(), app.ClientID, upd)
 	var fe apps.FieldErrors
 	switch {
 	case errors.As(err, &fe):

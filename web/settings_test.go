@@ -715,6 +715,24 @@ func TestUpdateRotateDelete(t *testing.T) {
 			t.Error("the client type changed")
 		}
 	})
+	t.Run("PKCE checkbox", func(t *testing.T) {
+		for _, required := range []bool{true, false, true} {
+			form := validAppForm(b.token(appBinding("update", ownedApp)))
+			if required {
+				form.Set("pkce_required", "on")
+			}
+			if resp := b.postMultipart(path, form, "", nil); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("update = %d", resp.StatusCode)
+			}
+			if app, _ := env.store.app(ownedApp); app.PKCEOptional == required {
+				t.Fatalf("pkce_required=%v stored PKCEOptional=%v", required, app.PKCEOptional)
+			}
+			doc := parseHTML(t, b.get(path).body)
+			if _, checked := attr(oneByTestID(t, doc, "pkce-required"), "checked"); checked != required {
+				t.Fatalf("checkbox checked = %v, want %v", checked, required)
+			}
+		}
+	})
 	t.Run("update errors keep the values", func(t *testing.T) {
 		form := validAppForm(b.token(appBinding("update", ownedApp)))
 		form.Set("redirect_uris", "https://*.acme.example/cb")

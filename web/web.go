@@ -91,6 +91,7 @@ type Store interface {
 	// Sign-in throttling (see throttle.go).
 	CountLoginAttempt(ctx context.Context, key string, rule storage.LoginThrottleRule) (storage.LoginAttempt, error)
 	ResetLoginThrottle(ctx context.Context, keys ...string) error
+	UncountLoginAttempt(ctx context.Context, key string) error
 }
 
 var _ Store = (*storage.Store)(nil)
@@ -132,7 +133,9 @@ type Server struct {
 	csrfKey  []byte
 	lifetime time.Duration
 	hsts     bool
-	cookies  *sessions.CookieStore
+	// issuerScheme is the issuer URL's scheme; it decides the cookie name.
+	issuerScheme string
+	cookies      *sessions.CookieStore
 
 	uploads     *ratelimit.Memory
 	uploadLimit ratelimit.Limit
@@ -196,16 +199,17 @@ func New(cfg Config, store Store) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		store:    store,
-		apps:     cfg.Apps,
-		apiKeys:  cfg.APIKeys,
-		throttle: throttle,
-		trustXFF: cfg.TrustProxyHeaders,
-		log:      logger,
-		csrfKey:  append([]byte(nil), cfg.Keys.CSRF...),
-		lifetime: lifetime,
-		hsts:     u.Scheme == "https",
-		cookies:  newCookieStore(cfg.Keys, cfg.SecureCookies, lifetime),
+		store:        store,
+		apps:         cfg.Apps,
+		apiKeys:      cfg.APIKeys,
+		throttle:     throttle,
+		trustXFF:     cfg.TrustProxyHeaders,
+		log:          logger,
+		csrfKey:      append([]byte(nil), cfg.Keys.CSRF...),
+		lifetime:     lifetime,
+		hsts:         u.Scheme == "https",
+		issuerScheme: u.Scheme,
+		cookies:      newCookieStore(cfg.Keys, cfg.SecureCookies, lifetime),
 
 		uploads:     ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		uploadLimit: uploadLimit,

@@ -24,7 +24,7 @@ func (c *cli) appsCmd() *cobra.Command {
 		Use:   "apps",
 		Short: "Manage OAuth apps",
 	}
-	cmd.AddCommand(c.appsCreateCmd(), c.appsListCmd())
+	cmd.AddCommand(c.appsCreateCmd(), c.appsListCmd(), c.appsUpdateCmd())
 	return cmd
 }
 
@@ -45,6 +45,7 @@ func (c *cli) appsCreateCmd() *cobra.Command {
 		redirectURIs, scopes       []string
 		public                     bool
 		profile                    apps.Profile
+		pkce                       string
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -54,7 +55,8 @@ func (c *cli) appsCreateCmd() *cobra.Command {
 The client secret is printed once and cannot be shown again: only its keyed
 hash is stored. Hashing it needs secrets.system, the same value the server
 uses. Public apps (--public: single-page and native apps) get no secret and
-must use PKCE.`,
+must use PKCE. Confidential apps must use PKCE too unless created with
+--pkce=optional (RFC 9700 §2.1.1 recommends it for every client).`,
 		Example: `  nextoria-authz apps create --name "Acme Sync" --owner ada@example.com \
       --redirect-uri https://acme.example/callback --scope projects:read --scope tasks:read
   nextoria-authz apps create ... --json   # {"client_id":"…","client_secret":"…"}`,
@@ -64,7 +66,14 @@ must use PKCE.`,
 			if len(scopes) == 0 {
 				scopes = consent.Names()
 			}
-			reg := apps.Registration{Name: name, RedirectURIs: redirectURIs, Scopes: scopes, Public: public, Profile: profile}
+			optional, err := parsePKCEFlag(pkce)
+			if err != nil {
+				return err
+			}
+			if optional && public {
+				return errors.New("--pkce=optional: public apps always use PKCE")
+			}
+			reg := apps.Registration{Name: name, RedirectURIs: redirectURIs, Scopes: scopes, Public: public, PKCEOptional: optional, Profile: profile}
 			if logoPath != "" {
 				data, err := readLimited(logoPath, apps.MaxLogoBytes)
 				if err != nil {
@@ -127,6 +136,7 @@ must use PKCE.`,
 	f.StringVar(&profile.HomepageURL, "homepage-url", "", "the app's homepage `URL` (https), linked from the consent screen")
 	f.StringVar(&profile.PrivacyURL, "privacy-url", "", "the app's privacy-policy `URL` (https), linked from the consent screen")
 	f.StringVar(&profile.Description, "description", "", "one-line description shown on the consent screen (at most 140 characters)")
+	f.StringVar(&pkce, "pkce", "required", "`required` or optional: whether a confidential app must send a PKCE code_challenge")
 	f.StringVar(&ownerEmail, "owner", "", "e-mail of the owning user; the app joins that user's workspace (required)")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("redirect-uri")
@@ -189,6 +199,7 @@ type appJSON struct {
 	RedirectURIs []string  `json:"redirect_uris"`
 	Scopes       []string  `json:"scopes"`
 	Public       bool      `json:"public"`
+	PKCE         string    `json:"pkce"`
 	HasLogo      bool      `json:"has_logo"`
 	WorkspaceID  string    `json:"workspace_id"`
 	OwnerID      string    `json:"owner_id"`
@@ -215,7 +226,7 @@ func (c *cli) appsListCmd() *cobra.Command {
 					for i, a := range list {
 						out[i] = appJSON{
 							ClientID: a.ClientID, Name: a.Name, RedirectURIs: nonNil(a.RedirectURIs), Scopes: nonNil(a.Scopes),
-							Public: a.Public, HasLogo: a.HasLogo, WorkspaceID: a.WorkspaceID, OwnerID: a.OwnerID,
+							Public: a.Public, PKCE: pkceLabel(a), HasLogo: a.HasLogo, WorkspaceID: a.WorkspaceID, OwnerID: a.OwnerID,
 							CreatedAt: a.CreatedAt.UTC(),
 						}
 					}
@@ -234,6 +245,68 @@ func (c *cli) appsListCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&workspaceID, "workspace", "", "list only the apps of `WORKSPACE_ID`")
 	return cmd
+}
+
+func (c *cli) appsUpdateCmd() *cobra.Command {
+	var pkce string
+	cmd := &cobra.Command{
+		Use:   "update CLIENT_ID --pkce=required|optional",
+		Short: "Change whether a confidential app must use PKCE",
+		Long: `Change an app's PKCE rule. New apps must send a PKCE code_challenge (S256);
+confidential apps registered before that rule start with --pkce=optional so
+that they keep working. Turn it to required once the app sends PKCE. Public
+apps always use PKCE.`,
+		Example:     `  nextoria-authz apps update 3f2c9a1b7e4d5c6a8b9d0e1f --pkce=required`,
+		Args:        cobra.ExactArgs(1),
+		Annotations: map[string]string{needsConfig: configData},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			optional, err := parsePKCEFlag(pkce)
+			if err != nil {
+				return err
+			}
+			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
+				app, err := store.GetApp(ctx, args[0])
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no app with client_id %q", args[0])
+				} else if err != nil {
+					return err
+				}
+				if app.Public && optional {
+					return errors.New("--pkce=optional: public apps always use PKCE")
+				}
+				if app, err = store.SetAppPKCEOptional(ctx, app.ClientID, optional); err != nil {
+					return err
+				}
+				if c.json {
+					return c.printJSON(map[string]string{"client_id": app.ClientID, "pkce": pkceLabel(app)})
+				}
+				c.printf("%s: PKCE %s\n", app.ClientID, pkceLabel(app))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&pkce, "pkce", "", "`required` or optional")
+	_ = cmd.MarkFlagRequired("pkce")
+	return cmd
+}
+
+// parsePKCEFlag reads --pkce: it reports whether PKCE is optional.
+func parsePKCEFlag(v string) (bool, error) {
+	switch v {
+	case "required":
+		return false, nil
+	case "optional":
+		return true, nil
+	}
+	return false, fmt.Errorf("--pkce: %q: want required or optional", v)
+}
+
+// pkceLabel is an app's PKCE rule as the CLI shows it.
+func pkceLabel(a storage.App) string {
+	if a.PKCEOptional && !a.Public {
+		return "optional"
+	}
+	return "required"
 }
 
 func nonNil(s []string) []string {

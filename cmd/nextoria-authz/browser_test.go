@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
+
+	"github.com/nextoria/authz/consent"
 )
 
 // artifactsDir is where browser tests save screenshots (git-ignored).
@@ -102,7 +104,9 @@ func TestBrowserSignInAndConsent(t *testing.T) {
 	t.Cleanup(callback.Close)
 
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
-	conf.RedirectURL = callback.URL + "/callback" // registered on port 9: loopback ports may differ
+	// A confidential app's redirect URI must match a registered one exactly.
+	conf.ClientID, conf.ClientSecret = s.registerApp(t, "Test App", false, []string{callback.URL + "/callback"}, consent.Names())
+	conf.RedirectURL = callback.URL + "/callback"
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("state-browser-1", oauth2.S256ChallengeOption(verifier))
 
@@ -191,6 +195,7 @@ func TestBrowserErrorAndKeyboard(t *testing.T) {
 	}))
 	t.Cleanup(callback.Close)
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
+	conf.ClientID, conf.ClientSecret = s.registerApp(t, "Test App", false, []string{callback.URL + "/callback"}, consent.Names())
 	conf.RedirectURL = callback.URL + "/callback"
 	v := oauth2.GenerateVerifier()
 	if err := chromedp.Do(ctx,

@@ -328,12 +328,15 @@ func TestE2EPublicClient(t *testing.T) {
 	}
 }
 
-// TestE2ELoopbackPort: for loopback redirect URIs only the port may differ (RFC 8252 §7.3).
+// TestE2ELoopbackPort: for a native (public) app's loopback redirect URIs
+// only the port may differ (RFC 8252 §7.3); a confidential app's must match
+// exactly (see TestE2ELoopbackRedirectRules).
 func TestE2ELoopbackPort(t *testing.T) {
 	t.Parallel()
 	s := startE2E(t)
 	b := s.newBrowser(t)
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
+	conf.ClientID, conf.ClientSecret = s.registerApp(t, "Desktop App", true, []string{s.RedirectURI}, []string{"projects:read", "tasks:read"})
 	conf.RedirectURL = "http://127.0.0.1:49152/callback"
 	v := oauth2.GenerateVerifier()
 	code := b.code(conf.AuthCodeURL("state-loopback", oauth2.S256ChallengeOption(v)), "state-loopback")

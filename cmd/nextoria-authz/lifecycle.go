@@ -110,11 +110,13 @@ func (c *cli) keysCmd() *cobra.Command {
 		Use:   "keys",
 		Short: "Manage the keys that sign access tokens",
 		Long: `Access tokens are ES256 JWTs. The server generates a signing key on first start
-and keeps it sealed in the database. 'keys rotate' makes a new key active; the
-previous key stays in the JWKS and keeps verifying until every token it signed
-has expired (the access-token lifespan plus five minutes). Running servers pick
-up a rotation within 30 seconds, and at once when they meet a token signed with
-a key they have not loaded yet.`,
+and keeps it sealed in the database; that first key signs at once. 'keys rotate'
+adds a new key that is published in the JWKS at once and starts signing two
+minutes later (the JWKS cache lifetime of one minute, plus the 30-second key
+reload of running servers, plus 30 seconds of margin), so that no verifier
+meets a kid it has not fetched. The previous key then retires: it stays in the
+JWKS and keeps verifying until every token it signed has expired (the
+access-token lifespan plus five minutes).`,
 	}
 	cmd.AddCommand(c.keysRotateCmd(), c.keysListCmd())
 	return cmd
@@ -132,14 +134,15 @@ func (c *cli) keysRotateCmd() *cobra.Command {
 				return err
 			}
 			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
-				kid, err := authz.RotateKey(ctx, store, keys.Seal)
+				kid, activates, err := authz.RotateKey(ctx, store, keys.Seal, authz.KeyPublishAhead)
 				if err != nil {
 					return err
 				}
+				activates = activates.UTC().Truncate(time.Second)
 				if c.json {
-					return c.printJSON(map[string]string{"kid": kid})
+					return c.printJSON(map[string]string{"kid": kid, "activates_at": activates.Format(time.RFC3339)})
 				}
-				c.printf("New active signing key: %s\n", kid)
+				c.printf("New signing key %s: published now, signs from %s\n", kid, activates.Format(time.RFC3339))
 				return nil
 			})
 		},
@@ -160,22 +163,30 @@ func (c *cli) keysListCmd() *cobra.Command {
 				}
 				retain := c.cfg.OAuth.AccessTokenLifespan + authz.RetiredKeyGrace
 				type row struct {
-					KID       string     `json:"kid"`
-					Alg       string     `json:"alg"`
-					State     string     `json:"state"`
-					CreatedAt time.Time  `json:"created_at"`
-					RetiredAt *time.Time `json:"retired_at,omitempty"`
+					KID         string     `json:"kid"`
+					Alg         string     `json:"alg"`
+					State       string     `json:"state"`
+					CreatedAt   time.Time  `json:"created_at"`
+					ActivatesAt time.Time  `json:"activates_at"`
+					RetiredAt   *time.Time `json:"retired_at,omitempty"`
 				}
 				rows := make([]row, 0, len(list))
+				now := time.Now()
 				for _, k := range list {
-					r := row{KID: k.KID, Alg: k.Alg, State: "active", CreatedAt: k.CreatedAt.UTC()}
+					r := row{KID: k.KID, Alg: k.Alg, State: "active", CreatedAt: k.CreatedAt.UTC(), ActivatesAt: k.ActivatesAt.UTC()}
 					if !k.RetiredAt.IsZero() {
 						t := k.RetiredAt.UTC()
 						r.RetiredAt = &t
+					}
+					switch {
+					case k.ActivatesAt.After(now):
+						r.State = "pending"
+					case k.RetiredAt.IsZero() || k.RetiredAt.After(now):
+						r.State = "active"
+					case now.Sub(k.RetiredAt) > retain:
+						r.State = "expired"
+					default:
 						r.State = "verifying"
-						if time.Since(k.RetiredAt) > retain {
-							r.State = "expired"
-						}
 					}
 					rows = append(rows, r)
 				}

@@ -178,10 +178,47 @@ func TestE2ELoginThrottle(t *testing.T) {
 	for key, want := range map[string]int{
 		"acctip:" + acct + "|127.0.0.1": 0,
 		"acct:" + acct:                  0,
-		"ip:127.0.0.1":                  n + 9,
+		"ip:127.0.0.1":                  n + 8, // the successful sign-in is not counted
 	} {
 		if got := s.throttleAttempts(t, key); got != want {
 			t.Errorf("after signing in, %s: %d attempts, want %d", key, got, want)
 		}
+	}
+}
+
+// TestE2ESuccessfulSignInsDoNotLockTheAddress: many people signing in from
+// one address (an office behind NAT) never reach the per-address limit,
+// while failed attempts from that address still do.
+func TestE2ESuccessfulSignInsDoNotLockTheAddress(t *testing.T) {
+	t.Parallel()
+	const limit = 5
+	s := startE2E(t, func(c *Config) { c.Limits.SignInPerIP = limit })
+	for i := range 2 * limit {
+		b := s.newBrowser(t) // one person of many behind the same address
+		form := hidden(b.get(s.URL + "/login").Body)
+		if a := b.postSignIn(form, s.Email, e2ePassword); a.status != http.StatusSeeOther {
+			t.Fatalf("successful sign-in %d = %d, want 303", i+1, a.status)
+		}
+	}
+	if got := s.throttleAttempts(t, "ip:127.0.0.1"); got > 1 {
+		t.Errorf("ip:127.0.0.1 counts %d attempts after only successes, want at most 1", got)
+	}
+	b := s.newBrowser(t)
+	form := hidden(b.get(s.URL + "/login").Body)
+	// Failures still count toward the address's limit: with at most one
+	// attempt on the books, the limit admits limit-1 or limit more failures.
+	refusedAt := 0
+	for i := range limit + 1 {
+		a := b.postSignIn(form, fmt.Sprintf("nobody%d@example.com", i), "wrong")
+		if a.status == http.StatusTooManyRequests {
+			refusedAt = i + 1
+			break
+		}
+		if a.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d = %d", i+1, a.status)
+		}
+	}
+	if refusedAt < limit || refusedAt > limit+1 {
+		t.Fatalf("failures were refused at attempt %d, want %d or %d", refusedAt, limit, limit+1)
 	}
 }

@@ -258,7 +258,7 @@ func TestTwoProcessesKeyRotation(t *testing.T) {
 	s, urlB := twoInstances(t)
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
 	before := s.tokens(t, conf)
-	kid, err := authz.RotateKey(t.Context(), s.store, s.keys.Seal)
+	kid, _, err := authz.RotateKey(t.Context(), s.store, s.keys.Seal, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

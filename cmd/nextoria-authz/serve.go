@@ -32,7 +32,7 @@ import (
 
 // keyReloadInterval bounds how long a signing-key rotation takes to reach
 // every instance.
-const keyReloadInterval = 30 * time.Second
+const keyReloadInterval = authz.KeyReloadInterval
 
 // apiKeyFlushInterval is how often API-key and consent-grant last-use times
 // reach the database.

@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
+
+	"github.com/nextoria/authz/consent"
 )
 
 // writeLogo writes a small PNG for the upload field and returns its path.
@@ -184,7 +186,7 @@ func TestBrowserSettingsApps(t *testing.T) {
 
 	// Corrected, with a logo; submitted with the keyboard.
 	if err := chromedp.Do(ctx,
-		chromedp.SetValue(`#redirect_uris`, "http://127.0.0.1:9/callback"),
+		chromedp.SetValue(`#redirect_uris`, redirect), // a confidential app's redirect must match exactly
 		chromedp.Click(`#scope-projects-read`),
 		chromedp.Click(`#scope-tasks-read`),
 		chromedp.SetUploadFiles(`#logo`, []string{logo}),
@@ -337,6 +339,8 @@ func TestBrowserAuthorizedApps(t *testing.T) {
 	s := startE2E(t)
 	redirect, codes := callbackServer(t)
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
+	// A confidential app's redirect URI must match a registered one exactly.
+	conf.ClientID, conf.ClientSecret = s.registerApp(t, "Test App", false, []string{redirect}, consent.Names())
 	conf.RedirectURL = redirect
 	verifier := oauth2.GenerateVerifier()
 	ctx := newChrome(t)
