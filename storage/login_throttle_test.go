@@ -58,6 +58,9 @@ var testRule = storage.LoginThrottleRule{Limit: 5, Window: 15 * time.Minute, Bas
 func TestCountLoginAttemptConcurrent(t *testing.T) {
 	t.Parallel()
 	st := storage.New(newWidePool(t, 20), storage.Options{})
+	// A lock long enough to outlast the 50 attempts on a loaded machine.
+	rule := testRule
+	rule.BaseDelay = time.Minute
 	const n = 50
 	var (
 		wg      sync.WaitGroup
@@ -68,7 +71,7 @@ func TestCountLoginAttemptConcurrent(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = st.CountLoginAttempt(t.Context(), "acctip:abc|192.0.2.1", testRule)
+			results[i], errs[i] = st.CountLoginAttempt(t.Context(), "acctip:abc|192.0.2.1", rule)
 		})
 	}
 	close(start)
@@ -85,15 +88,15 @@ func TestCountLoginAttemptConcurrent(t *testing.T) {
 		seen[a.Attempts] = true
 		if a.Allowed {
 			allowed++
-			if a.Attempts > testRule.Limit || a.RetryAfter != 0 {
+			if a.Attempts > rule.Limit || a.RetryAfter != 0 {
 				t.Errorf("attempt %d allowed with retry after %v", a.Attempts, a.RetryAfter)
 			}
-		} else if a.RetryAfter > testRule.BaseDelay {
-			t.Errorf("attempt %d refused with retry after %v, want at most %v", a.Attempts, a.RetryAfter, testRule.BaseDelay)
+		} else if a.RetryAfter > rule.BaseDelay {
+			t.Errorf("attempt %d refused with retry after %v, want at most %v", a.Attempts, a.RetryAfter, rule.BaseDelay)
 		}
 	}
-	if allowed != testRule.Limit {
-		t.Errorf("%d attempts allowed, want %d", allowed, testRule.Limit)
+	if allowed != rule.Limit {
+		t.Errorf("%d attempts allowed, want %d", allowed, rule.Limit)
 	}
 	if row := readThrottle(t, st, "acctip:abc|192.0.2.1"); row.attempts != n || row.lockedUntil == nil {
 		t.Errorf("row = %d attempts, lock %v; want %d and a lock", row.attempts, row.lockedUntil, n)

@@ -100,6 +100,22 @@ func startE2E(t *testing.T, mutate ...func(*Config)) *e2eServer {
 	return s
 }
 
+// allowRedirect adds uri to the redirect URIs of the test workspace's "Test
+// App": a confidential app's redirect URI must match a registered one exactly.
+func (s *e2eServer) allowRedirect(t *testing.T, uri string) {
+	t.Helper()
+	app, err := s.store.GetApp(t.Context(), s.ClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.UpdateApp(t.Context(), s.ClientID, storage.AppUpdate{
+		Name: app.Name, RedirectURIs: append(app.RedirectURIs, uri), Scopes: app.Scopes,
+		HomepageURL: app.HomepageURL, PrivacyURL: app.PrivacyURL, Description: app.Description,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // registerApp registers an app in the test workspace and returns its credentials.
 func (s *e2eServer) registerApp(t *testing.T, name string, public bool, redirects, scopes []string) (string, string) {
 	t.Helper()

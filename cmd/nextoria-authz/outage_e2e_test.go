@@ -346,7 +346,7 @@ func TestDatabaseOutage(t *testing.T) {
 		unknown := *conf
 		unknown.ClientID = "no-such-client"
 		p := b.get(unknown.AuthCodeURL("state-unknown", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-		if p.StatusCode != http.StatusBadRequest || !strings.Contains(p.Body, "does not exist") || p.Header.Get("Retry-After") != "" {
+		if p.StatusCode != http.StatusBadRequest || !strings.Contains(p.Body, "recognise this app") || p.Header.Get("Retry-After") != "" {
 			t.Errorf("authorize with an unknown client: %d, Retry-After %q: %.300s", p.StatusCode, p.Header.Get("Retry-After"), p.Body)
 		}
 	})

@@ -50,6 +50,7 @@ func TestBrowserSettingsFromHome(t *testing.T) {
 		t.Fatal(err)
 	}
 	redirect, codes := callbackServer(t)
+	s.allowRedirect(t, redirect)
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
 	conf.RedirectURL = redirect
 	verifier := oauth2.GenerateVerifier()
