@@ -33,6 +33,10 @@ var stylesheetURL = assetURL("app.css")
 // copyScriptURL is the script of the copy buttons, versioned the same way.
 var copyScriptURL = assetURL("copy.js")
 
+// logoPreviewScriptURL is the script that previews a newly chosen logo on
+// the app forms, versioned the same way.
+var logoPreviewScriptURL = assetURL("logo-preview.js")
+
 func assetURL(name string) string {
 	b, err := fs.ReadFile(assets, name)
 	if err != nil {

@@ -225,7 +225,8 @@ type inputRoute struct {
 func (e *dbEnv) inputRoutes() []inputRoute {
 	appForm := func() url.Values {
 		return url.Values{"name": {"Globex"}, "redirect_uris": {"https://globex.example/cb"},
-			"scope": {"projects:read"}, "client_type": {"confidential"}, "remove_logo": {""}}
+			"scope": {"projects:read"}, "client_type": {"confidential"}, "remove_logo": {""},
+			"kept_logo": {""}, "remove_kept_logo": {""}}
 	}
 	id := func(p []string) string { return p[0] }
 	return []inputRoute{

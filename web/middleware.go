@@ -66,7 +66,7 @@ func (s *Server) pageContext(w http.ResponseWriter, r *http.Request) (context.Co
 }
 
 func (s *Server) setSecurityHeaders(h http.Header, nonce string) {
-	h.Set("Content-Security-Policy", contentSecurityPolicy(nonce))
+	h.Set("Content-Security-Policy", contentSecurityPolicy(nonce, policy{}))
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
@@ -82,15 +82,31 @@ func newNonce() string {
 	return base64.StdEncoding.EncodeToString(secret.Random(16))
 }
 
-// contentSecurityPolicy is the policy of every page. formAction adds sources
-// to form-action after 'self'; callers pass only values that passed
-// formActionSource.
-func contentSecurityPolicy(nonce string, formAction ...string) string {
+// policy is what a page adds to the Content-Security-Policy every page has.
+type policy struct {
+	// formAction are sources added to form-action after 'self'; only values
+	// that passed formActionSource.
+	formAction []string
+	// imgSrc are sources added to img-src after 'self'; only constants.
+	imgSrc []string
+}
+
+// previewImages are the img-src sources of the pages with a logo field: the
+// kept logo is shown as a data: URL, a newly chosen file through a blob: URL.
+// No other page allows them.
+var previewImages = []string{"data:", "blob:"}
+
+// contentSecurityPolicy is the policy of every page, with the additions of p.
+func contentSecurityPolicy(nonce string, p policy) string {
 	fa := "'self'"
-	for _, src := range formAction {
+	for _, src := range p.formAction {
 		fa += " " + src
 	}
-	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self'; img-src 'self'; " +
+	img := "'self'"
+	for _, src := range p.imgSrc {
+		img += " " + src
+	}
+	return "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'self'; img-src " + img + "; " +
 		"form-action " + fa + "; frame-ancestors 'none'; base-uri 'none'"
 }
 

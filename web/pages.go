@@ -20,6 +20,11 @@ import (
 // rendering failure still becomes a clean 500, and the headers (CSP with any
 // extra form-action sources, no-store) are final before anything is written.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component, formAction ...string) {
+	s.renderPolicy(w, r, status, c, policy{formAction: formAction})
+}
+
+// renderPolicy is render with the additions p to the page's CSP.
+func (s *Server) renderPolicy(w http.ResponseWriter, r *http.Request, status int, c templ.Component, p policy) {
 	ctx, nonce := s.pageContext(w, r)
 	var buf bytes.Buffer
 	if err := c.Render(ctx, &buf); err != nil {
@@ -28,7 +33,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Security-Policy", contentSecurityPolicy(nonce, formAction...))
+	h.Set("Content-Security-Policy", contentSecurityPolicy(nonce, p))
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	h.Set("Cache-Control", "no-store")

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/apps/appstest"
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/errpage"
 	"github.com/nextoria/authz/storage"
@@ -544,6 +546,7 @@ func settingsPages() map[string]templ.Component {
 		"apps list empty": appsListPage(c, nil),
 		"register":        appNewPage(c, appFormView{CSRFToken: "tok"}),
 		"register errors": appNewPage(c, form),
+		"register kept":   appNewPage(c, appFormView{CSRFToken: "tok", KeptLogo: base64.StdEncoding.EncodeToString(appstest.PNG(32, 32)), Errors: apps.FieldErrors{apps.FieldName: "is required"}}),
 		"detail":          appDetailPage(c, detail),
 		"detail readonly": appDetailPage(c, readOnly),
 		"delete":          appDeletePage(c, app, "tok"),
@@ -597,8 +600,16 @@ func TestSettingsPagesShareLayout(t *testing.T) {
 			if !strings.HasPrefix(out, "<!doctype html>") {
 				t.Errorf("missing doctype: %.40q", out)
 			}
-			if strings.Count(out, "<script") != 1 || !strings.Contains(out, `<script src="`+copyScriptURL+`" nonce="test-nonce" defer></script>`) {
-				t.Error("want exactly the copy script, with the nonce")
+			// The pages with a logo field also have the logo preview script.
+			scripts := 1
+			if strings.HasPrefix(name, "register") || name == "detail" {
+				scripts = 2
+				if !strings.Contains(out, `<script src="`+logoPreviewScriptURL+`" nonce="test-nonce" defer></script>`) {
+					t.Error("the logo preview script is missing, or lacks the nonce")
+				}
+			}
+			if strings.Count(out, "<script") != scripts || !strings.Contains(out, `<script src="`+copyScriptURL+`" nonce="test-nonce" defer></script>`) {
+				t.Errorf("want exactly the copy script (and on the app forms the preview script), with the nonce")
 			}
 			for _, bad := range []string{"<style", " style=", "http://", "//fonts.", `<script>alert`} {
 				if strings.Contains(out, bad) {

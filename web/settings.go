@@ -250,10 +250,13 @@ func (s *Server) takeOneTime(w http.ResponseWriter, r *http.Request) (flash stri
 	return flash, secret
 }
 
-// maxUploadBytes bounds the body of the forms that carry a logo: the logo's
-// own limit (apps.MaxLogoBytes) and room for the other fields and the
-// multipart framing. A larger body is refused with 413 before it is parsed.
-const maxUploadBytes = 512 << 10
+// maxUploadBytes bounds the body of the forms that carry a logo: a new file
+// at the logo's own limit (apps.MaxLogoBytes), the logo kept from a previous
+// attempt (base64 of a PNG of at most apps.MaxLogoBytes, about 342 KiB: a
+// browser without script sends both when another file is chosen) and room
+// for the other fields and the multipart framing. A larger body is refused
+// with 413 before it is parsed.
+const maxUploadBytes = 1 << 20
 
 // upload is a parsed app form.
 type upload struct {

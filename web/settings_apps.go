@@ -1,8 +1,12 @@
 package web
 
 import (
+	"bytes"
+	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"image/png"
 	"net/http"
 	"slices"
 	"strconv"
@@ -10,6 +14,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/a-h/templ"
 
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
@@ -29,6 +35,10 @@ type appFormView struct {
 	Scopes       []string // the checked scope names
 	Public       bool
 	RemoveLogo   bool
+	// KeptLogo is the logo chosen in a previous attempt that was sent back
+	// with errors, as base64 of its normalized PNG; "" when there is none.
+	// The form carries it in a hidden field and shows it as the preview.
+	KeptLogo string
 	// HomepageURL, PrivacyURL and Description are the app's optional profile.
 	HomepageURL string
 	PrivacyURL  string
@@ -73,6 +83,77 @@ func formFrom(u upload) appFormView {
 		PrivacyURL:   u.form.Get("privacy_url"),
 		Description:  u.form.Get("description"),
 	}
+}
+
+// Fields of the app forms that carry a logo across a form sent back with
+// errors: the hidden field with the kept logo, and the checkbox that drops it.
+const (
+	fieldKeptLogo       = "kept_logo"
+	fieldRemoveKeptLogo = "remove_kept_logo"
+)
+
+// chosenLogo is the logo a posted app form carries: the newly chosen file,
+// or else the logo kept from the previous attempt unless its Remove box is
+// checked; nil when there is none. The kept logo comes back from the
+// browser, so it is treated like a file: the app service validates and
+// normalizes it again. Text that is not base64 is passed on as it is, to be
+// refused as not an image.
+func chosenLogo(u upload) []byte {
+	if u.logo != nil {
+		return u.logo
+	}
+	kept := u.form.Get(fieldKeptLogo)
+	if kept == "" || u.form.Get(fieldRemoveKeptLogo) != "" {
+		return nil
+	}
+	if len(kept) > base64.StdEncoding.EncodedLen(apps.MaxLogoBytes) {
+		return []byte(kept[:apps.MaxLogoBytes+1]) // refused as too large, undecoded
+	}
+	data, err := base64.StdEncoding.DecodeString(kept)
+	if err != nil {
+		return []byte(kept)
+	}
+	return data
+}
+
+// keepLogo returns what the form sent back with errors carries of a logo the
+// app service found valid: base64 of its normalized PNG; "" when it cannot be
+// kept (no image slot was free, or scaling it down took a narrow logo below
+// the smallest side, so that it would be refused when sent again).
+func keepLogo(ctx context.Context, logo []byte) string {
+	l, err := apps.NormalizeLogoContext(ctx, logo)
+	if err != nil || len(l.Data) > apps.MaxLogoBytes {
+		return ""
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(l.Data))
+	if err != nil || cfg.Width < apps.MinLogoSide || cfg.Height < apps.MinLogoSide {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString(l.Data)
+}
+
+// keepValidLogo keeps logo in f, sent back with errors, when the logo itself
+// was valid; when it cannot be kept, a notice asks to choose it again.
+func keepValidLogo(ctx context.Context, f *appFormView, logo []byte) {
+	if logo == nil || f.Errors[apps.FieldLogo] != "" {
+		return
+	}
+	if f.KeptLogo = keepLogo(ctx, logo); f.KeptLogo == "" {
+		f.Notice = "Your logo was fine, but it could not be kept while the form was sent back: choose it again."
+	}
+}
+
+// keptLogoURL is the data: URL that shows a kept logo. It holds only what
+// keepLogo produced or what passed through it again: base64 of a PNG that
+// the logo checks accepted.
+func keptLogoURL(kept string) templ.SafeURL {
+	return templ.SafeURL("data:image/png;base64," + kept)
+}
+
+// renderAppForm renders the registration page or an app's page: the only
+// pages whose CSP allows the data: and blob: images of the logo preview.
+func (s *Server) renderAppForm(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	s.renderPolicy(w, r, status, c, policy{imgSrc: previewImages})
 }
 
 // msgUploadTooLarge explains a 413.
@@ -126,7 +207,7 @@ func (s *Server) handleAppsList(w http.ResponseWriter, r *http.Request, p storag
 // handleAppNew shows the registration form.
 func (s *Server) handleAppNew(w http.ResponseWriter, r *http.Request, p storage.Principal) {
 	c, _ := s.chrome(w, r, p, navApps)
-	s.render(w, r, http.StatusOK, appNewPage(c, appFormView{CSRFToken: s.CSRFToken(r, bindingAppRegister)}))
+	s.renderAppForm(w, r, http.StatusOK, appNewPage(c, appFormView{CSRFToken: s.CSRFToken(r, bindingAppRegister)}))
 }
 
 // handleAppCreate registers an app in the user's workspace, owned by the
@@ -139,7 +220,7 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 	if u.tooLarge {
 		c, _ := s.chrome(w, r, p, navApps)
 		f := appFormView{Notice: msgUploadTooLarge, CSRFToken: s.CSRFToken(r, bindingAppRegister)}
-		s.render(w, r, http.StatusRequestEntityTooLarge, appNewPage(c, f))
+		s.renderAppForm(w, r, http.StatusRequestEntityTooLarge, appNewPage(c, f))
 		return
 	}
 	if !s.VerifyCSRF(r, bindingAppRegister, u.form.Get("csrf_token")) {
@@ -147,7 +228,8 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 		s.renderFormExpired(w, r)
 		return
 	}
-	if u.logo != nil && !s.allowLogoUpload(w, r, p) {
+	logo := chosenLogo(u)
+	if logo != nil && !s.allowLogoUpload(w, r, p) {
 		return
 	}
 	f := formFrom(u)
@@ -156,7 +238,7 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 		RedirectURIs: redirectURIs(f.RedirectURIs),
 		Scopes:       f.Scopes,
 		Public:       f.Public,
-		Logo:         u.logo,
+		Logo:         logo,
 		WorkspaceID:  p.WorkspaceID,
 		OwnerID:      p.UserID,
 		Profile:      f.profile(),
@@ -164,12 +246,10 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 	var fe apps.FieldErrors
 	if errors.As(err, &fe) {
 		f.Errors = fe
-		if u.logo != nil && fe[apps.FieldLogo] == "" {
-			f.Notice = "Your logo was fine, but files are not kept when a form is sent back: choose it again."
-		}
+		keepValidLogo(r.Context(), &f, logo)
 		f.CSRFToken = s.CSRFToken(r, bindingAppRegister)
 		c, _ := s.chrome(w, r, p, navApps)
-		s.render(w, r, http.StatusUnprocessableEntity, appNewPage(c, f))
+		s.renderAppForm(w, r, http.StatusUnprocessableEntity, appNewPage(c, f))
 		return
 	}
 	if s.logoUnprocessed(w, r, err) {
@@ -268,7 +348,7 @@ func (s *Server) handleAppDetail(w http.ResponseWriter, r *http.Request, p stora
 	v := s.detailView(r, p, app)
 	c, secret := s.chrome(w, r, p, navApps)
 	v.NewSecret = secret.of(app.ClientID)
-	s.render(w, r, http.StatusOK, appDetailPage(c, v))
+	s.renderAppForm(w, r, http.StatusOK, appDetailPage(c, v))
 }
 
 // handleAppUpdate saves the settings form of an app.
@@ -285,13 +365,14 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		v := s.detailView(r, p, app)
 		v.Form.Notice = msgUploadTooLarge
 		c, _ := s.chrome(w, r, p, navApps)
-		s.render(w, r, http.StatusRequestEntityTooLarge, appDetailPage(c, v))
+		s.renderAppForm(w, r, http.StatusRequestEntityTooLarge, appDetailPage(c, v))
 		return
 	}
 	if !s.authorizeAppForm(w, r, p, app, "update", u.form.Get("csrf_token")) {
 		return
 	}
-	if u.logo != nil && !s.allowLogoUpload(w, r, p) {
+	logo := chosenLogo(u)
+	if logo != nil && !s.allowLogoUpload(w, r, p) {
 		return
 	}
 	f := formFrom(u)
@@ -299,7 +380,7 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		Name:         f.Name,
 		RedirectURIs: redirectURIs(f.RedirectURIs),
 		Scopes:       f.Scopes,
-		Logo:         u.logo,
+		Logo:         logo,
 		RemoveLogo:   f.RemoveLogo,
 		Profile:      f.profile(),
 	}
@@ -313,12 +394,10 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 	case errors.As(err, &fe):
 		v := s.detailView(r, p, app)
 		f.Public, f.Errors, f.CSRFToken = app.Public, fe, v.Form.CSRFToken
-		if u.logo != nil && fe[apps.FieldLogo] == "" {
-			f.Notice = "Your new logo was fine, but files are not kept when a form is sent back: choose it again."
-		}
+		keepValidLogo(r.Context(), &f, logo)
 		v.Form = f
 		c, _ := s.chrome(w, r, p, navApps)
-		s.render(w, r, http.StatusUnprocessableEntity, appDetailPage(c, v))
+		s.renderAppForm(w, r, http.StatusUnprocessableEntity, appDetailPage(c, v))
 		return
 	case errors.Is(err, storage.ErrNotFound):
 		s.renderNotFound(w, r)
@@ -357,7 +436,7 @@ func (s *Server) handleAppRotate(w http.ResponseWriter, r *http.Request, p stora
 		v := s.detailView(r, p, app)
 		v.RotateError = "Choose how long the current secret keeps working."
 		c, _ := s.chrome(w, r, p, navApps)
-		s.render(w, r, http.StatusUnprocessableEntity, appDetailPage(c, v))
+		s.renderAppForm(w, r, http.StatusUnprocessableEntity, appDetailPage(c, v))
 		return
 	}
 	overlap := overlapChoices[i]

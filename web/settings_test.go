@@ -168,6 +168,12 @@ func TestSettingsRequireSignIn(t *testing.T) {
 
 var nonceAttr = regexp.MustCompile(`<script src="/static/copy\.js\?v=[0-9a-f]{16}" nonce="([^"]+)" defer>`)
 
+var previewNonceAttr = regexp.MustCompile(`<script src="/static/logo-preview\.js\?v=[0-9a-f]{16}" nonce="([^"]+)" defer>`)
+
+// cspPreviewPattern is the CSP of the pages with a logo field: cspPattern
+// with data: and blob: images for the logo preview.
+var cspPreviewPattern = regexp.MustCompile(`^default-src 'none'; script-src 'nonce-([A-Za-z0-9+/]{22}==)'; style-src 'self'; img-src 'self' data: blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'$`)
+
 func TestSettingsPages(t *testing.T) {
 	t.Parallel()
 	env := newSettingsEnv(t)
@@ -175,14 +181,15 @@ func TestSettingsPages(t *testing.T) {
 	b := env.signedIn(t, ownerEmail)
 	tests := []struct {
 		path, nav, title string
+		logoField        bool // the page has the logo field, its preview and their CSP
 	}{
-		{"/settings/api/apps", "nav-apps", "OAuth Applications"},
-		{"/settings/api/apps/new", "nav-apps", "Register App"},
-		{"/settings/api/apps/" + ownedApp, "nav-apps", "Owned App"},
-		{"/settings/api/apps/" + ownedApp + "/delete", "nav-apps", "Delete “Owned App”?"},
-		{"/settings/api/keys", "nav-api-keys", "API keys"},
-		{"/settings/api/keys/new", "nav-new-api-key", "New API Key"},
-		{"/settings/authorized-apps", "nav-authorized-apps", "Authorized apps"},
+		{"/settings/api/apps", "nav-apps", "OAuth Applications", false},
+		{"/settings/api/apps/new", "nav-apps", "Register App", true},
+		{"/settings/api/apps/" + ownedApp, "nav-apps", "Owned App", true},
+		{"/settings/api/apps/" + ownedApp + "/delete", "nav-apps", "Delete “Owned App”?", false},
+		{"/settings/api/keys", "nav-api-keys", "API keys", false},
+		{"/settings/api/keys/new", "nav-new-api-key", "New API Key", false},
+		{"/settings/authorized-apps", "nav-authorized-apps", "Authorized apps", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -193,14 +200,25 @@ func TestSettingsPages(t *testing.T) {
 			if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Frame-Options") != "DENY" {
 				t.Errorf("headers = %v", resp.Header)
 			}
-			csp := cspPattern.FindStringSubmatch(resp.Header.Get("Content-Security-Policy"))
+			// Only the pages with the logo field allow data: and blob: images.
+			pattern, scripts := cspPattern, 1
+			if tt.logoField {
+				pattern, scripts = cspPreviewPattern, 2
+			}
+			csp := pattern.FindStringSubmatch(resp.Header.Get("Content-Security-Policy"))
 			if csp == nil {
 				t.Fatalf("CSP = %q", resp.Header.Get("Content-Security-Policy"))
 			}
-			// The copy script carries this response's nonce; nothing else is script.
+			// The copy script (and the logo preview script) carry this
+			// response's nonce; nothing else is script.
 			m := nonceAttr.FindStringSubmatch(resp.body)
-			if m == nil || m[1] != csp[1] || strings.Count(resp.body, "<script") != 1 {
+			if m == nil || m[1] != csp[1] || strings.Count(resp.body, "<script") != scripts {
 				t.Errorf("script tag %q does not carry the CSP nonce %q", m, csp[1])
+			}
+			if tt.logoField {
+				if m := previewNonceAttr.FindStringSubmatch(resp.body); m == nil || m[1] != csp[1] {
+					t.Errorf("logo preview script %q does not carry the CSP nonce %q", m, csp[1])
+				}
 			}
 			doc := parseHTML(t, resp.body)
 			if got := textOf(byTag(doc, "h1")[0]); got != tt.title {
@@ -609,21 +627,21 @@ func TestUploadLimits(t *testing.T) {
 		{
 			name: "body over the limit", path: "/settings/api/apps",
 			req: func(t *testing.T) *http.Request {
-				return multipartRequest(t, env.ts.URL+"/settings/api/apps", validAppForm(b.token(bindingAppRegister)), appstest.Oversized(600<<10), false)
+				return multipartRequest(t, env.ts.URL+"/settings/api/apps", validAppForm(b.token(bindingAppRegister)), appstest.Oversized(1100<<10), false)
 			},
 			want: http.StatusRequestEntityTooLarge, notice: true,
 		},
 		{
 			name: "body over the limit, without a length", path: "/settings/api/apps",
 			req: func(t *testing.T) *http.Request {
-				return multipartRequest(t, env.ts.URL+"/settings/api/apps", validAppForm(b.token(bindingAppRegister)), appstest.Oversized(600<<10), true)
+				return multipartRequest(t, env.ts.URL+"/settings/api/apps", validAppForm(b.token(bindingAppRegister)), appstest.Oversized(1100<<10), true)
 			},
 			want: http.StatusRequestEntityTooLarge, notice: true,
 		},
 		{
 			name: "update over the limit", path: "/settings/api/apps/" + ownedApp,
 			req: func(t *testing.T) *http.Request {
-				return multipartRequest(t, env.ts.URL+"/settings/api/apps/"+ownedApp, validAppForm(b.token(appBinding("update", ownedApp))), appstest.Oversized(600<<10), false)
+				return multipartRequest(t, env.ts.URL+"/settings/api/apps/"+ownedApp, validAppForm(b.token(appBinding("update", ownedApp))), appstest.Oversized(1100<<10), false)
 			},
 			want: http.StatusRequestEntityTooLarge, notice: true,
 		},

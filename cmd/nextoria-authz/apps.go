@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -247,22 +248,44 @@ func (c *cli) appsListCmd() *cobra.Command {
 	return cmd
 }
 
+// updateFlags are the flags of 'apps update' that change something; --pkce
+// comes last.
+var updateFlags = []string{"name", "homepage-url", "privacy-url", "description", "pkce"}
+
 func (c *cli) appsUpdateCmd() *cobra.Command {
-	var pkce string
+	var (
+		name, pkce string
+		profile    apps.Profile
+	)
 	cmd := &cobra.Command{
-		Use:   "update CLIENT_ID --pkce=required|optional",
-		Short: "Change whether a confidential app must use PKCE",
-		Long: `Change an app's PKCE rule. New apps must send a PKCE code_challenge (S256);
-confidential apps registered before that rule start with --pkce=optional so
-that they keep working. Turn it to required once the app sends PKCE. Public
-apps always use PKCE.`,
-		Example:     `  nextoria-authz apps update 3f2c9a1b7e4d5c6a8b9d0e1f --pkce=required`,
+		Use:   "update CLIENT_ID [--name NAME] [--homepage-url URL] [--privacy-url URL] [--description TEXT] [--pkce required|optional]",
+		Short: "Change an app's name, profile or PKCE rule",
+		Long: `Change an app. Only the flags given change anything; the rest of the app
+stays as it is. An empty value clears an optional field: --description ""
+removes the description.
+
+New apps must send a PKCE code_challenge (S256); confidential apps
+registered before that rule start with --pkce=optional so that they keep
+working. Turn it to required once the app sends PKCE. Public apps always use
+PKCE.`,
+		Example: `  nextoria-authz apps update 3f2c9a1b7e4d5c6a8b9d0e1f --pkce=required
+  nextoria-authz apps update 3f2c9a1b7e4d5c6a8b9d0e1f --description "Syncs Acme projects" \
+      --homepage-url https://acme.example --privacy-url https://acme.example/privacy
+  nextoria-authz apps update 3f2c9a1b7e4d5c6a8b9d0e1f --description ""   # clears it`,
 		Args:        cobra.ExactArgs(1),
 		Annotations: map[string]string{needsConfig: configData},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			optional, err := parsePKCEFlag(pkce)
-			if err != nil {
-				return err
+			changed := cmd.Flags().Changed
+			if !slices.ContainsFunc(updateFlags, changed) {
+				return fmt.Errorf("nothing to change: give at least one of --%s", strings.Join(updateFlags, ", --"))
+			}
+			var optional *bool
+			if changed("pkce") {
+				o, err := parsePKCEFlag(pkce)
+				if err != nil {
+					return err
+				}
+				optional = &o
 			}
 			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
 				app, err := store.GetApp(ctx, args[0])
@@ -271,23 +294,66 @@ apps always use PKCE.`,
 				} else if err != nil {
 					return err
 				}
-				if app.Public && optional {
+				if app.Public && optional != nil && *optional {
 					return errors.New("--pkce=optional: public apps always use PKCE")
 				}
-				if app, err = store.SetAppPKCEOptional(ctx, app.ClientID, optional); err != nil {
+				if !slices.ContainsFunc(updateFlags[:len(updateFlags)-1], changed) {
+					// Only the PKCE rule: it is set alone, so that an app
+					// registered under older rules can still be switched.
+					if app, err = store.SetAppPKCEOptional(ctx, app.ClientID, *optional); err != nil {
+						return err
+					}
+					return c.printUpdated(app)
+				}
+				upd := apps.Update{
+					Name:         app.Name,
+					RedirectURIs: app.RedirectURIs,
+					Scopes:       app.Scopes,
+					Profile:      apps.Profile{HomepageURL: app.HomepageURL, PrivacyURL: app.PrivacyURL, Description: app.Description},
+					PKCEOptional: optional,
+				}
+				if changed("name") {
+					upd.Name = name
+				}
+				if changed("homepage-url") {
+					upd.Profile.HomepageURL = profile.HomepageURL
+				}
+				if changed("privacy-url") {
+					upd.Profile.PrivacyURL = profile.PrivacyURL
+				}
+				if changed("description") {
+					upd.Profile.Description = profile.Description
+				}
+				app, err = apps.Service{Store: store}.Update(ctx, app.ClientID, upd)
+				if err != nil {
+					if ferr := flagErrors(asFieldErrors(err)); ferr != nil {
+						return ferr
+					}
 					return err
 				}
-				if c.json {
-					return c.printJSON(map[string]string{"client_id": app.ClientID, "pkce": pkceLabel(app)})
-				}
-				c.printf("%s: PKCE %s\n", app.ClientID, pkceLabel(app))
-				return nil
+				return c.printUpdated(app)
 			})
 		},
 	}
-	cmd.Flags().StringVar(&pkce, "pkce", "", "`required` or optional")
-	_ = cmd.MarkFlagRequired("pkce")
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "new app name shown on the consent screen")
+	f.StringVar(&profile.HomepageURL, "homepage-url", "", "the app's homepage `URL` (https); \"\" clears it")
+	f.StringVar(&profile.PrivacyURL, "privacy-url", "", "the app's privacy-policy `URL` (https); \"\" clears it")
+	f.StringVar(&profile.Description, "description", "", "one-line description (at most 140 characters); \"\" clears it")
+	f.StringVar(&pkce, "pkce", "", "`required` or optional")
 	return cmd
+}
+
+// printUpdated prints an app after 'apps update'.
+func (c *cli) printUpdated(app storage.App) error {
+	if c.json {
+		return c.printJSON(map[string]string{
+			"client_id": app.ClientID, "name": app.Name, "pkce": pkceLabel(app),
+			"homepage_url": app.HomepageURL, "privacy_url": app.PrivacyURL, "description": app.Description,
+		})
+	}
+	c.printf("%s: %s, PKCE %s\n", app.ClientID, app.Name, pkceLabel(app))
+	return nil
 }
 
 // parsePKCEFlag reads --pkce: it reports whether PKCE is optional.

@@ -239,8 +239,8 @@ func TestE2ESettingsRegistrationRules(t *testing.T) {
 		})
 	}
 
-	t.Run("body over 512 KiB", func(t *testing.T) {
-		p := b.register(registration(), "huge.png", appstest.Oversized(600<<10))
+	t.Run("body over 1 MiB", func(t *testing.T) {
+		p := b.register(registration(), "huge.png", appstest.Oversized(1100<<10))
 		if p.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("status = %d, want 413", p.StatusCode)
 		}
