@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -229,6 +230,18 @@ func (b *browser) authorize(ctx context.Context, prompt string) (grant, error) {
 				return g, fmt.Errorf("authorize: status %d leads off the server", r.status)
 			}
 			r, err = get(ctx, b.client, next.String(), "")
+		case r.status == http.StatusOK && metaRefresh.Match(r.body):
+			// The page a sign-in lands on moves on with a meta refresh, as a
+			// browser follows it; it stays on this server.
+			m := metaRefresh.FindSubmatch(r.body)
+			next, perr := url.Parse(a.base + "/")
+			if perr == nil {
+				next, perr = next.Parse(html.UnescapeString(string(m[1])))
+			}
+			if perr != nil || !strings.HasPrefix(next.String(), a.base+"/") {
+				return g, errors.New("authorize: the sign-in refresh leads off the server")
+			}
+			r, err = get(ctx, b.client, next.String(), "")
 		case r.status == http.StatusOK && bytes.Contains(r.body, []byte(`name="challenge"`)):
 			f := hiddenFields(r.body)
 			f.Set("decision", "allow")
@@ -245,6 +258,10 @@ func (b *browser) authorize(ctx context.Context, prompt string) (grant, error) {
 		}
 	}
 }
+
+// metaRefresh finds a page's immediate meta refresh (the page a sign-in
+// lands on, /login/continue).
+var metaRefresh = regexp.MustCompile(`<meta http-equiv="refresh" content="0;url=([^"]*)"`)
 
 // codeFrom checks the redirect to the client and returns its code.
 func (a *oauthApp) codeFrom(location, state string) (string, error) {
