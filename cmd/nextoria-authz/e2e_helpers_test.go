@@ -44,7 +44,7 @@ type e2eServer struct {
 }
 
 // startE2E starts the server as `serve --dev` would, minus the demo data.
-func startE2E(t *testing.T, mutate ...func(*Config)) *e2eServer {
+func startE2E(t testing.TB, mutate ...func(*Config)) *e2eServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -117,7 +117,7 @@ func (s *e2eServer) allowRedirect(t *testing.T, uri string) {
 }
 
 // registerApp registers an app in the test workspace and returns its credentials.
-func (s *e2eServer) registerApp(t *testing.T, name string, public bool, redirects, scopes []string) (string, string) {
+func (s *e2eServer) registerApp(t testing.TB, name string, public bool, redirects, scopes []string) (string, string) {
 	t.Helper()
 	svc := apps.Service{Store: s.store, Hasher: secret.NewHasher(s.keys.SecretHash)}
 	app, sec, err := svc.Register(t.Context(), apps.Registration{

@@ -23,7 +23,7 @@ import (
 )
 
 // resourceServer creates introspection credentials.
-func (s *e2eServer) resourceServer(t *testing.T) (string, string) {
+func (s *e2eServer) resourceServer(t testing.TB) (string, string) {
 	t.Helper()
 	id, sec := "rs_"+secret.HexToken(6), secret.Token()
 	if _, err := s.store.CreateResourceServer(t.Context(), id, "Hub API", secret.NewHasher(s.keys.SecretHash).Sum([]byte(sec))); err != nil {
