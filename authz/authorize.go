@@ -104,9 +104,14 @@ func (s *Server) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request, q
 	}
 	if err := checkRedirectURI(ar); err != nil {
 		// The redirect URI is not trusted: never send the browser there.
-		_, desc := describe(err)
-		s.log.InfoContext(r.Context(), "authorization request refused", "error", "invalid_request", "description", desc)
-		s.browser.RenderError(w, r, http.StatusBadRequest, "This authorization request is not valid", desc)
+		p := errpage.Problem{Class: errpage.RedirectNotRegistered, Code: fosite.ErrInvalidRequest.ErrorField,
+			Detail: fosite.ErrorToRFC6749Error(err).HintField}
+		if c, ok := ar.GetClient().(*storage.Client); ok {
+			p.AppName = c.App().Name
+		}
+		s.log.InfoContext(r.Context(), "authorization request refused", "error", p.Code, "description", p.Detail,
+			"class", string(p.Class))
+		s.browser.RenderProblem(w, r, p)
 		return nil, false
 	}
 	if err := checkAuthorizeRequest(ar); err != nil {

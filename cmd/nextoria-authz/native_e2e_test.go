@@ -38,8 +38,8 @@ func TestE2ELoopbackRedirectRules(t *testing.T) {
 			if p.StatusCode != http.StatusBadRequest || p.Header.Get("Location") != "" {
 				t.Fatalf("status %d, Location %q; want the 400 error page", p.StatusCode, p.Header.Get("Location"))
 			}
-			if !strings.Contains(p.Body, `data-testid="error-title"`) {
-				t.Fatalf("not the error page: %.200s", p.Body)
+			if !strings.Contains(p.Body, `data-error-class="redirect_uri_not_registered"`) {
+				t.Fatalf("not the unregistered-redirect error page: %.200s", p.Body)
 			}
 		})
 	}
