@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -48,7 +49,7 @@ func (s *Server) continuingTo(ctx context.Context, next string) string {
 		return ""
 	}
 	id := u.Query().Get("client_id")
-	if !validClientID(id) {
+	if !apps.ValidClientID(id) {
 		return ""
 	}
 	app, err := s.store.GetApp(ctx, id)
@@ -59,21 +60,6 @@ func (s *Server) continuingTo(ctx context.Context, next string) string {
 		return ""
 	}
 	return app.Name
-}
-
-// validClientID reports whether id looks like a client_id (1 to 64
-// characters from [A-Za-z0-9._-]) before it is looked up.
-func validClientID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // handleLoginForm shows the sign-in page, or sends a signed-in browser on to next.
