@@ -607,15 +607,15 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /probe/principal", func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.Principal(r)
-		if !ok {
+		p, ok, err := s.LoadPrincipal(r)
+		if err != nil || !ok {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
 		_, _ = io.WriteString(w, p.Email)
 	})
 	mux.HandleFunc("GET /probe/authorize", func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := s.Principal(r); !ok {
+		if _, ok, err := s.LoadPrincipal(r); err != nil || !ok {
 			s.RedirectToLogin(w, r, r.URL.RequestURI())
 			return
 		}

@@ -101,22 +101,11 @@ func stringValue(sess *sessions.Session, key string) string {
 	return v
 }
 
-// Principal returns the signed-in user of r: the login-session id from the
-// session cookie, looked up by its SHA-256. A missing or undecodable cookie
-// and an unknown or expired session all report false; a database failure is
-// logged and reports false too. Pages that must not show a signed-in user as
-// signed out during an outage use LoadPrincipal.
-func (s *Server) Principal(r *http.Request) (storage.Principal, bool) {
-	p, ok, err := s.LoadPrincipal(r)
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "load signed-in user", "error", err)
-	}
-	return p, ok
-}
-
-// LoadPrincipal is Principal that tells "signed out" (false, nil) apart from
-// "the database could not say" (false, err; errors.Is(err,
-// storage.ErrUnavailable) during an outage), so the caller can answer 503
+// LoadPrincipal returns the signed-in user of r: the login-session id from
+// the session cookie, looked up by its SHA-256. A missing or undecodable
+// cookie and an unknown or expired session report (false, nil), signed out;
+// a failed lookup reports (false, err) — errors.Is(err,
+// storage.ErrUnavailable) during an outage — so the caller can answer 503
 // instead of asking a signed-in user to sign in again.
 func (s *Server) LoadPrincipal(r *http.Request) (storage.Principal, bool, error) {
 	sid := stringValue(s.session(r), keySID)

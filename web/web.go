@@ -8,7 +8,7 @@
 // page.
 //
 // The authorization endpoint lives elsewhere and reaches this package through
-// the methods Principal, RedirectToLogin, RenderConsent, RenderError, RenderProblem,
+// the methods LoadPrincipal, RedirectToLogin, RenderConsent, RenderError, RenderProblem,
 // CSRFToken and VerifyCSRF; those expect the request to have passed through
 // Middleware.
 package web
