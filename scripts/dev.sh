@@ -69,6 +69,8 @@ fi
 NEXTORIA_SECRETS_SYSTEM="$(cat .dev/system-secret)"
 export NEXTORIA_SECRETS_SYSTEM
 export NEXTORIA_LOG_FORMAT="${NEXTORIA_LOG_FORMAT:-text}"
+# No load balancer waits on a development machine: Ctrl-C stops at once.
+export NEXTORIA_SHUTDOWN_DRAIN="${NEXTORIA_SHUTDOWN_DRAIN:-0s}"
 
 say "building nextoria-authz into bin/ (the first run can take a few minutes)…"
 start=$(date +%s)

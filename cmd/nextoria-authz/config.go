@@ -20,6 +20,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/nextoria/authz/graceful"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -44,6 +45,7 @@ type Config struct {
 	OAuth    OAuthConfig    `koanf:"oauth"`
 	Session  SessionConfig  `koanf:"session"`
 	Limits   LimitsConfig   `koanf:"limits"`
+	Shutdown ShutdownConfig `koanf:"shutdown"`
 	Debug    DebugConfig    `koanf:"debug"`
 	Log      LogConfig      `koanf:"log"`
 }
@@ -137,6 +139,18 @@ type LimitsConfig struct {
 	SignInPerAccount   int `koanf:"signin_per_account"`
 }
 
+// ShutdownConfig sets how serve stops on SIGTERM or SIGINT: see package
+// graceful.
+type ShutdownConfig struct {
+	// Drain is how long the server keeps serving after the signal while
+	// /health/ready answers 503, so that load balancers stop sending it
+	// traffic before it stops accepting. 0 skips the drain.
+	Drain time.Duration `koanf:"drain"`
+	// Timeout bounds the wait for requests in flight once the listener is
+	// closed; buffered last-use stamps are written after it.
+	Timeout time.Duration `koanf:"timeout"`
+}
+
 // DebugConfig holds operator-only diagnostics.
 type DebugConfig struct {
 	// PprofListen, when set, serves net/http/pprof on this address: a
@@ -175,7 +189,8 @@ func defaultConfig() Config {
 			RevocationPerMinute: 600, RevocationBurst: 100,
 			SignInPerIP: 100, SignInPerAccountIP: 5, SignInPerAccount: 20,
 		},
-		Log: LogConfig{Level: "info", Format: "json"},
+		Shutdown: ShutdownConfig{Drain: graceful.DefaultDrain, Timeout: graceful.DefaultTimeout},
+		Log:      LogConfig{Level: "info", Format: "json"},
 	}
 }
 
@@ -368,6 +383,12 @@ func (c Config) Validate(dev bool) error {
 	}
 	if c.OAuth.RefreshGracePeriod < 0 {
 		errs = append(errs, fmt.Errorf("oauth.refresh_grace_period must not be negative, got %s", c.OAuth.RefreshGracePeriod))
+	}
+	if c.Shutdown.Drain < 0 {
+		errs = append(errs, fmt.Errorf("shutdown.drain must be 0s (no drain) or a positive duration such as 5s, got %s", c.Shutdown.Drain))
+	}
+	if c.Shutdown.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown.timeout must be a positive duration such as 25s, got %s", c.Shutdown.Timeout))
 	}
 	return errors.Join(errs...)
 }

@@ -97,7 +97,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 			RevocationPerMinute: 600, RevocationBurst: 100,
 			SignInPerIP: 100, SignInPerAccountIP: 5, SignInPerAccount: 20,
 		},
-		Log: LogConfig{Level: "info", Format: "json"},
+		Shutdown: ShutdownConfig{Drain: 5 * time.Second, Timeout: 25 * time.Second},
+		Log:      LogConfig{Level: "info", Format: "json"},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got  %+v\n want %+v", cfg, want)
@@ -128,6 +129,8 @@ func TestConfigEnvOverrides(t *testing.T) {
 			func(c Config) bool { return c.Secrets.System == "a=b c==" }},
 		{"proxy.trusted", "", []string{"NEXTORIA_PROXY_TRUSTED=true"},
 			func(c Config) bool { return c.Proxy.Trusted }},
+		{"shutdown.drain and timeout", "shutdown:\n  drain: 1s\n  timeout: 2s\n", []string{"NEXTORIA_SHUTDOWN_DRAIN=0s", "NEXTORIA_SHUTDOWN_TIMEOUT=40s"},
+			func(c Config) bool { return c.Shutdown.Drain == 0 && c.Shutdown.Timeout == 40*time.Second }},
 		{"durations", "", []string{
 			"NEXTORIA_OAUTH_ACCESS_TOKEN_LIFESPAN=15m", "NEXTORIA_OAUTH_REFRESH_TOKEN_LIFESPAN=48h",
 			"NEXTORIA_OAUTH_AUTHORIZATION_CODE_LIFESPAN=30s", "NEXTORIA_OAUTH_REFRESH_GRACE_PERIOD=0s",
@@ -263,6 +266,9 @@ func TestValidate(t *testing.T) {
 			"oauth.authorization_code_lifespan must be a positive duration", "session.lifetime must be a positive duration",
 		}},
 		{"negative grace period", func(c *Config) { c.OAuth.RefreshGracePeriod = -time.Second }, false, []string{"refresh_grace_period must not be negative"}},
+		{"no drain is fine", func(c *Config) { c.Shutdown.Drain = 0 }, false, nil},
+		{"bad shutdown durations", func(c *Config) { c.Shutdown = ShutdownConfig{Drain: -time.Second, Timeout: 0} }, false,
+			[]string{"shutdown.drain must be 0s (no drain) or a positive duration", "shutdown.timeout must be a positive duration"}},
 		{"unknown log level and format", func(c *Config) { c.Log = LogConfig{Level: "verbose", Format: "xml"} }, false,
 			[]string{`log.level "verbose" is unknown`, `log.format "xml" is unknown`}},
 		{"every problem at once", func(c *Config) {

@@ -56,6 +56,7 @@ func startE2E(t testing.TB, mutate ...func(*Config)) *e2eServer {
 	cfg.OAuth.Audience = cfg.Issuer
 	cfg.Database.URL = storagetest.NewDatabase(t)
 	cfg.Secrets.System = secret.Token()
+	cfg.Shutdown.Drain = 0 // no load balancer to wait for
 	for _, m := range mutate {
 		m(&cfg)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -63,45 +64,72 @@ func freePort(t *testing.T) string {
 // until it is ready.
 func startProcess(t *testing.T, env []string, listen string) string {
 	t.Helper()
+	return startServerProcess(t, env, listen, nil).URL
+}
+
+// serverProcess is a running `nextoria-authz serve --dev`.
+type serverProcess struct {
+	URL    string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	err    error         // cmd.Wait's result, once exited is closed
+}
+
+// startServerProcess is startProcess returning the process; stderr, when not
+// nil, receives its log. Unless env sets NEXTORIA_SHUTDOWN_DRAIN, it stops
+// without a drain. Cleanup stops it with SIGTERM if it still runs.
+func startServerProcess(t *testing.T, env []string, listen string, stderr io.Writer) *serverProcess {
+	t.Helper()
 	cmd := exec.Command(serverBinary(t), "serve", "--dev")
-	cmd.Env = append(os.Environ(), append(env, "NEXTORIA_LISTEN="+listen, "NEXTORIA_LOG_LEVEL=warn")...)
+	cmd.Env = append(os.Environ(), "NEXTORIA_SHUTDOWN_DRAIN=0s", "NEXTORIA_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, append(env, "NEXTORIA_LISTEN="+listen)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if os.Getenv("NEXTORIA_TEST_LOG") == "" {
 		cmd.Stdout, cmd.Stderr = nil, nil
 	}
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p := &serverProcess{URL: "http://" + listen, cmd: cmd, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
 		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
+		case <-p.exited:
+		case <-time.After(40 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Error("server process did not stop on SIGTERM")
 		}
 	})
-	base := "http://" + listen
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/health/ready")
+		resp, err := http.Get(p.URL + "/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base
+				return p
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("server on %s did not become ready", listen)
-	return ""
+	return nil
 }
 
 // twoInstances starts two server processes on one database. The returned
 // e2eServer points at the first; the second's base URL is returned too.
 func twoInstances(t *testing.T, extraEnv ...string) (*e2eServer, string) {
+	t.Helper()
+	s, _, urlB := twoServerProcesses(t, nil, extraEnv...)
+	return s, urlB
+}
+
+// twoServerProcesses is twoInstances returning the first process, whose
+// log goes to logA when it is not nil.
+func twoServerProcesses(t *testing.T, logA io.Writer, extraEnv ...string) (*e2eServer, *serverProcess, string) {
 	t.Helper()
 	dbURL := storagetest.NewDatabase(t)
 	system := secret.Token()
@@ -112,7 +140,7 @@ func twoInstances(t *testing.T, extraEnv ...string) (*e2eServer, string) {
 		"NEXTORIA_SECRETS_SYSTEM=" + system,
 		"NEXTORIA_ISSUER=" + issuer,
 	}, extraEnv...)
-	urlA := startProcess(t, env, first)
+	procA := startServerProcess(t, env, first, logA)
 	urlB := startProcess(t, env, second) // after A: demo seeding is idempotent, not concurrent
 
 	pool, err := storage.Connect(t.Context(), dbURL, 4)
@@ -124,7 +152,7 @@ func twoInstances(t *testing.T, extraEnv ...string) (*e2eServer, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &e2eServer{URL: urlA, store: storage.New(pool, storage.Options{Audience: []string{issuer}}), keys: keys, Email: "grace@example.com"}
+	s := &e2eServer{URL: procA.URL, store: storage.New(pool, storage.Options{Audience: []string{issuer}}), keys: keys, Email: "grace@example.com"}
 	ws, err := s.store.CreateWorkspace(t.Context(), "Two Instances", storage.PlanScale)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +164,7 @@ func twoInstances(t *testing.T, extraEnv ...string) (*e2eServer, string) {
 	}
 	s.WorkspaceID, s.UserID, s.RedirectURI = ws.ID, u.ID, "http://127.0.0.1:9/callback"
 	s.ClientID, s.ClientSecret = s.registerApp(t, "Twin App", false, []string{s.RedirectURI}, []string{"projects:read", "tasks:read"})
-	return s, urlB
+	return s, procA, urlB
 }
 
 // on returns conf pointed at another instance's token endpoint.

@@ -119,6 +119,7 @@ func (s *e2eServer) startExampleAPI(t *testing.T, rsID, rsSecret string, env ...
 		"NEXTORIA_API_INTROSPECTION_URL=" + s.URL + "/v1/oauth/introspect",
 		"NEXTORIA_API_CLIENT_ID=" + rsID,
 		"NEXTORIA_API_CLIENT_SECRET=" + rsSecret,
+		"NEXTORIA_API_SHUTDOWN_DRAIN=0s",
 	}, env...)
 	api := &exampleAPI{logs: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = io.Discard, api.logs

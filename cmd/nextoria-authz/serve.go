@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +22,7 @@ import (
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/authz"
+	"github.com/nextoria/authz/graceful"
 	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/resource"
@@ -41,6 +42,10 @@ const apiKeyFlushInterval = 10 * time.Second
 // cleanupInterval is how often expired codes, tokens and sessions are deleted.
 const cleanupInterval = 10 * time.Minute
 
+// finalFlushTimeout bounds writing the buffered last-use stamps at shutdown,
+// after shutdown.timeout.
+const finalFlushTimeout = 10 * time.Second
+
 // app is the assembled server: stores, protocol endpoints, browser surface.
 type app struct {
 	cfg     Config
@@ -52,6 +57,8 @@ type app struct {
 	apiKeys *apikey.Service
 	handler http.Handler
 	logger  *slog.Logger
+	// state turns /health/ready to 503 when the drain starts.
+	state *graceful.State
 }
 
 // newApp connects to the database, applies pending migrations (under
@@ -131,6 +138,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	}
 	az.SetAPIKeys(authz.NewAPIKeyIntrospector(apiKeys, cfg.Issuer))
 
+	state := &graceful.State{}
 	mux := http.NewServeMux()
 	az.Routes(mux)
 	browser.Routes(mux)
@@ -138,6 +146,10 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		writeHealth(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) {
+		if state.Draining() {
+			writeHealth(w, http.StatusServiceUnavailable, "shutting down")
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := store.Ping(ctx); err != nil {
@@ -173,10 +185,15 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	h = logRequests(logger, h)
 	h = reqid.Middleware(cfg.Proxy.Trusted, h)
 	ok = true
-	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, handler: h, logger: logger}, nil
+	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, handler: h, logger: logger, state: state}, nil
 }
 
-// run serves until ctx ends, then shuts down gracefully.
+// run serves until ctx ends, then shuts down the way load balancers expect
+// (package graceful): /health/ready turns 503 at once while serving goes on
+// for shutdown.drain, then the listener closes and the requests in flight
+// get up to shutdown.timeout. Only then do the background tasks stop and the
+// buffered last-use stamps of API keys and consent grants reach the
+// database, so that no use acknowledged to a client is lost.
 func (a *app) run(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.handler,
@@ -188,43 +205,41 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	bg, stop := context.WithCancel(ctx)
-	defer stop()
-	go a.keySet.Run(bg, keyReloadInterval)
-	go a.cleanup(bg)
-	go a.apiKeys.RunFlusher(bg, apiKeyFlushInterval)
-	go a.authz.RunGrantUseFlusher(bg, apiKeyFlushInterval)
+	// The background tasks outlive ctx: requests served during the drain
+	// still record uses, and signing keys may still rotate.
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	var tasks sync.WaitGroup
+	tasks.Go(func() { a.keySet.Run(bg, keyReloadInterval) })
+	tasks.Go(func() { a.cleanup(bg) })
+	tasks.Go(func() { a.apiKeys.RunFlusher(bg, apiKeyFlushInterval) })
+	tasks.Go(func() { a.authz.RunGrantUseFlusher(bg, apiKeyFlushInterval) })
 
-	errc := make(chan error, 1)
-	go func() {
+	err := graceful.Serve(ctx, srv, a.state, func() error {
 		if a.cfg.TLS.CertFile != "" {
 			srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-			errc <- srv.ServeTLS(ln, a.cfg.TLS.CertFile, a.cfg.TLS.KeyFile)
-			return
+			return srv.ServeTLS(ln, a.cfg.TLS.CertFile, a.cfg.TLS.KeyFile)
 		}
-		errc <- srv.Serve(ln)
-	}()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	a.logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		return srv.Serve(ln)
+	}, graceful.Options{Drain: a.cfg.Shutdown.Drain, Timeout: a.cfg.Shutdown.Timeout, Logger: a.logger})
+
+	// A flush interrupted by stop puts its batch back; wait for it before
+	// the final flush so that the batch is not left behind. A database that
+	// is down now loses the stamps, which the error log says; it does not
+	// fail the shutdown.
+	stop()
+	tasks.Wait()
+	fctx, cancel := context.WithTimeout(context.Background(), finalFlushTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if ferr := a.apiKeys.Flush(fctx); ferr != nil {
+		a.logger.Error("record API key use", "error", ferr)
 	}
-	if err := a.apiKeys.Flush(shutdownCtx); err != nil {
-		a.logger.Error("record API key use", "error", err)
+	if ferr := a.authz.FlushGrantUses(fctx); ferr != nil {
+		a.logger.Error("record consent grant use", "error", ferr)
 	}
-	if err := a.authz.FlushGrantUses(shutdownCtx); err != nil {
-		a.logger.Error("record consent grant use", "error", err)
+	if err == nil {
+		a.logger.Info("stopped")
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return nil
+	return err
 }
 
 func (a *app) close() { a.pool.Close() }

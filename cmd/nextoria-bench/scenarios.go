@@ -252,6 +252,7 @@ func setupMiddleware(ctx context.Context, b *bench, n int, cache bool) (workload
 		// not what this measures; the rate-limit decision has its own Go
 		// benchmark in ratelimit.
 		"NEXTORIA_API_RATE_LIMIT=off",
+		"NEXTORIA_API_SHUTDOWN_DRAIN=0s",
 	}, b.opts.apiEnv...)...)
 	name := "nextoria-example-api-cache-off"
 	if cache {

@@ -64,6 +64,8 @@ func (b *bench) startServer(ctx context.Context) error {
 		"NEXTORIA_ISSUER="+b.base,
 		"NEXTORIA_LISTEN="+addr,
 		"NEXTORIA_LOG_LEVEL=warn",
+		// no load balancer waits for the server to leave rotation
+		"NEXTORIA_SHUTDOWN_DRAIN=0s",
 		"NEXTORIA_OAUTH_AUTHORIZATION_CODE_LIFESPAN="+codeLifespan,
 		// every worker uses one app and one resource server, far past the
 		// per-client protective limits, which are not what is measured

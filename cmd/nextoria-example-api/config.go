@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/nextoria/authz/graceful"
 	"github.com/nextoria/authz/ratelimit"
 )
 
@@ -27,6 +28,9 @@ type config struct {
 	CacheTTL time.Duration
 	// RateLimitOff turns the plan limits off (NEXTORIA_API_RATE_LIMIT=off).
 	RateLimitOff bool
+	// ShutdownDrain and ShutdownTimeout are graceful.Options' Drain and
+	// Timeout.
+	ShutdownDrain, ShutdownTimeout time.Duration
 }
 
 // defaultListen is NEXTORIA_API_LISTEN's default.
@@ -43,6 +47,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		RedisURL:         getenv("NEXTORIA_API_REDIS_URL"),
 		RedisPrefix:      getenv("NEXTORIA_API_REDIS_PREFIX"),
 		RedisFailOpen:    true,
+		ShutdownDrain:    graceful.DefaultDrain,
+		ShutdownTimeout:  graceful.DefaultTimeout,
 	}
 	if cfg.RedisPrefix == "" {
 		cfg.RedisPrefix = ratelimit.DefaultRedisPrefix
@@ -96,6 +102,25 @@ func loadConfig(getenv func(string) string) (config, error) {
 		cfg.RateLimitOff = true
 	default:
 		errs = append(errs, fmt.Errorf("NEXTORIA_API_RATE_LIMIT %q must be plan or off", v))
+	}
+	for _, d := range []struct {
+		name    string
+		into    *time.Duration
+		zeroOK  bool
+		example string
+	}{
+		{"NEXTORIA_API_SHUTDOWN_DRAIN", &cfg.ShutdownDrain, true, "5s, or 0s for no drain"},
+		{"NEXTORIA_API_SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout, false, "25s"},
+	} {
+		v := getenv(d.name)
+		if v == "" {
+			continue
+		}
+		if p, err := time.ParseDuration(v); err != nil || p < 0 || (p == 0 && !d.zeroOK) {
+			errs = append(errs, fmt.Errorf("%s %q must be a duration such as %s", d.name, v, d.example))
+		} else {
+			*d.into = p
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return config{}, fmt.Errorf("invalid configuration:\n%w", err)

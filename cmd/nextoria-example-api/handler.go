@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/nextoria/authz/graceful"
 	"github.com/nextoria/authz/resource"
 )
 
 // newHandler returns the API's routes, each behind the scope it needs. The
-// data is held in memory, per workspace.
-func newHandler(mw *resource.Middleware) http.Handler {
+// data is held in memory, per workspace. /healthz answers 503 once st is
+// draining, so that load balancers stop sending traffic before shutdown.
+func newHandler(mw *resource.Middleware, st *graceful.State) http.Handler {
 	a := &api{data: newStore()}
 	read, write := mw.Require("projects:read"), mw.Require("projects:write")
 	mux := http.NewServeMux()
@@ -30,6 +32,10 @@ func newHandler(mw *resource.Middleware) http.Handler {
 	// API's shape is not advertised, and counted against its rate limit.
 	mux.Handle("/v1/", mw.Require()(http.HandlerFunc(notFound)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if st.Draining() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("/", notFound)

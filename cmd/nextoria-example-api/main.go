@@ -27,16 +27,18 @@
 //	NEXTORIA_API_RATE_LIMIT          "plan" (default) applies each workspace's plan limit;
 //	                                 "off" allows every request, for load tests that
 //	                                 measure the rest of the path
+//	NEXTORIA_API_SHUTDOWN_DRAIN      how long it keeps serving after SIGTERM while
+//	                                 /healthz answers 503 (default 5s; 0s: no drain)
+//	NEXTORIA_API_SHUTDOWN_TIMEOUT    how long requests in flight may then take (default 25s)
 //
 // It trusts the system's certificate roots (SSL_CERT_FILE and SSL_CERT_DIR
 // work) and honours HTTPS_PROXY, like any Go program on http.DefaultTransport.
 // It logs JSON to standard error and shuts down gracefully on SIGINT or
-// SIGTERM.
+// SIGTERM, the way package graceful describes.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -49,6 +51,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/nextoria/authz/graceful"
 	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/resource"
 )
@@ -64,11 +67,8 @@ func main() {
 	}
 }
 
-// Timeouts of the server and its clients.
-const (
-	shutdownTimeout      = 15 * time.Second
-	introspectionTimeout = 5 * time.Second
-)
+// introspectionTimeout bounds one call to the introspection endpoint.
+const introspectionTimeout = 5 * time.Second
 
 // run serves until ctx ends, then shuts down gracefully. ready, when not
 // nil, is told the listening address once requests are accepted.
@@ -101,39 +101,28 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger, r
 	if err != nil {
 		return fmt.Errorf("listen on %s (NEXTORIA_API_LISTEN): %w", cfg.Listen, err)
 	}
+	state := &graceful.State{}
 	srv := &http.Server{
-		Handler:           logRequests(logger, newHandler(mw)),
+		Handler:           logRequests(logger, newHandler(mw, state)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	logger.InfoContext(ctx, "nextoria-example-api listening", "addr", ln.Addr().String(),
-		"introspection_url", cfg.IntrospectionURL, "shared_rate_limits", cfg.RedisURL != "",
-		"introspection_cache_ttl", effectiveCacheTTL(cfg.CacheTTL).String())
-	if ready != nil {
-		ready(ln.Addr())
+	serve := func() error {
+		logger.InfoContext(ctx, "nextoria-example-api listening", "addr", ln.Addr().String(),
+			"introspection_url", cfg.IntrospectionURL, "shared_rate_limits", cfg.RedisURL != "",
+			"introspection_cache_ttl", effectiveCacheTTL(cfg.CacheTTL).String())
+		if ready != nil {
+			ready(ln.Addr())
+		}
+		return srv.Serve(ln)
 	}
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return nil
+	return graceful.Serve(ctx, srv, state, serve, graceful.Options{
+		Drain: cfg.ShutdownDrain, Timeout: cfg.ShutdownTimeout, Logger: logger,
+	})
 }
 
 // effectiveCacheTTL is the cache lifetime resource.New makes of ttl: 0

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nextoria/authz/graceful"
 	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/ratelimit/ratelimittest"
 	"github.com/nextoria/authz/resource"
@@ -93,7 +95,7 @@ func newTestHandler(t *testing.T, limiter ratelimit.Limiter) (http.Handler, *fak
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newHandler(mw), as
+	return newHandler(mw, &graceful.State{}), as
 }
 
 // call sends a request the way the documentation's curl examples do:
@@ -365,6 +367,10 @@ func TestRun(t *testing.T) {
 // which returns run's error. logs collects its JSON log.
 func startRun(t *testing.T, env map[string]string) (base string, logs *syncBuffer, stop func() error) {
 	t.Helper()
+	if _, ok := env["NEXTORIA_API_SHUTDOWN_DRAIN"]; !ok {
+		env = maps.Clone(env)
+		env["NEXTORIA_API_SHUTDOWN_DRAIN"] = "0s" // no load balancer to wait for
+	}
 	logs = &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	ctx, cancel := context.WithCancel(t.Context())
@@ -490,10 +496,13 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		"NEXTORIA_API_REDIS_URL":         "mysql://x",
 		"NEXTORIA_API_REDIS_FAIL_OPEN":   "sometimes",
 		"NEXTORIA_API_CACHE_TTL":         "forever",
+		"NEXTORIA_API_SHUTDOWN_DRAIN":    "-1s",
+		"NEXTORIA_API_SHUTDOWN_TIMEOUT":  "0s",
 	}
 	err := run(t.Context(), func(k string) string { return env[k] }, slog.New(slog.DiscardHandler), nil)
 	for _, want := range []string{"invalid configuration", "NEXTORIA_API_LISTEN", "must be an https URL", "NEXTORIA_API_CLIENT_ID is required",
-		"NEXTORIA_API_CLIENT_SECRET is required", "NEXTORIA_API_REDIS_URL", "NEXTORIA_API_REDIS_FAIL_OPEN", "NEXTORIA_API_CACHE_TTL"} {
+		"NEXTORIA_API_CLIENT_SECRET is required", "NEXTORIA_API_REDIS_URL", "NEXTORIA_API_REDIS_FAIL_OPEN", "NEXTORIA_API_CACHE_TTL",
+		"NEXTORIA_API_SHUTDOWN_DRAIN", "NEXTORIA_API_SHUTDOWN_TIMEOUT"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("run with a bad configuration: err = %v, want it to mention %q", err, want)
 		}
@@ -512,12 +521,110 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:8081" || !cfg.RedisFailOpen || cfg.RedisURL != "" ||
-		cfg.RedisPrefix != ratelimit.DefaultRedisPrefix || cfg.CacheTTL != 0 {
+		cfg.RedisPrefix != ratelimit.DefaultRedisPrefix || cfg.CacheTTL != 0 ||
+		cfg.ShutdownDrain != 5*time.Second || cfg.ShutdownTimeout != 25*time.Second {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	env["NEXTORIA_API_INTROSPECTION_URL"] = "http://[::1]:8080/v1/oauth/introspect"
 	if _, err := loadConfig(func(k string) string { return env[k] }); err != nil {
 		t.Errorf("plain HTTP on loopback refused: %v", err)
+	}
+}
+
+// TestRunDrain: on shutdown /healthz answers 503 at once while the API
+// keeps serving for NEXTORIA_API_SHUTDOWN_DRAIN; then it refuses
+// connections and run returns nil.
+func TestRunDrain(t *testing.T) {
+	t.Parallel()
+	as := newFakeIntrospection(t)
+	const drain = 800 * time.Millisecond
+	base, _, stop := startRun(t, map[string]string{
+		"NEXTORIA_API_LISTEN":            "127.0.0.1:0",
+		"NEXTORIA_API_INTROSPECTION_URL": as.URL + "/v1/oauth/introspect",
+		"NEXTORIA_API_CLIENT_ID":         testClientID,
+		"NEXTORIA_API_CLIENT_SECRET":     testClientSecret,
+		"NEXTORIA_API_SHUTDOWN_DRAIN":    drain.String(),
+	})
+	get := func(path string) (int, error) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if path != "/healthz" {
+			req.Header.Set("Authorization", "Bearer "+tokenReadOnly)
+		}
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := get("/healthz"); err != nil || code != 200 {
+		t.Fatalf("GET /healthz before shutdown = %d, %v", code, err)
+	}
+	stopped := make(chan error, 1)
+	start := time.Now()
+	go func() { stopped <- stop() }()
+	deadline := time.Now().Add(drain / 2)
+	for {
+		code, err := get("/healthz")
+		if err == nil && code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /healthz during the drain = %d, %v; want 503 at once", code, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, err := get("/v1/projects"); err != nil || code != 200 {
+		t.Errorf("GET /v1/projects during the drain = %d, %v; want 200", code, err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("run after the drain: %v", err)
+	}
+	if took := time.Since(start); took < drain {
+		t.Errorf("run returned after %s, before the %s drain ended", took, drain)
+	}
+	if _, err := get("/healthz"); err == nil {
+		t.Error("a connection after shutdown was accepted")
+	}
+}
+
+func TestLoadConfigShutdown(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		drain, timeout         string
+		wantDrain, wantTimeout time.Duration
+		wantErr                string
+	}{
+		{"", "", 5 * time.Second, 25 * time.Second, ""},
+		{"0s", "1m", 0, time.Minute, ""},
+		{"15s", "5s", 15 * time.Second, 5 * time.Second, ""},
+		{"-1s", "", 0, 0, "NEXTORIA_API_SHUTDOWN_DRAIN"},
+		{"5", "", 0, 0, "NEXTORIA_API_SHUTDOWN_DRAIN"},
+		{"", "0s", 0, 0, "NEXTORIA_API_SHUTDOWN_TIMEOUT"},
+		{"", "soon", 0, 0, "NEXTORIA_API_SHUTDOWN_TIMEOUT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.drain+"/"+tt.timeout, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{
+				"NEXTORIA_API_INTROSPECTION_URL": "https://api.nextoriahub.com/v1/oauth/introspect",
+				"NEXTORIA_API_CLIENT_ID":         "id",
+				"NEXTORIA_API_CLIENT_SECRET":     "secret",
+				"NEXTORIA_API_SHUTDOWN_DRAIN":    tt.drain,
+				"NEXTORIA_API_SHUTDOWN_TIMEOUT":  tt.timeout,
+			}
+			cfg, err := loadConfig(func(k string) string { return env[k] })
+			switch {
+			case tt.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case cfg.ShutdownDrain != tt.wantDrain || cfg.ShutdownTimeout != tt.wantTimeout:
+				t.Errorf("drain, timeout = %v, %v; want %v, %v", cfg.ShutdownDrain, cfg.ShutdownTimeout, tt.wantDrain, tt.wantTimeout)
+			}
+		})
 	}
 }
 
