@@ -27,6 +27,9 @@ type config struct {
 	CacheTTL time.Duration
 	// RateLimitOff turns the plan limits off (NEXTORIA_API_RATE_LIMIT=off).
 	RateLimitOff bool
+	// MetricsListen is the address of the Prometheus metrics listener
+	// (NEXTORIA_API_METRICS_LISTEN); "" turns metrics off.
+	MetricsListen string
 }
 
 // defaultListen is NEXTORIA_API_LISTEN's default.
@@ -43,6 +46,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		RedisURL:         getenv("NEXTORIA_API_REDIS_URL"),
 		RedisPrefix:      getenv("NEXTORIA_API_REDIS_PREFIX"),
 		RedisFailOpen:    true,
+		MetricsListen:    getenv("NEXTORIA_API_METRICS_LISTEN"),
 	}
 	if cfg.RedisPrefix == "" {
 		cfg.RedisPrefix = ratelimit.DefaultRedisPrefix
@@ -53,6 +57,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	var errs []error
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("NEXTORIA_API_LISTEN %q must be host:port", cfg.Listen))
+	}
+	if cfg.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(cfg.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("NEXTORIA_API_METRICS_LISTEN %q must be host:port, or unset to turn metrics off", cfg.MetricsListen))
+		}
 	}
 	if cfg.IntrospectionURL == "" {
 		errs = append(errs, errors.New("NEXTORIA_API_INTROSPECTION_URL is required, e.g. https://api.nextoriahub.com/v1/oauth/introspect"))
