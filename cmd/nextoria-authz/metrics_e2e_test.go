@@ -6,83 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"golang.org/x/oauth2"
 
+	"github.com/nextoria/authz/metrics/metricstest"
 	"github.com/nextoria/authz/secret"
 )
-
-// scrape fetches and parses the Prometheus text exposition at u.
-func scrape(t *testing.T, u string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s = %d", u, resp.StatusCode)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse %s: %v", u, err)
-	}
-	return fams
-}
-
-// sample is the value of metric name with exactly the label pairs given
-// (name, value, ...) among its labels: a counter's or gauge's value, a
-// histogram's sample count; 0 when there is no such series.
-func sample(fams map[string]*dto.MetricFamily, name string, pairs ...string) float64 {
-	f, ok := fams[name]
-	if !ok {
-		return 0
-	}
-next:
-	for _, m := range f.GetMetric() {
-		for i := 0; i+1 < len(pairs); i += 2 {
-			found := false
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == pairs[i] && lp.GetValue() == pairs[i+1] {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount())
-		case m.Untyped != nil:
-			return m.GetUntyped().GetValue()
-		}
-	}
-	return 0
-}
-
-// checkLabelsLack fails if any label value of fams contains one of secrets.
-func checkLabelsLack(t *testing.T, fams map[string]*dto.MetricFamily, secrets ...string) {
-	t.Helper()
-	for _, f := range fams {
-		for _, m := range f.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				for _, s := range secrets {
-					if s != "" && strings.Contains(lp.GetValue(), s) {
-						t.Errorf("%s has a label %s=%q holding a value seen in the traffic (%.12s…)", f.GetName(), lp.GetName(), lp.GetValue(), s)
-					}
-				}
-			}
-		}
-	}
-}
 
 // TestE2EMetrics drives real traffic through a server with metrics on,
 // scrapes its metrics listener before and after, and checks that every
@@ -104,7 +32,7 @@ func TestE2EMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	metricsURL := "http://" + addr.String() + "/metrics"
-	before := scrape(t, metricsURL)
+	before := metricstest.Scrape(t, metricsURL)
 
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
 	introspect := s.introspector(t)
@@ -189,9 +117,9 @@ func TestE2EMetrics(t *testing.T) {
 		}
 	}
 
-	after := scrape(t, metricsURL)
+	after := metricstest.Scrape(t, metricsURL)
 	delta := func(name string, pairs ...string) float64 {
-		return sample(after, name, pairs...) - sample(before, name, pairs...)
+		return after.Value(name, pairs...) - before.Value(name, pairs...)
 	}
 	tests := []struct {
 		name  string
@@ -233,13 +161,13 @@ func TestE2EMetrics(t *testing.T) {
 			t.Errorf("%s%v moved by %v, want %v", tt.name, tt.pairs, got, tt.want)
 		}
 	}
-	if got := sample(after, "nextoria_http_requests_total", "handler", "/oauth/authorize", "method", "GET"); got < 1 {
+	if got := after.Value("nextoria_http_requests_total", "handler", "/oauth/authorize", "method", "GET"); got < 1 {
 		t.Errorf("authorization requests counted: %v", got)
 	}
 	if delta("nextoria_db_pool_acquires_total") <= 0 {
 		t.Error("nextoria_db_pool_acquires_total did not move")
 	}
-	if got := sample(after, "nextoria_db_pool_max_conns"); got <= 0 {
+	if got := after.Value("nextoria_db_pool_max_conns"); got <= 0 {
 		t.Errorf("nextoria_db_pool_max_conns = %v", got)
 	}
 	for _, name := range []string{
@@ -253,7 +181,7 @@ func TestE2EMetrics(t *testing.T) {
 		}
 	}
 	// Only normalised methods and known handlers: no label holds the probe path.
-	checkLabelsLack(t, after, tok.AccessToken, tok.RefreshToken, freshRefresh, rawKey, s.ClientSecret, s.ClientID,
+	after.CheckLabelsLack(t, tok.AccessToken, tok.RefreshToken, freshRefresh, rawKey, s.ClientSecret, s.ClientID,
 		s.Email, otherEmail, e2ePassword, wrongPassword, probe, "BREW", "@")
 }
 

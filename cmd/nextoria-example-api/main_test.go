@@ -512,7 +512,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:8081" || !cfg.RedisFailOpen || cfg.RedisURL != "" ||
-		cfg.RedisPrefix != ratelimit.DefaultRedisPrefix || cfg.CacheTTL != 0 {
+		cfg.RedisPrefix != ratelimit.DefaultRedisPrefix || cfg.CacheTTL != 0 || cfg.MetricsListen != "" {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	env["NEXTORIA_API_INTROSPECTION_URL"] = "http://[::1]:8080/v1/oauth/introspect"
