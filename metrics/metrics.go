@@ -69,7 +69,7 @@ type Metrics struct {
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	http     httpChildren
+	http     *httpChildren
 
 	issued         map[string]prometheus.Counter
 	tokenErrors    map[string]prometheus.Counter
@@ -99,8 +99,7 @@ func New() *Metrics {
 		Help:    "Time to answer an HTTP request, by route pattern and method.",
 		Buckets: DurationBuckets,
 	}, []string{"handler", "method"})
-	m.http = httpChildren{requests: m.requests, duration: m.duration,
-		counters: make(map[requestKey]prometheus.Counter), observers: make(map[routeKey]prometheus.Observer)}
+	m.http = &httpChildren{requests: m.requests, duration: m.duration}
 
 	issued := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "tokens_issued_total",
@@ -250,9 +249,8 @@ type httpChildren struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 
-	mu        sync.RWMutex
-	counters  map[requestKey]prometheus.Counter
-	observers map[routeKey]prometheus.Observer
+	counters  childCache[requestKey, prometheus.Counter]
+	observers childCache[routeKey, prometheus.Observer]
 }
 
 type routeKey struct {
@@ -265,33 +263,38 @@ type requestKey struct {
 }
 
 func (c *httpChildren) counter(k requestKey) prometheus.Counter {
-	c.mu.RLock()
-	ctr, ok := c.counters[k]
-	c.mu.RUnlock()
-	if ok {
-		return ctr
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ctr, ok = c.counters[k]; !ok {
-		ctr = c.requests.WithLabelValues(k.handler, k.method, strconv.Itoa(k.code))
-		c.counters[k] = ctr
-	}
-	return ctr
+	return c.counters.get(k, func() prometheus.Counter {
+		return c.requests.WithLabelValues(k.handler, k.method, strconv.Itoa(k.code))
+	})
 }
 
 func (c *httpChildren) observer(k routeKey) prometheus.Observer {
+	return c.observers.get(k, func() prometheus.Observer {
+		return c.duration.WithLabelValues(k.handler, k.method)
+	})
+}
+
+// childCache maps label values to a resolved child, resolving each once.
+type childCache[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+func (c *childCache[K, V]) get(k K, resolve func() V) V {
 	c.mu.RLock()
-	obs, ok := c.observers[k]
+	v, ok := c.m[k]
 	c.mu.RUnlock()
 	if ok {
-		return obs
+		return v
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if obs, ok = c.observers[k]; !ok {
-		obs = c.duration.WithLabelValues(k.handler, k.method)
-		c.observers[k] = obs
+	if v, ok = c.m[k]; !ok {
+		if c.m == nil {
+			c.m = make(map[K]V)
+		}
+		v = resolve()
+		c.m[k] = v
 	}
-	return obs
+	return v
 }

@@ -138,18 +138,7 @@ func TestE2ERequestIDs(t *testing.T) {
 
 	t.Run("database down", func(t *testing.T) {
 		t.Parallel()
-		var proxy *pgProxy
-		s := startE2E(t, func(c *Config) {
-			u, err := url.Parse(c.Database.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			proxy = startPGProxy(t, u.Host)
-			u.Host = proxy.Addr()
-			c.Database.URL = u.String()
-			c.Database.ConnectTimeout = outageTimeout
-			c.Database.StatementTimeout = outageTimeout
-		})
+		s, proxy := startE2EBehindPGProxy(t)
 		proxy.Cut()
 		authorize := "/oauth/authorize?" + url.Values{"client_id": {s.ClientID}, "response_type": {"code"},
 			"redirect_uri": {s.RedirectURI}, "scope": {"projects:read"}, "state": {"state-12345678"},

@@ -10,6 +10,16 @@ import (
 	"github.com/nextoria/authz/metrics/metricstest"
 )
 
+// runEnv is the environment of a run against as on a port of its choosing.
+func runEnv(as *fakeIntrospection) map[string]string {
+	return map[string]string{
+		"NEXTORIA_API_LISTEN":            "127.0.0.1:0",
+		"NEXTORIA_API_INTROSPECTION_URL": as.URL + "/v1/oauth/introspect",
+		"NEXTORIA_API_CLIENT_ID":         testClientID,
+		"NEXTORIA_API_CLIENT_SECRET":     testClientSecret,
+	}
+}
+
 // metricsAddr waits for the metrics listener's log line and returns its
 // address.
 func metricsAddr(t *testing.T, logs *syncBuffer) string {
@@ -36,13 +46,9 @@ func metricsAddr(t *testing.T, logs *syncBuffer) string {
 func TestRunMetrics(t *testing.T) {
 	t.Parallel()
 	as := newFakeIntrospection(t)
-	base, logs, stop := startRun(t, map[string]string{
-		"NEXTORIA_API_LISTEN":            "127.0.0.1:0",
-		"NEXTORIA_API_INTROSPECTION_URL": as.URL + "/v1/oauth/introspect",
-		"NEXTORIA_API_CLIENT_ID":         testClientID,
-		"NEXTORIA_API_CLIENT_SECRET":     testClientSecret,
-		"NEXTORIA_API_METRICS_LISTEN":    "127.0.0.1:0",
-	})
+	env := runEnv(as)
+	env["NEXTORIA_API_METRICS_LISTEN"] = "127.0.0.1:0"
+	base, logs, stop := startRun(t, env)
 	metricsURL := "http://" + metricsAddr(t, logs) + "/metrics"
 	before := metricstest.Scrape(t, metricsURL)
 
@@ -72,8 +78,8 @@ func TestRunMetrics(t *testing.T) {
 	if limited < 5 {
 		t.Fatalf("%d of %d requests refused, want at least 5", limited, n)
 	}
-	if status := get(tokenReadWrite); status != http.StatusOK {
-		t.Fatalf("growth token: %d", status)
+	if status := get(tokenOther); status != http.StatusOK {
+		t.Fatalf("token of another workspace: %d", status)
 	}
 	unknown := "nxh_unknownunknownunknownunknownunknownunknownunknown1"
 	if status := get(unknown); status != http.StatusUnauthorized {
@@ -97,7 +103,7 @@ func TestRunMetrics(t *testing.T) {
 		{"nextoria_resource_introspection_cache_misses_total", nil, 3},
 		{"nextoria_resource_introspection_cache_hits_total", nil, n - 1},
 		{"nextoria_resource_rate_limited_total", []string{"plan", "starter"}, float64(limited)},
-		{"nextoria_resource_rate_limited_total", []string{"plan", "growth"}, 0},
+		{"nextoria_resource_rate_limited_total", []string{"plan", "scale"}, 0},
 		{"nextoria_resource_introspection_duration_seconds", []string{"outcome", "ok"}, 3},
 		{"nextoria_resource_introspection_duration_seconds", []string{"outcome", "error"}, 0},
 	}
@@ -114,7 +120,7 @@ func TestRunMetrics(t *testing.T) {
 			t.Errorf("metric %s is missing", name)
 		}
 	}
-	after.CheckLabelsLack(t, tokenReadOnly, tokenReadWrite, unknown, testClientID, testClientSecret, wsAcme, wsGlobex, "@")
+	after.CheckLabelsLack(t, tokenReadOnly, tokenOther, unknown, testClientID, testClientSecret, wsAcme, wsGlobex, "@")
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +131,7 @@ func TestRunMetrics(t *testing.T) {
 func TestRunMetricsOff(t *testing.T) {
 	t.Parallel()
 	as := newFakeIntrospection(t)
-	env := map[string]string{
-		"NEXTORIA_API_LISTEN":            "127.0.0.1:0",
-		"NEXTORIA_API_INTROSPECTION_URL": as.URL + "/v1/oauth/introspect",
-		"NEXTORIA_API_CLIENT_ID":         testClientID,
-		"NEXTORIA_API_CLIENT_SECRET":     testClientSecret,
-	}
+	env := runEnv(as)
 	_, logs, stop := startRun(t, env)
 	if err := stop(); err != nil {
 		t.Fatal(err)
