@@ -126,7 +126,7 @@ func New() *Metrics {
 
 	m.reuse = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "refresh_reuse_detected_total",
-		Help: "Refresh tokens presented again after rotation; each revoked its whole grant.",
+		Help: "Refresh tokens presented after they were rotated or revoked; each revoked its whole grant.",
 	})
 
 	signIns := prometheus.NewCounterVec(prometheus.CounterOpts{
