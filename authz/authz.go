@@ -23,6 +23,7 @@ import (
 
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/errpage"
+	"github.com/nextoria/authz/metrics"
 	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
@@ -55,6 +56,9 @@ type Config struct {
 	Keys            secret.Keys
 	Limits          EndpointLimits
 	Logger          *slog.Logger
+	// Metrics, when set, counts tokens issued, token errors,
+	// introspections, refresh-token reuse and rate-limited requests.
+	Metrics *metrics.Metrics
 }
 
 // Browser is what the authorization endpoint needs from the browser surface.

@@ -3,6 +3,8 @@ package authz
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/nextoria/authz/metrics"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 	"github.com/nextoria/authz/storage/storagetest"
@@ -193,4 +196,50 @@ func benchAccessToken(b *testing.B, srv *Server, store *storage.Store) string {
 		b.Fatal(err)
 	}
 	return token
+}
+
+// BenchmarkIntrospectEndpoint answers POST /v1/oauth/introspect through the
+// route table, resource-server authentication included, with metrics off
+// and on (the HTTP middleware and the introspection counter): the metrics'
+// cost on the busiest endpoint.
+func BenchmarkIntrospectEndpoint(b *testing.B) {
+	ks, store, keys := benchKeySet(b)
+	token := ""
+	for _, on := range []bool{false, true} {
+		var m *metrics.Metrics
+		name := "metrics=off"
+		if on {
+			m, name = metrics.New(), "metrics=on"
+		}
+		srv, err := New(Config{
+			Issuer: benchIssuer, Audience: benchIssuer, AccessTokenLifespan: time.Hour, RefreshTokenLifespan: time.Hour,
+			AuthorizationCodeLifespan: time.Minute, Keys: keys, Logger: slog.New(slog.DiscardHandler), Metrics: m,
+		}, store, ks, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if token == "" {
+			token = benchAccessToken(b, srv, store)
+			if _, err := store.CreateResourceServer(b.Context(), "rs-bench", "Bench API", srv.hasher.Sum([]byte("rs-secret"))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mux := http.NewServeMux()
+		srv.Routes(mux)
+		h := m.Middleware(m.Routed(mux))
+		body := url.Values{"token": {token}}.Encode()
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, IntrospectPath, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("rs-bench", "rs-secret")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Body.String(), `{"active":true`) {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
 }

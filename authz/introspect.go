@@ -12,6 +12,8 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/nextoria/authz/apikey"
+	"github.com/nextoria/authz/metrics"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -75,7 +77,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Resource-server authentication failed.")
 		return
 	}
-	if !s.allow(w, s.cfg.Limits.Introspection, "introspect:"+rsID) {
+	if !s.allow(w, metrics.EndpointIntrospection, s.cfg.Limits.Introspection, "introspect:"+rsID) {
 		return
 	}
 	if err := parseLifecycleForm(w, r); err != nil {
@@ -98,6 +100,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusInternalServerError, "server_error", "The token could not be checked.")
 		return
 	}
+	s.cfg.Metrics.Introspection(introspectedType(res, token), res.Active)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(res)
@@ -180,6 +183,30 @@ func (s *Server) Introspect(ctx context.Context, token, hint string) (Introspect
 	return res, nil
 }
 
+// introspectedType is the token_type label of an introspection: the type
+// introspection reported for an active token; for an inactive one, the kind
+// the token is shaped like (API-key prefix, a JWT's three parts, an HMAC
+// token's two), as nothing more is known of it.
+func introspectedType(res Introspection, token string) string {
+	switch res.TokenType {
+	case TokenTypeBearer:
+		return metrics.TokenTypeAccess
+	case TokenTypeRefresh:
+		return metrics.TokenTypeRefresh
+	case TokenTypeAPIKey:
+		return metrics.TokenTypeAPIKey
+	}
+	switch {
+	case strings.HasPrefix(token, apikey.Prefix):
+		return metrics.TokenTypeAPIKey
+	case strings.Count(token, ".") == 2:
+		return metrics.TokenTypeAccess
+	case strings.Count(token, ".") == 1:
+		return metrics.TokenTypeRefresh
+	}
+	return metrics.TokenTypeUnknown
+}
+
 // refreshExpiry is when a refresh token stops working: the earlier of its
 // idle expiry (it slides with each rotation) and the grant's absolute limit.
 func (s *Server) refreshExpiry(sess *Session) (time.Time, bool) {
@@ -254,7 +281,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.allowTokenCORS(w, r, client)
-	if !s.allow(w, s.cfg.Limits.Revocation, "revoke:"+client.GetID()) {
+	if !s.allow(w, metrics.EndpointRevocation, s.cfg.Limits.Revocation, "revoke:"+client.GetID()) {
 		return
 	}
 	token := r.PostForm.Get("token")

@@ -17,9 +17,10 @@ type EndpointLimits struct {
 }
 
 // allow counts one request of key against l and, when it is refused,
-// answers 429 with Retry-After in RFC 6749 form. It reports whether the
-// request may go on.
-func (s *Server) allow(w http.ResponseWriter, l ratelimit.Limit, key string) bool {
+// answers 429 with Retry-After in RFC 6749 form and counts the refusal for
+// endpoint (a metrics.Endpoint* name). It reports whether the request may
+// go on.
+func (s *Server) allow(w http.ResponseWriter, endpoint string, l ratelimit.Limit, key string) bool {
 	if l.Rate <= 0 {
 		return true
 	}
@@ -27,6 +28,7 @@ func (s *Server) allow(w http.ResponseWriter, l ratelimit.Limit, key string) boo
 	if res.Allowed {
 		return true
 	}
+	s.cfg.Metrics.RateLimited(endpoint)
 	ratelimit.WriteHeaders(w.Header(), res)
 	writeOAuthError(w, http.StatusTooManyRequests, "temporarily_unavailable",
 		fmt.Sprintf("Too many requests from this client; retry after %s seconds.", w.Header().Get("Retry-After")))

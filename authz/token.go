@@ -15,6 +15,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/metrics"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -41,6 +42,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Origin")
 	}
 	if err != nil {
+		s.cfg.Metrics.TokenError(fosite.ErrorToRFC6749Error(err).ErrorField)
 		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), err)
 		return
 	}
@@ -55,10 +57,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.allowTokenCORS(w, r, ar.GetClient())
 	}
 	if err != nil {
+		if r.PostForm.Get("grant_type") == "refresh_token" && refreshReused(err) {
+			s.cfg.Metrics.RefreshReuseDetected()
+		}
 		s.writeAccessError(w, r, ar, err)
 		return
 	}
-	if !s.allow(w, s.cfg.Limits.Token, "token:"+ar.GetClient().GetID()) {
+	if !s.allow(w, metrics.EndpointToken, s.cfg.Limits.Token, "token:"+ar.GetClient().GetID()) {
+		s.cfg.Metrics.TokenError("temporarily_unavailable")
 		return
 	}
 	refresh := ar.GetGrantTypes().ExactOne("refresh_token")
@@ -95,6 +101,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if refresh {
 		s.grantUses.record(sess.Subject, ar.GetClient().GetID())
+		s.cfg.Metrics.TokenIssued("refresh_token")
+	} else {
+		s.cfg.Metrics.TokenIssued("authorization_code")
 	}
 	// expires_in is the token's lifetime, exp - iat: a loaded server that
 	// takes over a second to answer must not report 3599 for a 3600 s token.
@@ -135,6 +144,13 @@ func narrowScopes(ar fosite.AccessRequester, raw string) (fosite.Arguments, erro
 	return append(fosite.Arguments(nil), original...), nil
 }
 
+// refreshReused reports whether a refresh request failed because its token
+// had already been rotated: fosite then revoked the whole grant and answers
+// invalid_grant with the store's fosite.ErrInactiveToken as the cause.
+func refreshReused(err error) bool {
+	return errors.Is(err, fosite.ErrInvalidGrant) && errors.Is(err, fosite.ErrInactiveToken)
+}
+
 // lostCodeRace reports whether a code exchange failed because a concurrent
 // request invalidated the code first.
 func lostCodeRace(err error) bool {
@@ -156,10 +172,12 @@ func stringExtra(resp fosite.AccessResponder, key string) string {
 
 func (s *Server) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	if isUnavailable(err) {
+		s.cfg.Metrics.TokenError("temporarily_unavailable")
 		s.writeUnavailable(w, r, err)
 		return
 	}
 	code, desc := describe(err)
+	s.cfg.Metrics.TokenError(code)
 	if code == fosite.ErrServerError.ErrorField {
 		s.logError(r.Context(), "token request failed", err)
 	} else {

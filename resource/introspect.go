@@ -81,15 +81,19 @@ func (m *Middleware) introspect(ctx context.Context, token string) (introspectio
 	key := sha256.Sum256([]byte(token))
 	if m.cache != nil {
 		if v, ok := m.cache.get(key, m.now()); ok {
+			m.observer.CacheHit()
 			return v, nil
 		}
 	}
+	m.observer.CacheMiss()
 	ch := m.flights.DoChan(string(key[:]), func() (any, error) {
 		// Detached from the first caller, so that its going away does not
 		// fail the others waiting for the same answer.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.timeout)
 		defer cancel()
+		start := time.Now()
 		v, err := m.fetch(fctx, token)
+		m.observer.Introspected(time.Since(start), err)
 		if err == nil && m.cache != nil {
 			m.cache.put(key, v, m.cacheUntil(v))
 		}

@@ -69,6 +69,9 @@ type Config struct {
 	Limiter ratelimit.Limiter
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, is told of cache hits and misses, introspection
+	// calls and rate-limited requests (see metrics.Resource).
+	Observer Observer
 }
 
 // Middleware authenticates and admits API requests. Build it with New; it
@@ -83,6 +86,7 @@ type Middleware struct {
 	flights                singleflight.Group
 	limiter                ratelimit.Limiter
 	logger                 *slog.Logger
+	observer               Observer
 	now                    func() time.Time
 }
 
@@ -113,7 +117,11 @@ func New(cfg Config) (*Middleware, error) {
 		cacheTTL:         cfg.CacheTTL,
 		limiter:          cfg.Limiter,
 		logger:           cfg.Logger,
+		observer:         cfg.Observer,
 		now:              time.Now,
+	}
+	if m.observer == nil {
+		m.observer = nopObserver{}
 	}
 	if m.client == nil {
 		m.client = &http.Client{Transport: http.DefaultTransport}
@@ -231,6 +239,7 @@ func (m *Middleware) admit(w http.ResponseWriter, r *http.Request, scopes []stri
 	}
 	ratelimit.WriteHeaders(w.Header(), res)
 	if !res.Allowed {
+		m.observer.RateLimited(p.Plan)
 		l := ratelimit.ForPlan(p.Plan)
 		wait := w.Header().Get("Retry-After") + " seconds"
 		if wait == "1 seconds" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/metrics"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -102,6 +103,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
+		s.metrics.SignIn(metrics.SignInThrottled)
 		// The same answer whether or not the account exists.
 		seconds := retryAfterSeconds(wait)
 		w.Header().Set("Retry-After", strconv.Itoa(seconds))
@@ -117,6 +119,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
+		s.metrics.SignIn(metrics.SignInFailure)
 		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgBadCredentials,
 			AppName: s.continuingTo(r.Context(), next)}
 		s.render(w, r, http.StatusUnauthorized, loginPage(view))
@@ -137,6 +140,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.UncountLoginAttempt(r.Context(), keys.ip); err != nil {
 		s.log.ErrorContext(r.Context(), "uncount sign-in attempt", "user_id", user.ID, "error", err)
 	}
+	s.metrics.SignIn(metrics.SignInSuccess)
 	s.log.InfoContext(r.Context(), "signed in", "user_id", user.ID)
 	seeOther(w, afterSignIn(next))
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/metrics"
 	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
@@ -68,6 +69,8 @@ type Config struct {
 	// in an app's settings, counted in this process; DefaultLogoUploads
 	// when zero.
 	LogoUploads ratelimit.Limit
+	// Metrics, when set, counts sign-in attempts by result.
+	Metrics *metrics.Metrics
 }
 
 // DefaultLogoUploads lets a user upload 10 logos at once, and then one
@@ -139,6 +142,7 @@ type Server struct {
 
 	uploads     *ratelimit.Memory
 	uploadLimit ratelimit.Limit
+	metrics     *metrics.Metrics
 }
 
 // New validates cfg, reporting every problem at once, and returns a Server.
@@ -213,6 +217,7 @@ func New(cfg Config, store Store) (*Server, error) {
 
 		uploads:     ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		uploadLimit: uploadLimit,
+		metrics:     cfg.Metrics,
 	}, nil
 }
 

@@ -48,6 +48,7 @@ type Config struct {
 	Shutdown ShutdownConfig `koanf:"shutdown"`
 	Debug    DebugConfig    `koanf:"debug"`
 	Log      LogConfig      `koanf:"log"`
+	Metrics  MetricsConfig  `koanf:"metrics"`
 }
 
 // DatabaseConfig locates PostgreSQL.
@@ -156,6 +157,13 @@ type DebugConfig struct {
 	// PprofListen, when set, serves net/http/pprof on this address: a
 	// separate listener, never the public one. Keep it on loopback.
 	PprofListen string `koanf:"pprof_listen"`
+}
+
+// MetricsConfig locates the Prometheus metrics listener.
+type MetricsConfig struct {
+	// Listen, when set, serves GET /metrics on this address: a separate
+	// listener, never the public one. Empty (the default) turns metrics off.
+	Listen string `koanf:"listen"`
 }
 
 // LogConfig selects the log level and format. Logs go to stderr.
@@ -327,6 +335,13 @@ func (c Config) Validate(dev bool) error {
 
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q must be host:port, e.g. 127.0.0.1:8080 or :8443", c.Listen))
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics.listen %q must be host:port, e.g. 127.0.0.1:9090, or empty to turn metrics off", c.Metrics.Listen))
+		} else if c.Metrics.Listen == c.Listen {
+			errs = append(errs, fmt.Errorf("metrics.listen %q must differ from listen: metrics are never served on the public listener", c.Metrics.Listen))
+		}
 	}
 
 	errs = append(errs, c.validateIssuer(dev)...)

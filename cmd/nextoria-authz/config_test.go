@@ -250,6 +250,9 @@ func TestValidate(t *testing.T) {
 		{"issuer with fragment", func(c *Config) { c.Issuer = "https://auth.example.com#x" }, false, []string{"query or fragment"}},
 		{"issuer with other scheme", func(c *Config) { c.Issuer = "ftp://auth.example.com" }, false, []string{"must use https"}},
 		{"bad listen", func(c *Config) { c.Listen = "8080" }, false, []string{"listen \"8080\" must be host:port"}},
+		{"metrics listener", func(c *Config) { c.Metrics.Listen = "127.0.0.1:9090" }, false, nil},
+		{"bad metrics listen", func(c *Config) { c.Metrics.Listen = "9090" }, false, []string{"metrics.listen \"9090\" must be host:port"}},
+		{"metrics on the public listener", func(c *Config) { c.Metrics.Listen = c.Listen }, false, []string{"metrics.listen", "must differ from listen"}},
 		{"bad database url", func(c *Config) { c.Database.URL = "mysql://root:hunter2@db/x" }, false, []string{"database.url must be a postgres:// URL"}},
 		{"negative max_conns", func(c *Config) { c.Database.MaxConns = -1 }, false, []string{"database.max_conns"}},
 		{"no database timeouts", func(c *Config) {

@@ -153,6 +153,25 @@ func (p *pgProxy) Restore() {
 	p.closeAll()
 }
 
+// startE2EBehindPGProxy starts a server whose database connections go
+// through a pgProxy, with outageTimeout as its connect and statement timeout.
+func startE2EBehindPGProxy(t *testing.T) (*e2eServer, *pgProxy) {
+	t.Helper()
+	var proxy *pgProxy
+	s := startE2E(t, func(c *Config) {
+		u, err := url.Parse(c.Database.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy = startPGProxy(t, u.Host)
+		u.Host = proxy.Addr()
+		c.Database.URL = u.String()
+		c.Database.ConnectTimeout = outageTimeout
+		c.Database.StatementTimeout = outageTimeout
+	})
+	return s, proxy
+}
+
 // outageTimeout is the connect and statement timeout of the outage test; a
 // request must be answered well within outageAnswerBound of the failure.
 const (
@@ -168,18 +187,7 @@ const (
 // exist", never the sign-in page for a signed-in user, never a 500). Once
 // the proxy is restored the pool reconnects and the same requests succeed.
 func TestDatabaseOutage(t *testing.T) {
-	var proxy *pgProxy
-	s := startE2E(t, func(c *Config) {
-		u, err := url.Parse(c.Database.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		proxy = startPGProxy(t, u.Host)
-		u.Host = proxy.Addr()
-		c.Database.URL = u.String()
-		c.Database.ConnectTimeout = outageTimeout
-		c.Database.StatementTimeout = outageTimeout
-	})
+	s, proxy := startE2EBehindPGProxy(t)
 	rs1ID, rs1Secret := s.resourceServer(t) // used before the outage: cached
 	rs2ID, rs2Secret := s.resourceServer(t) // first used during it
 	otherID, _ := s.registerApp(t, "Other App", false, []string{s.RedirectURI}, []string{"projects:read"})

@@ -23,6 +23,7 @@ import (
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/authz"
 	"github.com/nextoria/authz/graceful"
+	"github.com/nextoria/authz/metrics"
 	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/resource"
@@ -59,6 +60,7 @@ type app struct {
 	logger  *slog.Logger
 	// state turns /health/ready to 503 when the drain starts.
 	state *graceful.State
+	metrics *metrics.Metrics // nil when metrics.listen is empty
 }
 
 // newApp connects to the database, applies pending migrations (under
@@ -103,6 +105,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	if err != nil {
 		return nil, err
 	}
+	m := newMetrics(cfg.Metrics, pool)
 	apiKeys := &apikey.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash), Logger: logger}
 	browser, err := web.New(web.Config{
 		Issuer:            cfg.Issuer,
@@ -114,6 +117,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		APIKeys:           apiKeys,
 		TrustProxyHeaders: cfg.Proxy.Trusted,
 		LoginThrottle:     signInThrottle(cfg.Limits),
+		Metrics:           m,
 	}, store)
 	if err != nil {
 		return nil, err
@@ -131,7 +135,8 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 			Introspection: ratelimit.Limit{Rate: cfg.Limits.IntrospectionPerMinute, Burst: cfg.Limits.IntrospectionBurst},
 			Revocation:    ratelimit.Limit{Rate: cfg.Limits.RevocationPerMinute, Burst: cfg.Limits.RevocationBurst},
 		},
-		Logger: logger,
+		Logger:  logger,
+		Metrics: m,
 	}, store, keySet, browser)
 	if err != nil {
 		return nil, err
@@ -177,15 +182,16 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		browser.RenderError(w, r, http.StatusForbidden, "This form was sent from another site",
 			"For your safety the request was refused. Go back and try again from this site.")
 	}))
-	var h http.Handler = cop.Handler(mux)
+	var h http.Handler = cop.Handler(m.Routed(mux))
 	h = browser.Middleware(h)
 	if cfg.Proxy.Trusted {
 		h = requireForwardedHTTPS(h)
 	}
 	h = logRequests(logger, h)
 	h = reqid.Middleware(cfg.Proxy.Trusted, h)
+	h = m.Middleware(h)
 	ok = true
-	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, handler: h, logger: logger, state: state}, nil
+	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, handler: h, logger: logger, state: state, metrics: m}, nil
 }
 
 // run serves until ctx ends, then shuts down the way load balancers expect
@@ -298,6 +304,11 @@ func runServe(ctx context.Context, cfg Config, dev bool, logger *slog.Logger, st
 	logger.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "tls", cfg.TLS.CertFile != "", "dev", dev)
 	if cfg.Debug.PprofListen != "" {
 		if err := servePprof(ctx, cfg.Debug.PprofListen, logger); err != nil {
+			return err
+		}
+	}
+	if a.metrics != nil {
+		if _, err := a.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
 			return err
 		}
 	}

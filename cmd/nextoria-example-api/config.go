@@ -31,6 +31,9 @@ type config struct {
 	// ShutdownDrain and ShutdownTimeout are graceful.Options' Drain and
 	// Timeout.
 	ShutdownDrain, ShutdownTimeout time.Duration
+	// MetricsListen is the address of the Prometheus metrics listener
+	// (NEXTORIA_API_METRICS_LISTEN); "" turns metrics off.
+	MetricsListen string
 }
 
 // defaultListen is NEXTORIA_API_LISTEN's default.
@@ -49,6 +52,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		RedisFailOpen:    true,
 		ShutdownDrain:    graceful.DefaultDrain,
 		ShutdownTimeout:  graceful.DefaultTimeout,
+		MetricsListen:    getenv("NEXTORIA_API_METRICS_LISTEN"),
 	}
 	if cfg.RedisPrefix == "" {
 		cfg.RedisPrefix = ratelimit.DefaultRedisPrefix
@@ -59,6 +63,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	var errs []error
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("NEXTORIA_API_LISTEN %q must be host:port", cfg.Listen))
+	}
+	if cfg.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(cfg.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("NEXTORIA_API_METRICS_LISTEN %q must be host:port, or unset to turn metrics off", cfg.MetricsListen))
+		}
 	}
 	if cfg.IntrospectionURL == "" {
 		errs = append(errs, errors.New("NEXTORIA_API_INTROSPECTION_URL is required, e.g. https://api.nextoriahub.com/v1/oauth/introspect"))

@@ -30,6 +30,9 @@
 //	NEXTORIA_API_SHUTDOWN_DRAIN      how long it keeps serving after SIGTERM while
 //	                                 /healthz answers 503 (default 5s; 0s: no drain)
 //	NEXTORIA_API_SHUTDOWN_TIMEOUT    how long requests in flight may then take (default 25s)
+//	NEXTORIA_API_METRICS_LISTEN      address of a separate listener serving Prometheus
+//	                                 metrics at GET /metrics, e.g. 127.0.0.1:9091;
+//	                                 unset (the default) turns metrics off
 //
 // It trusts the system's certificate roots (SSL_CERT_FILE and SSL_CERT_DIR
 // work) and honours HTTPS_PROXY, like any Go program on http.DefaultTransport.
@@ -52,6 +55,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nextoria/authz/graceful"
+	"github.com/nextoria/authz/metrics"
 	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/resource"
 )
@@ -82,6 +86,16 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger, r
 		return err
 	}
 	defer closeLimiter()
+	var observer resource.Observer
+	if cfg.MetricsListen != "" {
+		m := metrics.NewResource()
+		addr, err := metrics.Serve(ctx, cfg.MetricsListen, m.Handler())
+		if err != nil {
+			return fmt.Errorf("metrics listener on %s (NEXTORIA_API_METRICS_LISTEN): %w", cfg.MetricsListen, err)
+		}
+		logger.InfoContext(ctx, "nextoria-example-api metrics listening", "addr", addr.String(), "path", metrics.Path)
+		observer = m
+	}
 	mw, err := resource.New(resource.Config{
 		IntrospectionURL: cfg.IntrospectionURL,
 		ClientID:         cfg.ClientID,
@@ -92,6 +106,7 @@ func run(ctx context.Context, getenv func(string) string, logger *slog.Logger, r
 		CacheTTL:             cfg.CacheTTL,
 		Limiter:              limiter,
 		Logger:               logger,
+		Observer:             observer,
 	})
 	if err != nil {
 		return err

@@ -522,7 +522,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if cfg.Listen != "127.0.0.1:8081" || !cfg.RedisFailOpen || cfg.RedisURL != "" ||
 		cfg.RedisPrefix != ratelimit.DefaultRedisPrefix || cfg.CacheTTL != 0 ||
-		cfg.ShutdownDrain != 5*time.Second || cfg.ShutdownTimeout != 25*time.Second {
+		cfg.ShutdownDrain != 5*time.Second || cfg.ShutdownTimeout != 25*time.Second || cfg.MetricsListen != "" {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	env["NEXTORIA_API_INTROSPECTION_URL"] = "http://[::1]:8080/v1/oauth/introspect"
