@@ -113,6 +113,13 @@ func WithRequestSource(ctx context.Context, ip netip.Addr, userAgent string) con
 	return context.WithValue(ctx, requestSourceKey{}, requestSource{ip: ip, userAgent: userAgent})
 }
 
+// RequestSource returns the client address and User-Agent carried by ctx
+// (see WithRequestSource); ok is false when there are none.
+func RequestSource(ctx context.Context) (ip netip.Addr, userAgent string, ok bool) {
+	src, ok := ctx.Value(requestSourceKey{}).(requestSource)
+	return src.ip, src.userAgent, ok
+}
+
 // cleanUserAgent makes a User-Agent storable: valid UTF-8 without NUL or
 // other control characters, at most maxUserAgent bytes.
 func cleanUserAgent(ua string) string {
@@ -160,15 +167,61 @@ func (ev AuditEvent) validate() error {
 // it records. Use it alone for events that change nothing else (a failed
 // sign-in), and Audited for changes.
 func (s *Store) RecordAudit(ctx context.Context, ev AuditEvent) error {
-	if err := ev.validate(); err != nil {
-		return fmt.Errorf("storage: record audit event: %w", err)
+	args, err := auditArgs(ctx, ev)
+	if err != nil {
+		return fmt.Errorf("storage: record audit event %s: %w", ev.Action, err)
 	}
-	if src, ok := ctx.Value(requestSourceKey{}).(requestSource); ok {
+	_, err = s.db(ctx).Exec(ctx,
+		`INSERT INTO audit_events
+		     (workspace_id, actor_kind, actor_id, action, target_kind, target_id, client_ip, user_agent, details)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7::inet, $8, $9)`, args...)
+	if err != nil {
+		return fmt.Errorf("storage: record audit event %s: %w", ev.Action, mapError(err))
+	}
+	return nil
+}
+
+// RecordAccountAudit records ev (a failed or throttled sign-in) against the
+// account whose e-mail is email, ignoring case: its user becomes the actor
+// and the target, and its workspace the event's. An e-mail that belongs to
+// nobody records nothing. It is one statement either way, so neither the
+// log nor the time taken tells whether the account exists. recorded reports
+// whether there was such an account.
+func (s *Store) RecordAccountAudit(ctx context.Context, email string, ev AuditEvent) (recorded bool, err error) {
+	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) {
+		return false, nil // text no account's e-mail can be
+	}
+	ev.ActorKind, ev.TargetKind = ActorUser, TargetUser
+	args, err := auditArgs(ctx, ev)
+	if err != nil {
+		return false, fmt.Errorf("storage: record audit event %s: %w", ev.Action, err)
+	}
+	tag, err := s.db(ctx).Exec(ctx,
+		`INSERT INTO audit_events
+		     (workspace_id, actor_kind, actor_id, action, target_kind, target_id, client_ip, user_agent, details)
+		 SELECT u.workspace_id, 'user', u.id::text, $2, 'user', u.id::text, $3::inet, $4, $5
+		 FROM users u WHERE lower(u.email) = lower($1)`,
+		email, args[3], args[6], args[7], args[8])
+	if err != nil {
+		return false, fmt.Errorf("storage: record audit event %s: %w", ev.Action, mapError(err))
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// auditArgs validates ev, completes it from the request source of ctx and
+// returns the values of the audit_events columns, in the order
+// workspace_id, actor_kind, actor_id, action, target_kind, target_id,
+// client_ip, user_agent, details.
+func auditArgs(ctx context.Context, ev AuditEvent) ([]any, error) {
+	if err := ev.validate(); err != nil {
+		return nil, err
+	}
+	if ip, ua, ok := RequestSource(ctx); ok {
 		if !ev.ClientIP.IsValid() {
-			ev.ClientIP = src.ip
+			ev.ClientIP = ip
 		}
 		if ev.UserAgent == "" {
-			ev.UserAgent = src.userAgent
+			ev.UserAgent = ua
 		}
 	}
 	var ip *string
@@ -182,22 +235,14 @@ func (s *Store) RecordAudit(ctx context.Context, ev AuditEvent) error {
 	}
 	raw, err := json.Marshal(details)
 	if err != nil {
-		return fmt.Errorf("storage: record audit event %s: details: %w", ev.Action, err)
+		return nil, fmt.Errorf("details: %w", err)
 	}
 	var workspace any
 	if ev.WorkspaceID != "" {
 		workspace = ev.WorkspaceID
 	}
-	_, err = s.db(ctx).Exec(ctx,
-		`INSERT INTO audit_events
-		     (workspace_id, actor_kind, actor_id, action, target_kind, target_id, client_ip, user_agent, details)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7::inet, $8, $9)`,
-		workspace, ev.ActorKind, cleanText(ev.ActorID), ev.Action, ev.TargetKind, cleanText(ev.TargetID),
-		ip, cleanUserAgent(ev.UserAgent), raw)
-	if err != nil {
-		return fmt.Errorf("storage: record audit event %s: %w", ev.Action, mapError(err))
-	}
-	return nil
+	return []any{workspace, ev.ActorKind, cleanText(ev.ActorID), ev.Action, ev.TargetKind, cleanText(ev.TargetID),
+		ip, cleanUserAgent(ev.UserAgent), raw}, nil
 }
 
 // cleanText drops what PostgreSQL's text cannot hold (NUL, invalid UTF-8).

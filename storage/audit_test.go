@@ -380,3 +380,33 @@ func TestCountLoginAttemptLockStarted(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordAccountAudit: a sign-in event is recorded against the account
+// of the e-mail, ignoring case, and not at all for an unknown e-mail.
+func TestRecordAccountAudit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storage.Options{})
+	for _, tt := range []struct {
+		email string
+		want  bool
+	}{
+		{"ADA@example.com", true},
+		{"nobody@example.com", false},
+		{"ada@example.com\x00", false},
+	} {
+		got, err := f.st.RecordAccountAudit(t.Context(), tt.email, storage.AuditEvent{Action: storage.AuditSignInFailed})
+		if err != nil || got != tt.want {
+			t.Errorf("%q: recorded %v, %v; want %v", tt.email, got, err, tt.want)
+		}
+	}
+	events, err := f.st.ListAuditEvents(t.Context(), storage.AuditQuery{WorkspaceID: f.ws.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].ActorID != f.user.ID || events[0].TargetID != f.user.ID || events[0].Action != storage.AuditSignInFailed {
+		t.Errorf("events = %+v", events)
+	}
+	if n := countRows(t, f.st, "audit_events", "true"); n != 1 {
+		t.Errorf("%d rows, want 1", n)
+	}
+}

@@ -95,7 +95,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(form.Get("email"))
 	keys := newThrottleKeys(email, s.clientAddr(r))
-	wait, ok, err := s.throttleSignIn(r.Context(), keys)
+	wait, ok, lockStarted, err := s.throttleSignIn(r.Context(), keys)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in throttle", "error", err)
 		s.renderStoreError(w, r, err)
@@ -104,6 +104,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		// The same answer whether or not the account exists.
 		seconds := retryAfterSeconds(wait)
+		if lockStarted != "" {
+			s.recordSignInEvent(r.Context(), storage.AuditSignInThrottled, email,
+				map[string]any{"limit": lockStarted, "retry_after_seconds": seconds})
+		}
 		w.Header().Set("Retry-After", strconv.Itoa(seconds))
 		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgThrottled(seconds),
 			AppName: s.continuingTo(r.Context(), next)}
@@ -117,12 +121,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
+		s.recordSignInEvent(r.Context(), storage.AuditSignInFailed, email, nil)
 		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgBadCredentials,
 			AppName: s.continuingTo(r.Context(), next)}
 		s.render(w, r, http.StatusUnauthorized, loginPage(view))
 		return
 	}
-	if err := s.signIn(w, r, user.ID); err != nil {
+	if err := s.signIn(w, r, user.ID, user.WorkspaceID); err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in", "user_id", user.ID, "error", err)
 		s.renderStoreError(w, r, err)
 		return

@@ -46,6 +46,13 @@ type Config struct {
 	Limits   LimitsConfig   `koanf:"limits"`
 	Debug    DebugConfig    `koanf:"debug"`
 	Log      LogConfig      `koanf:"log"`
+	Audit    AuditConfig    `koanf:"audit"`
+}
+
+// AuditConfig tunes the audit log.
+type AuditConfig struct {
+	// Retention is how long audit events are kept; cleanup deletes older ones.
+	Retention time.Duration `koanf:"retention"`
 }
 
 // DatabaseConfig locates PostgreSQL.
@@ -175,7 +182,8 @@ func defaultConfig() Config {
 			RevocationPerMinute: 600, RevocationBurst: 100,
 			SignInPerIP: 100, SignInPerAccountIP: 5, SignInPerAccount: 20,
 		},
-		Log: LogConfig{Level: "info", Format: "json"},
+		Log:   LogConfig{Level: "info", Format: "json"},
+		Audit: AuditConfig{Retention: storage.DefaultAuditRetention},
 	}
 }
 
@@ -398,6 +406,9 @@ func (c Config) validateBase() []error {
 			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 5s, got %s", d.key, d.v))
 		}
 	}
+	if c.Audit.Retention < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("audit.retention must be at least 24h, e.g. 8760h for a year, got %s", c.Audit.Retention))
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		errs = append(errs, err)
 	}
@@ -489,6 +500,7 @@ func (c Config) StorageOptions() storage.Options {
 	return storage.Options{
 		Audience:           []string{c.OAuth.Audience},
 		RefreshGracePeriod: c.OAuth.RefreshGracePeriod,
+		AuditRetention:     c.Audit.Retention,
 	}
 }
 

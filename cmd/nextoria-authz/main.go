@@ -105,6 +105,7 @@ for example NEXTORIA_DATABASE_URL for database.url. The variables are:
 		c.cleanupCmd(),
 		c.resourceServersCmd(),
 		c.keysCmd(),
+		c.auditCmd(),
 	)
 	return root
 }
