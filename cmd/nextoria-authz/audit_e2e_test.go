@@ -163,6 +163,12 @@ func TestE2EAuditFullStory(t *testing.T) {
 		t.Errorf("table:\n%s", table)
 	}
 
+	// The Security log is for administrators: a member gets 403.
+	s.addUser(t, "member@example.com", s.WorkspaceID, storage.RoleMember)
+	if p := s.signedInAs(t, "member@example.com").get(s.URL + "/settings/security-log"); p.StatusCode != http.StatusForbidden {
+		t.Errorf("member: security log status %d, want 403", p.StatusCode)
+	}
+
 	// No secret of the story, nor any long part of one, in any column.
 	var needles []string
 	for _, sec := range story.secrets {
