@@ -97,7 +97,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 			RevocationPerMinute: 600, RevocationBurst: 100,
 			SignInPerIP: 100, SignInPerAccountIP: 5, SignInPerAccount: 20,
 		},
-		Log: LogConfig{Level: "info", Format: "json"},
+		Log:   LogConfig{Level: "info", Format: "json"},
+		Audit: AuditConfig{Retention: 365 * 24 * time.Hour},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got  %+v\n want %+v", cfg, want)
@@ -137,6 +138,8 @@ func TestConfigEnvOverrides(t *testing.T) {
 				c.OAuth.AuthorizationCodeLifespan == 30*time.Second && c.OAuth.RefreshGracePeriod == 0 &&
 				c.Session.Lifetime == 90*time.Minute
 		}},
+		{"audit.retention", "", []string{"NEXTORIA_AUDIT_RETENTION=2160h"},
+			func(c Config) bool { return c.Audit.Retention == 90*24*time.Hour }},
 		{"log", "", []string{"NEXTORIA_LOG_LEVEL=debug", "NEXTORIA_LOG_FORMAT=text"},
 			func(c Config) bool { return c.Log.Level == "debug" && c.Log.Format == "text" }},
 		{"issuer sets the default audience", "", []string{"NEXTORIA_ISSUER=https://auth.example.com/"},
@@ -263,6 +266,7 @@ func TestValidate(t *testing.T) {
 			"oauth.authorization_code_lifespan must be a positive duration", "session.lifetime must be a positive duration",
 		}},
 		{"negative grace period", func(c *Config) { c.OAuth.RefreshGracePeriod = -time.Second }, false, []string{"refresh_grace_period must not be negative"}},
+		{"audit retention under a day", func(c *Config) { c.Audit.Retention = time.Hour }, false, []string{"audit.retention must be at least 24h"}},
 		{"unknown log level and format", func(c *Config) { c.Log = LogConfig{Level: "verbose", Format: "xml"} }, false,
 			[]string{`log.level "verbose" is unknown`, `log.format "xml" is unknown`}},
 		{"every problem at once", func(c *Config) {
