@@ -184,10 +184,7 @@ func (s *Server) handleSecurityLog(w http.ResponseWriter, r *http.Request, p sto
 func actorLabel(ev storage.AuditEvent) string {
 	switch ev.ActorKind {
 	case storage.ActorUser:
-		if ev.ActorEmail != "" {
-			return ev.ActorEmail
-		}
-		return "deleted user " + ev.ActorID
+		return userLabel(ev.ActorEmail, ev.ActorID)
 	case storage.ActorOperator:
 		return "operator " + ev.ActorID
 	case storage.ActorClient:
@@ -200,10 +197,7 @@ func actorLabel(ev storage.AuditEvent) string {
 func targetLabel(ev storage.AuditEvent) string {
 	switch ev.TargetKind {
 	case storage.TargetUser:
-		if ev.TargetEmail != "" {
-			return ev.TargetEmail
-		}
-		return "deleted user " + ev.TargetID
+		return userLabel(ev.TargetEmail, ev.TargetID)
 	case storage.TargetApp:
 		if name, ok := ev.Details["app_name"].(string); ok && name != "" {
 			return "app “" + name + "” (" + ev.TargetID + ")"
@@ -220,6 +214,15 @@ func targetLabel(ev storage.AuditEvent) string {
 	return ""
 }
 
+// userLabel names a user by e-mail, or by id once the user is deleted.
+func userLabel(email, id string) string {
+	if email != "" {
+		return email
+	}
+	return "deleted user " + id
+}
+
+// ipLabel is the client address of ev, or "" for none.
 func ipLabel(ev storage.AuditEvent) string {
 	if ev.ClientIP.IsValid() {
 		return ev.ClientIP.String()

@@ -91,7 +91,7 @@ func TestBrowserSecurityLog(t *testing.T) {
 		t.Fatalf("reuse filter: %d events, want 1", len(ids))
 	}
 	for sel, want := range map[string]string{
-		`[data-testid="event-actor"]`: "app " + s.ClientID,
+		`[data-testid="event-actor"]`:  "app " + s.ClientID,
 		`[data-testid="event-target"]`: s.Email,
 		`[data-testid="event-ip"]`:     "127.0.0.1",
 	} {
