@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"mime"
 	"net/http"
@@ -288,7 +289,22 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.browser.RenderError(w, r, http.StatusBadRequest, "This form could not be read", "Choose Allow or Deny.")
 		return
 	}
-	ch, err := s.store.TakeConsentChallenge(ctx, secret.SHA256([]byte(id)), p.LoginSessionID)
+	// A denial changes nothing but the challenge it uses up: that and the
+	// consent.denied event are one transaction. An approval's event goes
+	// with the grant it saves (below).
+	var ch storage.ConsentChallenge
+	take := func(ctx context.Context) (err error) {
+		ch, err = s.store.TakeConsentChallenge(ctx, secret.SHA256([]byte(id)), p.LoginSessionID)
+		return err
+	}
+	if decision == "deny" {
+		err = s.store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+			err := take(ctx)
+			return consentEvent(p, storage.AuditConsentDenied, ch.ClientID, ch.Scopes), err
+		})
+	} else {
+		err = take(ctx)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		s.browser.RenderProblem(w, r, errpage.Problem{Status: http.StatusBadRequest, Class: errpage.Expired,
 			Title:  "This request was already answered or has expired",
@@ -318,7 +334,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return
 	}
-	if err := s.store.SaveGrant(ctx, p.UserID, ch.ClientID, ar.GetRequestedScopes()); err != nil {
+	err = s.store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		return consentEvent(p, storage.AuditConsentGranted, ch.ClientID, ar.GetRequestedScopes()),
+			s.store.SaveGrant(ctx, p.UserID, ch.ClientID, ar.GetRequestedScopes())
+	})
+	if err != nil {
 		s.storeError(w, r, "save consent grant", err)
 		return
 	}
@@ -397,4 +417,15 @@ func (s *Server) serverError(w http.ResponseWriter, r *http.Request) {
 func isForm(r *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+// consentEvent is the decision of the signed-in user p on clientID's request
+// for scopes. It belongs to p's workspace, whose administrators see which
+// apps their people let in, whichever workspace the app is from.
+func consentEvent(p storage.Principal, action, clientID string, scopes []string) storage.AuditEvent {
+	return storage.AuditEvent{
+		WorkspaceID: p.WorkspaceID, ActorKind: storage.ActorUser, ActorID: p.UserID,
+		Action: action, TargetKind: storage.TargetApp, TargetID: clientID,
+		Details: map[string]any{"scopes": append([]string{}, scopes...)},
+	}
 }

@@ -57,6 +57,11 @@ type LoginAttempt struct {
 	// by the database's clock, measured when the attempt was counted; zero
 	// when Allowed (and possibly zero, at the very end of a lock, when not).
 	RetryAfter time.Duration
+	// LockStarted reports that this attempt set the lock that refused it,
+	// rather than meeting one already pending: the sign-in log records a
+	// throttled sign-in once per lock, however many attempts meet it. Two
+	// attempts racing for the key's row may both report it.
+	LockStarted bool
 }
 
 // CountLoginAttempt counts one sign-in attempt against key under rule and
@@ -89,13 +94,15 @@ func (s *Store) CountLoginAttempt(ctx context.Context, key string, rule LoginThr
 		return LoginAttempt{}, fmt.Errorf("storage: count login attempt: key must have 1 to 200 bytes, got %d", len(key))
 	}
 	var (
-		a          LoginAttempt
-		retryAfter float64
+		a           LoginAttempt
+		retryAfter  float64
+		lockStarted bool
 	)
 	// $2 limit, $3 window, $4 base delay and $5 maximum delay, in seconds.
 	// "fresh" below: the window has passed and no lock is pending.
 	err := s.db(ctx).QueryRow(ctx,
-		`INSERT INTO login_throttle AS t (key, attempts, window_start, locked_until)
+		`WITH prev AS (SELECT locked_until FROM login_throttle WHERE key = $1)
+		 INSERT INTO login_throttle AS t (key, attempts, window_start, locked_until)
 		 VALUES ($1, 1, now(), NULL)
 		 ON CONFLICT (key) DO UPDATE SET
 		     attempts = CASE
@@ -115,13 +122,15 @@ func (s *Store) CountLoginAttempt(ctx context.Context, key string, rule LoginThr
 		             now() + make_interval(secs => least($5::float8, $4::float8 * power(2::float8, least(t.attempts - $2::int, 60))))
 		         ELSE NULL END
 		 RETURNING attempts, locked_until IS NULL,
-		     coalesce(extract(epoch FROM locked_until - clock_timestamp()), 0)::float8`,
+		     coalesce(extract(epoch FROM locked_until - clock_timestamp()), 0)::float8,
+		     locked_until IS NOT NULL AND locked_until IS DISTINCT FROM (SELECT locked_until FROM prev)`,
 		key, rule.Limit, rule.Window.Seconds(), rule.BaseDelay.Seconds(), rule.MaxDelay.Seconds(),
-	).Scan(&a.Attempts, &a.Allowed, &retryAfter)
+	).Scan(&a.Attempts, &a.Allowed, &retryAfter, &lockStarted)
 	if err != nil {
 		return LoginAttempt{}, fmt.Errorf("storage: count login attempt: %w", mapError(err))
 	}
 	if !a.Allowed {
+		a.LockStarted = lockStarted
 		a.RetryAfter = max(time.Duration(retryAfter*float64(time.Second)), 0)
 	}
 	return a, nil

@@ -203,8 +203,45 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 
 // DeleteRefreshTokenSession removes a refresh token. Deleting nothing is not
 // an error.
+//
+// fosite v0.49.0 calls it in one place only: when a refresh token that is no
+// longer active is presented (handleRefreshTokenReuse), first thing in the
+// transaction that then revokes the whole grant. So the deletion of an
+// existing row is where reuse is known for certain, and it records the
+// token.reuse_detected audit event in that same transaction: the event
+// exists exactly when the revocation commits.
 func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
-	return s.deleteSession(ctx, refreshSessions, signature)
+	err := s.withTx(ctx, func(ctx context.Context) error {
+		var clientID, subject, workspaceID string
+		err := s.db(ctx).QueryRow(ctx,
+			`WITH d AS (
+			     DELETE FROM oauth_refresh_tokens WHERE signature = $1 RETURNING client_id, subject
+			 )
+			 SELECT d.client_id, d.subject, coalesce(a.workspace_id::text, '')
+			 FROM d LEFT JOIN oauth_apps a ON a.client_id = d.client_id`,
+			hashSignature(signature)).Scan(&clientID, &subject, &workspaceID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return mapError(err)
+		}
+		ev := AuditEvent{
+			WorkspaceID: workspaceID,
+			ActorKind:   ActorClient,
+			ActorID:     clientID,
+			Action:      AuditTokenReuseDetected,
+			Details:     map[string]any{"revoked": "every token of the grant"},
+		}
+		if isUUID(subject) {
+			ev.TargetKind, ev.TargetID = TargetUser, subject
+		}
+		return s.RecordAudit(ctx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: delete refresh token: %w", err)
+	}
+	return nil
 }
 
 // RevokeRefreshToken deactivates every refresh token of the grant requestID.

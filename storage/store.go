@@ -55,6 +55,9 @@ type Options struct {
 	// RotateRefreshToken). 0 means strict rotation: a refresh token works
 	// exactly once.
 	RefreshGracePeriod time.Duration
+	// AuditRetention is how long DeleteExpired keeps audit events;
+	// DefaultAuditRetention when 0.
+	AuditRetention time.Duration
 }
 
 // Store is the PostgreSQL-backed data access of the server. It is safe for

@@ -93,6 +93,7 @@ func newDBEnv(tb testing.TB, mutate ...func(*Config)) *dbEnv {
 		Logger:          slog.New(logs),
 		Apps:            apps.Service{Store: store, Hasher: hasher},
 		APIKeys:         &apikey.Service{Store: store, Hasher: hasher, Logger: slog.New(logs)},
+		Audit:           store,
 	}
 	for _, m := range mutate {
 		m(&cfg)

@@ -610,7 +610,7 @@ func TestSecurityHeaders(t *testing.T) {
 
 	t.Run("https issuer", func(t *testing.T) {
 		t.Parallel()
-		s, err := New(Config{Issuer: "https://auth.example.com", Keys: testKeys(t), Apps: &fakeApps{}, APIKeys: &fakeAPIKeys{}}, newFakeStore())
+		s, err := New(Config{Issuer: "https://auth.example.com", Keys: testKeys(t), Apps: &fakeApps{}, APIKeys: &fakeAPIKeys{}, Audit: &fakeAudit{}}, newFakeStore())
 		if err != nil {
 			t.Fatal(err)
 		}

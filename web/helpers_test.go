@@ -219,6 +219,7 @@ func (f *fakeStore) CountLoginAttempt(_ context.Context, key string, rule storag
 	}
 	now := time.Now().Add(f.clockShift)
 	row, ok := f.throttle[key]
+	prevLock := row.lockedUntil
 	switch {
 	case !ok || (!now.Before(row.windowStart.Add(rule.Window)) && !row.lockedUntil.After(now)):
 		row = fakeThrottleRow{attempts: 1, windowStart: now}
@@ -241,6 +242,7 @@ func (f *fakeStore) CountLoginAttempt(_ context.Context, key string, rule storag
 	a := storage.LoginAttempt{Allowed: row.lockedUntil.IsZero(), Attempts: row.attempts}
 	if !a.Allowed {
 		a.RetryAfter = row.lockedUntil.Sub(now)
+		a.LockStarted = !row.lockedUntil.Equal(prevLock)
 	}
 	return a, nil
 }
@@ -548,6 +550,7 @@ func testConfig(t *testing.T) Config {
 		SessionLifetime: 2 * time.Hour,
 		Apps:            &fakeApps{store: newFakeStore()},
 		APIKeys:         &fakeAPIKeys{},
+		Audit:           &fakeAudit{},
 	}
 }
 
@@ -574,6 +577,7 @@ type testEnv struct {
 	store *fakeStore
 	apps  *fakeApps
 	keys  *fakeAPIKeys
+	audit *fakeAudit
 	ts    *httptest.Server
 }
 
@@ -588,6 +592,10 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	cfg.Apps = fa
 	fk := &fakeAPIKeys{}
 	cfg.APIKeys = fk
+	fau, _ := cfg.Audit.(*fakeAudit)
+	if fau != nil {
+		fau.store = store
+	}
 	s, err := New(cfg, store)
 	if err != nil {
 		t.Fatal(err)
@@ -633,7 +641,7 @@ func newTestEnv(t *testing.T, mutate ...func(*Config)) *testEnv {
 	})
 	ts := httptest.NewServer(s.Middleware(mux))
 	t.Cleanup(ts.Close)
-	return &testEnv{srv: s, store: store, apps: fa, keys: fk, ts: ts}
+	return &testEnv{srv: s, store: store, apps: fa, keys: fk, audit: fau, ts: ts}
 }
 
 // browser is an HTTP client with a cookie jar that does not follow redirects.

@@ -85,7 +85,7 @@ func homePage(p storage.Principal, logoutToken string) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = settingsMenu("").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = settingsMenu("", p.Role).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -96,7 +96,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(form.Get("email"))
 	keys := newThrottleKeys(email, s.clientAddr(r))
-	wait, ok, err := s.throttleSignIn(r.Context(), keys)
+	wait, ok, lockStarted, err := s.throttleSignIn(r.Context(), keys)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in throttle", "error", err)
 		s.renderStoreError(w, r, err)
@@ -106,6 +106,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.metrics.SignIn(metrics.SignInThrottled)
 		// The same answer whether or not the account exists.
 		seconds := retryAfterSeconds(wait)
+		if lockStarted != "" {
+			s.recordSignInEvent(r.Context(), storage.AuditSignInThrottled, email,
+				map[string]any{"limit": lockStarted, "retry_after_seconds": seconds})
+		}
 		w.Header().Set("Retry-After", strconv.Itoa(seconds))
 		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgThrottled(seconds),
 			AppName: s.continuingTo(r.Context(), next)}
@@ -120,12 +124,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.metrics.SignIn(metrics.SignInFailure)
+		s.recordSignInEvent(r.Context(), storage.AuditSignInFailed, email, nil)
 		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgBadCredentials,
 			AppName: s.continuingTo(r.Context(), next)}
 		s.render(w, r, http.StatusUnauthorized, loginPage(view))
 		return
 	}
-	if err := s.signIn(w, r, user.ID); err != nil {
+	if err := s.signIn(w, r, user.ID, user.WorkspaceID); err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in", "user_id", user.ID, "error", err)
 		s.renderStoreError(w, r, err)
 		return

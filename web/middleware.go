@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/nextoria/authz/secret"
+	"github.com/nextoria/authz/storage"
 )
 
 // requestState is what Middleware keeps for one request: the CSP nonce, the
@@ -49,6 +50,10 @@ func (s *Server) Middleware(next http.Handler) http.Handler {
 		s.setSecurityHeaders(w.Header(), st.nonce)
 		ctx := context.WithValue(r.Context(), stateKey{}, st)
 		ctx = templ.WithNonce(ctx, st.nonce)
+		// Audit events of the request carry its client address and
+		// browser, whichever package records them.
+		ip, _ := s.requestAddr(r)
+		ctx = storage.WithRequestSource(ctx, ip, r.UserAgent())
 		next.ServeHTTP(&trackingWriter{ResponseWriter: w, st: st}, r.WithContext(ctx))
 	})
 }

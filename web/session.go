@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -125,7 +126,10 @@ func (s *Server) LoadPrincipal(r *http.Request) (storage.Principal, bool, error)
 // planted before sign-in is worthless afterwards (session fixation), and
 // rotates the CSRF seed with it. A previous login session of this browser is
 // ended.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request, userID string) error {
+//
+// The new login session and the signin.succeeded event of the user's
+// workspace are written in one transaction.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, userID, workspaceID string) error {
 	ctx := r.Context()
 	sess := s.session(r)
 	if old := stringValue(sess, keySID); old != "" {
@@ -134,7 +138,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, userID string) e
 		}
 	}
 	sid := secret.Token()
-	if err := s.store.CreateLoginSession(ctx, secret.SHA256([]byte(sid)), userID, time.Now().Add(s.lifetime)); err != nil {
+	err := s.audit.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		ev := storage.AuditEvent{
+			WorkspaceID: workspaceID, ActorKind: storage.ActorUser, ActorID: userID,
+			Action: storage.AuditSignInSucceeded, TargetKind: storage.TargetUser, TargetID: userID,
+		}
+		return ev, s.store.CreateLoginSession(ctx, secret.SHA256([]byte(sid)), userID, time.Now().Add(s.lifetime))
+	})
+	if err != nil {
 		return fmt.Errorf("web: create login session: %w", err)
 	}
 	sess.Values[keySID] = sid
@@ -148,7 +159,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	sess := s.session(r)
 	if sid := stringValue(sess, keySID); sid != "" {
-		if err := s.store.DeleteLoginSession(ctx, secret.SHA256([]byte(sid))); err != nil {
+		if err := s.endLoginSession(ctx, secret.SHA256([]byte(sid))); err != nil {
 			s.log.ErrorContext(ctx, "delete login session", "error", err)
 		}
 	}

@@ -36,7 +36,12 @@ const (
 	navAuthorized = "authorized-apps"
 )
 
-type navItem struct{ ID, Label, Href string }
+// navItem is an entry of the settings navigation; AdminOnly entries are
+// shown to the workspace's administrators only.
+type navItem struct {
+	ID, Label, Href string
+	AdminOnly       bool
+}
 
 // navGroup is a section of the settings navigation.
 type navGroup struct {
@@ -50,13 +55,34 @@ type navGroup struct {
 // page shows the same menu, so every settings page is two clicks from it.
 var settingsNav = []navGroup{
 	{"api", "API", []navItem{
-		{navApps, "OAuth Applications", pathApps},
-		{navKeys, "API keys", pathKeys},
-		{navKeyNew, "New API Key", pathKeysNew},
+		{navApps, "OAuth Applications", pathApps, false},
+		{navKeys, "API keys", pathKeys, false},
+		{navKeyNew, "New API Key", pathKeysNew, false},
 	}},
 	{"account", "Account", []navItem{
-		{navAuthorized, "Authorized apps", pathAuthorized},
+		{navAuthorized, "Authorized apps", pathAuthorized, false},
 	}},
+	{"workspace", "Workspace", []navItem{
+		{navSecurityLog, "Security log", pathSecurityLog, true},
+	}},
+}
+
+// visibleNav is the settings navigation as a person of role sees it: without
+// the entries, and groups, meant for administrators only.
+func visibleNav(role string) []navGroup {
+	var out []navGroup
+	for _, g := range settingsNav {
+		var items []navItem
+		for _, it := range g.Items {
+			if !it.AdminOnly || role == storage.RoleAdmin {
+				items = append(items, it)
+			}
+		}
+		if len(items) > 0 {
+			out = append(out, navGroup{ID: g.ID, Label: g.Label, Items: items})
+		}
+	}
+	return out
 }
 
 // settingsRoutes registers the signed-in settings pages. Every form posts
@@ -86,6 +112,7 @@ func (s *Server) settingsRoutes(mux *http.ServeMux) {
 	post(pathKeys+"/{id}/revoke", s.handleKeyRevoke)
 	get(pathAuthorized, s.handleGrants)
 	get(pathAuthorized+"/{client_id}/revoke", s.handleGrantRevokeConfirm)
+	get(pathSecurityLog, s.handleSecurityLog)
 	post(pathAuthorized+"/{client_id}/revoke", s.handleGrantRevoke)
 }
 

@@ -233,15 +233,23 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 		return
 	}
 	f := formFrom(u)
-	app, clientSecret, err := s.apps.Register(r.Context(), apps.Registration{
-		Name:         f.Name,
-		RedirectURIs: redirectURIs(f.RedirectURIs),
-		Scopes:       f.Scopes,
-		Public:       f.Public,
-		Logo:         logo,
-		WorkspaceID:  p.WorkspaceID,
-		OwnerID:      p.UserID,
-		Profile:      f.profile(),
+	var (
+		app          storage.App
+		clientSecret string
+	)
+	err := s.audit.Audited(r.Context(), func(ctx context.Context) (storage.AuditEvent, error) {
+		var err error
+		app, clientSecret, err = s.apps.Register(ctx, apps.Registration{
+			Name:         f.Name,
+			RedirectURIs: redirectURIs(f.RedirectURIs),
+			Scopes:       f.Scopes,
+			Public:       f.Public,
+			Logo:         logo,
+			WorkspaceID:  p.WorkspaceID,
+			OwnerID:      p.UserID,
+			Profile:      f.profile(),
+		})
+		return appEvent(p, storage.AuditAppCreated, app, map[string]any{"public": app.Public}), err
 	})
 	var fe apps.FieldErrors
 	if errors.As(err, &fe) {
@@ -388,7 +396,12 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		f.PKCEOptional = u.form.Get("pkce_required") == ""
 		upd.PKCEOptional = &f.PKCEOptional
 	}
-	updated, err := s.apps.Update(r.Context(), app.ClientID, upd)
+	var updated storage.App
+	err := s.audit.Audited(r.Context(), func(ctx context.Context) (storage.AuditEvent, error) {
+		var err error
+		updated, err = s.apps.Update(ctx, app.ClientID, upd)
+		return appEvent(p, storage.AuditAppUpdated, updated, nil), err
+	})
 	var fe apps.FieldErrors
 	switch {
 	case errors.As(err, &fe):
@@ -446,7 +459,13 @@ func (s *Server) handleAppRotate(w http.ResponseWriter, r *http.Request, p stora
 		s.render(w, r, http.StatusOK, appRotateNowPage(c, app, s.CSRFToken(r, appBinding("rotate", app.ClientID))))
 		return
 	}
-	clientSecret, err := s.apps.RotateSecret(r.Context(), app.ClientID, overlap.Duration)
+	var clientSecret string
+	err := s.audit.Audited(r.Context(), func(ctx context.Context) (storage.AuditEvent, error) {
+		var err error
+		clientSecret, err = s.apps.RotateSecret(ctx, app.ClientID, overlap.Duration)
+		return appEvent(p, storage.AuditAppSecretRotated, app,
+			map[string]any{"previous_secret_valid_for": overlap.Duration.String()}), err
+	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		s.renderNotFound(w, r)
@@ -495,7 +514,9 @@ func (s *Server) handleAppDelete(w http.ResponseWriter, r *http.Request, p stora
 		s.render(w, r, http.StatusOK, appDeletePage(c, app, s.CSRFToken(r, appBinding("delete", app.ClientID))))
 		return
 	}
-	err := s.apps.Delete(r.Context(), app.ClientID)
+	err := s.audit.Audited(r.Context(), func(ctx context.Context) (storage.AuditEvent, error) {
+		return appEvent(p, storage.AuditAppDeleted, app, nil), s.apps.Delete(ctx, app.ClientID)
+	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		s.renderNotFound(w, r)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -97,7 +98,10 @@ func (s *Server) handleGrantRevoke(w http.ResponseWriter, r *http.Request, p sto
 	if app, err := s.store.GetApp(r.Context(), clientID); err == nil {
 		name = "“" + app.Name + "”"
 	}
-	err := s.store.RevokeGrant(r.Context(), p.UserID, clientID)
+	err := s.audit.Audited(r.Context(), func(ctx context.Context) (storage.AuditEvent, error) {
+		return userEvent(p, storage.AuditConsentRevoked, storage.TargetApp, clientID, nil),
+			s.store.RevokeGrant(ctx, p.UserID, clientID)
+	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		s.renderGrantNotFound(w, r)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -212,7 +213,11 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request, p stora
 	if expiryErr != "" {
 		err = apikey.FieldErrors{apikey.FieldExpiresIn: expiryErr}
 	} else {
-		key, raw, err = s.apiKeys.Create(r.Context(), p.WorkspaceID, p.UserID, f.Name, f.Scopes, lifetime)
+		err = s.audit.Audited(r.Context(), func(ctx context.Context) (storage.AuditEvent, error) {
+			var err error
+			key, raw, err = s.apiKeys.Create(ctx, p.WorkspaceID, p.UserID, f.Name, f.Scopes, lifetime)
+			return keyEvent(p, storage.AuditAPIKeyCreated, key), err
+		})
 	}
 	var fe apikey.FieldErrors
 	if errors.As(err, &fe) {
@@ -301,7 +306,9 @@ func (s *Server) handleKeyRevoke(w http.ResponseWriter, r *http.Request, p stora
 		s.render(w, r, http.StatusOK, keyRevokePage(c, k, s.CSRFToken(r, keyRevokeBinding(k.ID))))
 		return
 	}
-	err := s.apiKeys.Revoke(r.Context(), p.WorkspaceID, k.ID)
+	err := s.audit.Audited(r.Context(), func(ctx context.Context) (storage.AuditEvent, error) {
+		return keyEvent(p, storage.AuditAPIKeyRevoked, k), s.apiKeys.Revoke(ctx, p.WorkspaceID, k.ID)
+	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		s.renderKeyNotFound(w, r)

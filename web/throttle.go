@@ -96,12 +96,27 @@ func throttleAddr(a netip.Addr) string {
 // entries before it are whatever the client sent and prove nothing. The
 // zero Addr when neither can be read.
 func (s *Server) clientAddr(r *http.Request) netip.Addr {
-	if s.trustXFF {
-		if a, ok := lastForwardedFor(r.Header); ok {
-			return a
-		}
+	a, forwarded := s.requestAddr(r)
+	if s.trustXFF && !forwarded {
 		s.log.WarnContext(r.Context(), "no usable X-Forwarded-For from the trusted proxy; counting the peer address")
 	}
+	return a
+}
+
+// requestAddr is the client address of r as clientAddr finds it, quietly;
+// forwarded reports that it came from the trusted proxy's X-Forwarded-For.
+func (s *Server) requestAddr(r *http.Request) (a netip.Addr, forwarded bool) {
+	if s.trustXFF {
+		if a, ok := lastForwardedFor(r.Header); ok {
+			return a, true
+		}
+	}
+	return peerAddr(r), false
+}
+
+// peerAddr is the address of the connection's peer; the zero Addr when it
+// cannot be read.
+func peerAddr(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -163,7 +178,11 @@ func lastForwardedFor(h http.Header) (netip.Addr, bool) {
 // a successful sign-in then clears their acctip and acct counts. Under a
 // lasting attack spread over many addresses the acct lock keeps coming
 // back, but each one still ends within 15 minutes.
-func (s *Server) throttleSignIn(ctx context.Context, keys throttleKeys) (time.Duration, bool, error) {
+//
+// When the attempt is refused by a lock it set itself (the first refusal of
+// that lock), lockStarted names the kind of key that locked ("ip",
+// "acctip" or "acct"); the sign-in log records that refusal only.
+func (s *Server) throttleSignIn(ctx context.Context, keys throttleKeys) (wait time.Duration, ok bool, lockStarted string, err error) {
 	for _, k := range []struct {
 		kind, key string
 		rule      storage.LoginThrottleRule
@@ -174,14 +193,17 @@ func (s *Server) throttleSignIn(ctx context.Context, keys throttleKeys) (time.Du
 	} {
 		a, err := s.store.CountLoginAttempt(ctx, k.key, k.rule)
 		if err != nil {
-			return 0, false, err
+			return 0, false, "", err
 		}
 		if !a.Allowed {
 			s.log.WarnContext(ctx, "sign-in throttled", "throttle", k.kind, "attempts", a.Attempts, "retry_after", a.RetryAfter)
-			return a.RetryAfter, false, nil
+			if a.LockStarted {
+				lockStarted = k.kind
+			}
+			return a.RetryAfter, false, lockStarted, nil
 		}
 	}
-	return 0, true, nil
+	return 0, true, "", nil
 }
 
 // retryAfterSeconds is the Retry-After of a refused sign-in: whole seconds,

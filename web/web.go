@@ -57,6 +57,10 @@ type Config struct {
 	// APIKeys creates, lists and revokes the workspace API keys of the
 	// settings pages; an *apikey.Service in production.
 	APIKeys APIKeyService
+	// Audit records the security events of the browser surface (sign-ins,
+	// sign-outs, consent revocations, app and API key changes) and backs
+	// the Security log page; a *storage.Store in production.
+	Audit AuditLog
 	// TrustProxyHeaders says the server runs behind a trusted reverse proxy
 	// that appends the client's address to X-Forwarded-For; sign-in
 	// throttling then counts that address instead of the connection's.
@@ -130,6 +134,7 @@ type Server struct {
 	store    Store
 	apps     AppService
 	apiKeys  APIKeyService
+	audit    AuditLog
 	throttle LoginThrottlePolicy
 	trustXFF bool
 	log      *slog.Logger
@@ -156,6 +161,9 @@ func New(cfg Config, store Store) (*Server, error) {
 	}
 	if cfg.APIKeys == nil {
 		errs = append(errs, errors.New("API key service is nil"))
+	}
+	if cfg.Audit == nil {
+		errs = append(errs, errors.New("audit log is nil"))
 	}
 	throttle := cfg.LoginThrottle
 	if throttle == (LoginThrottlePolicy{}) {
@@ -206,6 +214,7 @@ func New(cfg Config, store Store) (*Server, error) {
 		store:        store,
 		apps:         cfg.Apps,
 		apiKeys:      cfg.APIKeys,
+		audit:        cfg.Audit,
 		throttle:     throttle,
 		trustXFF:     cfg.TrustProxyHeaders,
 		log:          logger,

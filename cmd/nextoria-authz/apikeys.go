@@ -86,7 +86,16 @@ Lists show the key's display id (its first characters) instead.`,
 			}
 			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
 				svc := &apikey.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash), Logger: c.logger}
-				k, key, err := svc.Create(ctx, workspaceID, "", name, scopes, expiresIn)
+				var (
+					k   storage.APIKey
+					key string
+				)
+				err := store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+					var err error
+					k, key, err = svc.Create(ctx, workspaceID, "", name, scopes, expiresIn)
+					return c.operatorEvent(storage.AuditAPIKeyCreated, workspaceID, storage.TargetAPIKey, k.ID,
+						map[string]any{"key_name": k.Name, "scopes": k.Scopes}), err
+				})
 				switch {
 				case errors.Is(err, storage.ErrNotFound):
 					return apiKeyWorkspaceError(workspaceID)
@@ -225,7 +234,10 @@ revoked key again is not an error.`,
 		Annotations: map[string]string{needsConfig: configData},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
-				err := store.RevokeAPIKey(ctx, workspaceID, id)
+				err := store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+					return c.operatorEvent(storage.AuditAPIKeyRevoked, workspaceID, storage.TargetAPIKey, id, nil),
+						store.RevokeAPIKey(ctx, workspaceID, id)
+				})
 				if errors.Is(err, storage.ErrNotFound) {
 					return fmt.Errorf("workspace %q has no API key %q (see 'nextoria-authz api-keys list --workspace %s')", workspaceID, id, workspaceID)
 				} else if err != nil {

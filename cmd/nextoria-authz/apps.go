@@ -103,7 +103,16 @@ must use PKCE. Confidential apps must use PKCE too unless created with
 				}
 				reg.WorkspaceID, reg.OwnerID = owner.WorkspaceID, owner.ID
 				svc.Store = store
-				app, clientSecret, err := svc.Register(ctx, reg)
+				var (
+					app          storage.App
+					clientSecret string
+				)
+				err = store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+					var err error
+					app, clientSecret, err = svc.Register(ctx, reg)
+					return c.operatorEvent(storage.AuditAppCreated, app.WorkspaceID, storage.TargetApp, app.ClientID,
+						map[string]any{"app_name": app.Name, "public": app.Public}), err
+				})
 				if err != nil {
 					if ferr := flagErrors(asFieldErrors(err)); ferr != nil {
 						return ferr
@@ -324,7 +333,12 @@ PKCE.`,
 				if changed("description") {
 					upd.Profile.Description = profile.Description
 				}
-				app, err = apps.Service{Store: store}.Update(ctx, app.ClientID, upd)
+				err = store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+					var err error
+					app, err = apps.Service{Store: store}.Update(ctx, app.ClientID, upd)
+					return c.operatorEvent(storage.AuditAppUpdated, app.WorkspaceID, storage.TargetApp, app.ClientID,
+						map[string]any{"app_name": app.Name}), err
+				})
 				if err != nil {
 					if ferr := flagErrors(asFieldErrors(err)); ferr != nil {
 						return ferr

@@ -49,6 +49,13 @@ type Config struct {
 	Debug    DebugConfig    `koanf:"debug"`
 	Log      LogConfig      `koanf:"log"`
 	Metrics  MetricsConfig  `koanf:"metrics"`
+	Audit    AuditConfig    `koanf:"audit"`
+}
+
+// AuditConfig tunes the audit log.
+type AuditConfig struct {
+	// Retention is how long audit events are kept; cleanup deletes older ones.
+	Retention time.Duration `koanf:"retention"`
 }
 
 // DatabaseConfig locates PostgreSQL.
@@ -199,6 +206,7 @@ func defaultConfig() Config {
 		},
 		Shutdown: ShutdownConfig{Drain: graceful.DefaultDrain, Timeout: graceful.DefaultTimeout},
 		Log:      LogConfig{Level: "info", Format: "json"},
+		Audit:    AuditConfig{Retention: storage.DefaultAuditRetention},
 	}
 }
 
@@ -434,6 +442,9 @@ func (c Config) validateBase() []error {
 			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 5s, got %s", d.key, d.v))
 		}
 	}
+	if c.Audit.Retention < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("audit.retention must be at least 24h, e.g. 8760h for a year, got %s", c.Audit.Retention))
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		errs = append(errs, err)
 	}
@@ -525,6 +536,7 @@ func (c Config) StorageOptions() storage.Options {
 	return storage.Options{
 		Audience:           []string{c.OAuth.Audience},
 		RefreshGracePeriod: c.OAuth.RefreshGracePeriod,
+		AuditRetention:     c.Audit.Retention,
 	}
 }
 

@@ -99,6 +99,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		},
 		Shutdown: ShutdownConfig{Drain: 5 * time.Second, Timeout: 25 * time.Second},
 		Log:      LogConfig{Level: "info", Format: "json"},
+		Audit:    AuditConfig{Retention: 365 * 24 * time.Hour},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got  %+v\n want %+v", cfg, want)
@@ -140,6 +141,8 @@ func TestConfigEnvOverrides(t *testing.T) {
 				c.OAuth.AuthorizationCodeLifespan == 30*time.Second && c.OAuth.RefreshGracePeriod == 0 &&
 				c.Session.Lifetime == 90*time.Minute
 		}},
+		{"audit.retention", "", []string{"NEXTORIA_AUDIT_RETENTION=2160h"},
+			func(c Config) bool { return c.Audit.Retention == 90*24*time.Hour }},
 		{"log", "", []string{"NEXTORIA_LOG_LEVEL=debug", "NEXTORIA_LOG_FORMAT=text"},
 			func(c Config) bool { return c.Log.Level == "debug" && c.Log.Format == "text" }},
 		{"issuer sets the default audience", "", []string{"NEXTORIA_ISSUER=https://auth.example.com/"},
@@ -272,6 +275,7 @@ func TestValidate(t *testing.T) {
 		{"no drain is fine", func(c *Config) { c.Shutdown.Drain = 0 }, false, nil},
 		{"bad shutdown durations", func(c *Config) { c.Shutdown = ShutdownConfig{Drain: -time.Second, Timeout: 0} }, false,
 			[]string{"shutdown.drain must be 0s (no drain) or a positive duration", "shutdown.timeout must be a positive duration"}},
+		{"audit retention under a day", func(c *Config) { c.Audit.Retention = time.Hour }, false, []string{"audit.retention must be at least 24h"}},
 		{"unknown log level and format", func(c *Config) { c.Log = LogConfig{Level: "verbose", Format: "xml"} }, false,
 			[]string{`log.level "verbose" is unknown`, `log.format "xml" is unknown`}},
 		{"every problem at once", func(c *Config) {

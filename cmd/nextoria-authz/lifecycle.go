@@ -134,7 +134,16 @@ func (c *cli) keysRotateCmd() *cobra.Command {
 				return err
 			}
 			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
-				kid, activates, err := authz.RotateKey(ctx, store, keys.Seal, authz.KeyPublishAhead)
+				var (
+					kid       string
+					activates time.Time
+				)
+				err := store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+					var err error
+					kid, activates, err = authz.RotateKey(ctx, store, keys.Seal, authz.KeyPublishAhead)
+					return c.operatorEvent(storage.AuditSigningKeyRotated, "", storage.TargetSigningKey, kid,
+						map[string]any{"signs_from": activates.UTC().Format(time.RFC3339)}), err
+				})
 				if err != nil {
 					return err
 				}

@@ -106,6 +106,7 @@ for example NEXTORIA_DATABASE_URL for database.url. The variables are:
 		c.resourceServersCmd(),
 		c.keysCmd(),
 		c.healthcheckCmd(),
+		c.auditCmd(),
 	)
 	return root
 }

@@ -100,6 +100,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	store := storage.New(pool, storage.Options{
 		Audience:           []string{audience},
 		RefreshGracePeriod: cfg.OAuth.RefreshGracePeriod,
+		AuditRetention:     cfg.Audit.Retention,
 	})
 	keySet, err := authz.NewKeySet(ctx, store, keys.Seal, cfg.OAuth.AccessTokenLifespan+authz.RetiredKeyGrace, logger)
 	if err != nil {
@@ -115,6 +116,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		Logger:            logger,
 		Apps:              apps.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
 		APIKeys:           apiKeys,
+		Audit:             store,
 		TrustProxyHeaders: cfg.Proxy.Trusted,
 		LoginThrottle:     signInThrottle(cfg.Limits),
 		Metrics:           m,
