@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -22,6 +23,8 @@ import (
 var singleParams = []string{
 	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state",
 	"code_challenge", "code_challenge_method", "prompt", "nonce",
+	"max_age", "id_token_hint", "login_hint", "ui_locales", "claims_locales", "acr_values", "display",
+	reauthParam,
 }
 
 // maxQuery bounds the authorization request's query string.
@@ -58,6 +61,27 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.browser.RedirectToLogin(w, r, AuthorizePath+"?"+r.URL.RawQuery)
 		return
 	}
+	now := time.Now()
+	requestedAt, marked := s.reauthStart(r.URL.RawQuery, reauthWindow)
+	if needsReauth(ar, p, requestedAt, marked, now) {
+		if slices.Contains(prompt, "none") {
+			s.redirectError(w, r, ar, fosite.ErrLoginRequired.WithHint("The last sign-in is older than max_age."))
+			return
+		}
+		query := r.URL.RawQuery
+		if marked { // a stale or superseded marker: start again from the request
+			query = query[:strings.LastIndex(query, "&"+reauthParam+"=")]
+		}
+		s.browser.RedirectToReauth(w, r, AuthorizePath+"?"+s.withReauthMarker(query, now))
+		return
+	}
+	if !marked {
+		requestedAt = now
+	}
+	if err := s.validateOIDC(r, ar, p, requestedAt); err != nil {
+		s.authorizeError(w, r, ar, err)
+		return
+	}
 	clientID := ar.GetClient().GetID()
 	requested := []string(ar.GetRequestedScopes())
 	var remembered []string
@@ -74,7 +98,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if !consent.NeedsPrompt(remembered, requested, ar.GetRequestForm().Get("prompt")) {
 		s.grantUses.record(p.UserID, clientID)
-		s.issueCode(w, r, ar, p)
+		s.issueCode(w, r, ar, p, requestedAt)
 		return
 	}
 	if slices.Contains(prompt, "none") {
@@ -115,6 +139,10 @@ func (s *Server) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request, q
 		return nil, false
 	}
 	if err := checkAuthorizeRequest(ar); err != nil {
+		s.authorizeError(w, r, ar, err)
+		return nil, false
+	}
+	if err := checkOIDCRequest(ar); err != nil {
 		s.authorizeError(w, r, ar, err)
 		return nil, false
 	}
@@ -322,11 +350,19 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "save consent grant", err)
 		return
 	}
-	s.issueCode(w, r, ar, p)
+	// The consent challenge is single use and expires on its own; a marker
+	// the request came back with from a re-authentication keeps counting.
+	requestedAt, marked := s.reauthStart(ch.RequestQuery, 0)
+	if !marked {
+		requestedAt = time.Now()
+	}
+	s.issueCode(w, r, ar, p, requestedAt)
 }
 
 // issueCode grants the requested scopes and answers with a code, state and iss.
-func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, p storage.Principal) {
+// requestedAt is when the authorization request was made, which fosite's
+// prompt and max_age checks hold auth_time against.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, p storage.Principal, requestedAt time.Time) {
 	ctx := r.Context()
 	for _, scope := range ar.GetRequestedScopes() {
 		ar.GrantScope(scope)
@@ -339,6 +375,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	sess.ClientID = ar.GetClient().GetID()
 	sess.AuthTime = p.SignedInAt.UTC()
 	sess.GrantedAt = time.Now().UTC()
+	setIDTokenClaims(sess, p, ar.GetGrantedScopes(), requestedAt)
 	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)
