@@ -45,6 +45,9 @@ type appFormView struct {
 	Description string
 	// PKCEOptional: a confidential app may omit PKCE (settings form only).
 	PKCEOptional bool
+	// IDTokenAlg: how the app's ID tokens are signed, RS256 or ES256
+	// (settings form only).
+	IDTokenAlg string
 	// Errors are apps.FieldErrors keyed by field (apps.FieldName, …).
 	Errors apps.FieldErrors
 	// Notice is shown above the form, e.g. when the upload was too large.
@@ -63,6 +66,7 @@ func formOf(app storage.App) appFormView {
 		PrivacyURL:   app.PrivacyURL,
 		Description:  app.Description,
 		PKCEOptional: app.PKCEOptional && !app.Public,
+		IDTokenAlg:   app.IDTokenAlg,
 	}
 }
 
@@ -388,6 +392,8 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		f.PKCEOptional = u.form.Get("pkce_required") == ""
 		upd.PKCEOptional = &f.PKCEOptional
 	}
+	f.IDTokenAlg = u.form.Get("id_token_alg") // "" (not sent) keeps the current one
+	upd.IDTokenAlg = f.IDTokenAlg
 	updated, err := s.apps.Update(r.Context(), app.ClientID, upd)
 	var fe apps.FieldErrors
 	switch {
@@ -528,7 +534,7 @@ func (s *Server) authorizeAppForm(w http.ResponseWriter, r *http.Request, p stor
 
 // formFields are the fields of the app forms, in page order.
 var formFields = []string{apps.FieldName, apps.FieldDescription, apps.FieldHomepageURL, apps.FieldPrivacyURL,
-	apps.FieldRedirectURIs, apps.FieldLogo, apps.FieldScopes}
+	apps.FieldRedirectURIs, apps.FieldLogo, apps.FieldScopes, apps.FieldIDTokenAlg}
 
 // fieldLabels name the fields in messages.
 var fieldLabels = map[string]string{
@@ -539,6 +545,7 @@ var fieldLabels = map[string]string{
 	apps.FieldDescription:  "Description",
 	apps.FieldHomepageURL:  "Homepage URL",
 	apps.FieldPrivacyURL:   "Privacy policy URL",
+	apps.FieldIDTokenAlg:   "ID token algorithm",
 }
 
 // fieldMessage turns a field error of package apps into a sentence: messages
