@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/docs/signin"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -377,5 +378,40 @@ func TestOIDCMigratedAppsUseRS256(t *testing.T) {
 	}
 	if app.IDTokenAlg != storage.IDTokenRS256 {
 		t.Errorf("default id_token_alg %q", app.IDTokenAlg)
+	}
+}
+
+// TestREADMESignInExample runs the README's "Sign in with Nextoria Hub"
+// example (docs/signin) against a running server.
+func TestREADMESignInExample(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t)
+	svc := apps.Service{Store: s.store, Hasher: secret.NewHasher(s.keys.SecretHash)}
+	app, sec, err := svc.Register(t.Context(), apps.Registration{
+		Name: "Example", RedirectURIs: []string{s.RedirectURI}, Scopes: []string{"openid", "profile", "email"},
+		WorkspaceID: s.WorkspaceID, OwnerID: s.UserID,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := signin.New(t.Context(), s.URL, app.ClientID, sec, s.RedirectURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authURL, pending := rp.Start()
+	callback := s.newBrowser(t).authorize(authURL)
+	user, tok, err := rp.Finish(t.Context(), pending, callback.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user.Subject != s.UserID || user.Email != s.Email || user.Name != "ada" || user.EmailVerified {
+		t.Errorf("user %+v", user)
+	}
+	info, err := rp.Provider.UserInfo(t.Context(), oauth2.StaticTokenSource(tok))
+	if err != nil || info.Subject != user.Subject {
+		t.Errorf("userinfo %+v, %v", info, err)
+	}
+	if _, _, err := rp.Finish(t.Context(), pending, url.Values{"state": {"forged"}, "code": {"x"}}); err == nil {
+		t.Error("a forged state was accepted")
 	}
 }
