@@ -58,7 +58,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.redirectError(w, r, ar, fosite.ErrLoginRequired)
 			return
 		}
-		s.browser.RedirectToLogin(w, r, AuthorizePath+"?"+r.URL.RawQuery)
+		query := r.URL.RawQuery
+		if _, marked := s.reauthStart(query, reauthWindow); !marked && asksReauth(ar) {
+			// The sign-in about to happen is the re-authentication that
+			// prompt=login or max_age ask for: mark the request so that it
+			// is not asked for a second time.
+			query = s.withReauthMarker(query, time.Now())
+		}
+		s.browser.RedirectToLogin(w, r, AuthorizePath+"?"+query)
 		return
 	}
 	now := time.Now()

@@ -143,6 +143,14 @@ func needsReauth(ar fosite.AuthorizeRequester, p storage.Principal, start time.T
 	return false
 }
 
+// asksReauth reports whether the request asks for a fresh sign-in
+// (prompt=login or a max_age).
+func asksReauth(ar fosite.AuthorizeRequester) bool {
+	form := ar.GetRequestForm()
+	_, maxAge := form["max_age"]
+	return maxAge || slices.Contains(consent.ParseScope(form.Get("prompt")), "login")
+}
+
 // validateOIDC runs fosite's OpenID Connect request validator (prompt,
 // max_age, id_token_hint) for the signed-in user before anything is shown,
 // so that, for example, an id_token_hint naming someone else gets

@@ -112,6 +112,21 @@ func TestOIDCMaxAgeAndPromptLogin(t *testing.T) {
 	}
 }
 
+// TestOIDCPromptLoginSignedOut: a signed-out browser with prompt=login or
+// max_age=0 enters the password once, not twice.
+func TestOIDCPromptLoginSignedOut(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t)
+	c := s.registerOIDCApp(t, "RS256")
+	for _, extra := range [][]string{{"prompt", "login"}, {"max_age", "0"}} {
+		before := time.Now().Add(-time.Second).Unix()
+		_, _, raw := c.signIn(t, s.newBrowser(t), "nonce-0123456789", extra...)
+		if at := authTime(t, raw); at < before {
+			t.Errorf("%v: auth_time %d before the sign-in", extra, at)
+		}
+	}
+}
+
 // TestOIDCPromptConsent: prompt=consent shows the consent screen although
 // consent is remembered.
 func TestOIDCPromptConsent(t *testing.T) {
