@@ -114,7 +114,10 @@ func validate(name string, scopes []string, expiresIn time.Duration) FieldErrors
 	if len(scopes) == 0 {
 		fe[FieldScopes] = "Select at least one scope."
 	} else if unknown := consent.Unknown(scopes); len(unknown) > 0 {
-		fe[FieldScopes] = fmt.Sprintf("Unknown scope %q: use %s.", unknown[0], strings.Join(consent.Names(), ", "))
+		fe[FieldScopes] = fmt.Sprintf("Unknown scope %q: use %s.", unknown[0], strings.Join(consent.APINames(), ", "))
+	} else if i := slices.IndexFunc(scopes, func(n string) bool { return !slices.Contains(consent.APINames(), n) }); i >= 0 {
+		fe[FieldScopes] = fmt.Sprintf("Scope %q is for signing a person in to an app and cannot be given to an API key: use %s.",
+			scopes[i], strings.Join(consent.APINames(), ", "))
 	}
 	if expiresIn < 0 {
 		fe[FieldExpiresIn] = "The lifetime cannot be negative (0 means the key never expires)."

@@ -37,6 +37,9 @@ type Update struct {
 	// PKCEOptional, when set, changes whether a confidential app may omit
 	// PKCE; nil keeps the setting. Public apps always need PKCE.
 	PKCEOptional *bool
+	// IDTokenAlg, when not empty, changes the algorithm of the app's ID
+	// tokens (storage.IDTokenRS256 or storage.IDTokenES256).
+	IDTokenAlg string
 }
 
 // ValidateUpdate checks an update by the rules of registration and returns
@@ -55,7 +58,8 @@ func ValidateUpdate(u Update) FieldErrors {
 // validateUpdate returns the field errors, or the normalized replacement
 // logo (nil when the logo is kept or removed); an error as validate.
 func validateUpdate(ctx context.Context, u Update) (FieldErrors, *storage.Logo, error) {
-	fe, logo, err := validate(ctx, Registration{Name: u.Name, RedirectURIs: u.RedirectURIs, Scopes: u.Scopes, Logo: u.Logo, Profile: u.Profile})
+	fe, logo, err := validate(ctx, Registration{Name: u.Name, RedirectURIs: u.RedirectURIs, Scopes: u.Scopes, Logo: u.Logo, Profile: u.Profile,
+		IDTokenAlg: u.IDTokenAlg})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,6 +107,7 @@ func (s Service) Update(ctx context.Context, clientID string, u Update) (app sto
 		PrivacyURL:   profile.PrivacyURL,
 		Description:  profile.Description,
 		PKCEOptional: u.PKCEOptional,
+		IDTokenAlg:   u.IDTokenAlg,
 	})
 	if err != nil {
 		return storage.App{}, fmt.Errorf("apps: update %q: %w", clientID, err)

@@ -52,6 +52,7 @@ func (s Service) Register(ctx context.Context, r Registration) (storage.App, str
 		Scopes:       slices.Clone(r.Scopes),
 		Public:       r.Public,
 		PKCEOptional: r.PKCEOptional && !r.Public,
+		IDTokenAlg:   r.IDTokenAlg,
 		WorkspaceID:  r.WorkspaceID,
 		OwnerID:      r.OwnerID,
 		Logo:         logo,

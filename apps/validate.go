@@ -36,6 +36,7 @@ const (
 	FieldRedirectURIs = "redirect_uris"
 	FieldScopes       = "scopes"
 	FieldLogo         = "logo"
+	FieldIDTokenAlg   = "id_token_alg"
 )
 
 // Registration is what a person submits to register an app.
@@ -56,6 +57,9 @@ type Registration struct {
 	OwnerID     string
 	// Profile is optional: homepage, privacy policy and a one-line description.
 	Profile Profile
+	// IDTokenAlg is the algorithm of the app's OpenID Connect ID tokens:
+	// storage.IDTokenRS256 (the default when empty) or storage.IDTokenES256.
+	IDTokenAlg string
 }
 
 // FieldErrors maps a field name (FieldName, FieldRedirectURIs, FieldScopes,
@@ -107,6 +111,9 @@ func validate(ctx context.Context, r Registration) (FieldErrors, *storage.Logo, 
 		fe[FieldScopes] = msg
 	}
 	checkProfile(fe, r.Profile)
+	if msg := CheckIDTokenAlg(r.IDTokenAlg); msg != "" {
+		fe[FieldIDTokenAlg] = msg
+	}
 	var logo *storage.Logo
 	if r.Logo != nil {
 		l, err := NormalizeLogoContext(ctx, r.Logo)
@@ -123,6 +130,16 @@ func validate(ctx context.Context, r Registration) (FieldErrors, *storage.Logo, 
 		return fe, nil, nil
 	}
 	return nil, logo, nil
+}
+
+// CheckIDTokenAlg returns what is wrong with an ID token algorithm, or "":
+// RS256, ES256 or empty (keep the current one, RS256 for a new app).
+func CheckIDTokenAlg(alg string) string {
+	switch alg {
+	case "", storage.IDTokenRS256, storage.IDTokenES256:
+		return ""
+	}
+	return fmt.Sprintf("unknown ID token algorithm %q; use %s or %s", alg, storage.IDTokenRS256, storage.IDTokenES256)
 }
 
 func checkName(name string) string {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -23,6 +24,8 @@ import (
 var singleParams = []string{
 	"client_id", "redirect_uri", "response_type", "response_mode", "scope", "state",
 	"code_challenge", "code_challenge_method", "prompt", "nonce",
+	"max_age", "id_token_hint", "login_hint", "ui_locales", "claims_locales", "acr_values", "display",
+	reauthParam,
 }
 
 // maxQuery bounds the authorization request's query string.
@@ -56,7 +59,35 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			s.redirectError(w, r, ar, fosite.ErrLoginRequired)
 			return
 		}
-		s.browser.RedirectToLogin(w, r, AuthorizePath+"?"+r.URL.RawQuery)
+		query := r.URL.RawQuery
+		if _, marked := s.reauthStart(query, reauthWindow); !marked && asksReauth(ar) {
+			// The sign-in about to happen is the re-authentication that
+			// prompt=login or max_age ask for: mark the request so that it
+			// is not asked for a second time.
+			query = s.withReauthMarker(query, time.Now())
+		}
+		s.browser.RedirectToLogin(w, r, AuthorizePath+"?"+query)
+		return
+	}
+	now := time.Now()
+	requestedAt, marked := s.reauthStart(r.URL.RawQuery, reauthWindow)
+	if needsReauth(ar, p, requestedAt, marked, now) {
+		if slices.Contains(prompt, "none") {
+			s.redirectError(w, r, ar, fosite.ErrLoginRequired.WithHint("The last sign-in is older than max_age."))
+			return
+		}
+		query := r.URL.RawQuery
+		if marked { // a stale or superseded marker: start again from the request
+			query = query[:strings.LastIndex(query, "&"+reauthParam+"=")]
+		}
+		s.browser.RedirectToReauth(w, r, AuthorizePath+"?"+s.withReauthMarker(query, now))
+		return
+	}
+	if !marked {
+		requestedAt = now
+	}
+	if err := s.validateOIDC(r, ar, p, requestedAt); err != nil {
+		s.authorizeError(w, r, ar, err)
 		return
 	}
 	clientID := ar.GetClient().GetID()
@@ -75,7 +106,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if !consent.NeedsPrompt(remembered, requested, ar.GetRequestForm().Get("prompt")) {
 		s.grantUses.record(p.UserID, clientID)
-		s.issueCode(w, r, ar, p)
+		s.issueCode(w, r, ar, p, requestedAt)
 		return
 	}
 	if slices.Contains(prompt, "none") {
@@ -116,6 +147,10 @@ func (s *Server) parseAuthorizeRequest(w http.ResponseWriter, r *http.Request, q
 		return nil, false
 	}
 	if err := checkAuthorizeRequest(ar); err != nil {
+		s.authorizeError(w, r, ar, err)
+		return nil, false
+	}
+	if err := checkOIDCRequest(ar); err != nil {
 		s.authorizeError(w, r, ar, err)
 		return nil, false
 	}
@@ -342,11 +377,19 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "save consent grant", err)
 		return
 	}
-	s.issueCode(w, r, ar, p)
+	// The consent challenge is single use and expires on its own; a marker
+	// the request came back with from a re-authentication keeps counting.
+	requestedAt, marked := s.reauthStart(ch.RequestQuery, 0)
+	if !marked {
+		requestedAt = time.Now()
+	}
+	s.issueCode(w, r, ar, p, requestedAt)
 }
 
 // issueCode grants the requested scopes and answers with a code, state and iss.
-func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, p storage.Principal) {
+// requestedAt is when the authorization request was made, which fosite's
+// prompt and max_age checks hold auth_time against.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, p storage.Principal, requestedAt time.Time) {
 	ctx := r.Context()
 	for _, scope := range ar.GetRequestedScopes() {
 		ar.GrantScope(scope)
@@ -359,6 +402,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	sess.ClientID = ar.GetClient().GetID()
 	sess.AuthTime = p.SignedInAt.UTC()
 	sess.GrantedAt = time.Now().UTC()
+	setIDTokenClaims(sess, p, ar.GetGrantedScopes(), requestedAt)
 	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		s.authorizeError(w, r, ar, err)

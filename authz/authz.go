@@ -18,6 +18,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/hmac"
 	"github.com/ory/fosite/token/jwt"
 
@@ -35,7 +36,18 @@ const (
 	TokenPath     = "/v1/oauth/token"
 	MetadataPath  = "/.well-known/oauth-authorization-server"
 	JWKSPath      = "/.well-known/jwks.json"
+	// DiscoveryPath is the OpenID Connect Discovery 1.0 document.
+	DiscoveryPath = "/.well-known/openid-configuration"
+	// UserInfoPath is the OpenID Connect UserInfo endpoint.
+	UserInfoPath = "/v1/oauth/userinfo"
+	// EndSessionPath is the RP-Initiated Logout 1.0 endpoint.
+	EndSessionPath = "/oauth/end-session"
 )
+
+// promptValues are the prompt values an authorization request may carry
+// (OpenID Connect Core §3.1.2.1); select_account is not offered, as a
+// browser is signed in to one account at a time.
+var promptValues = []string{"none", "login", "consent"}
 
 // Config configures the protocol endpoints.
 type Config struct {
@@ -69,6 +81,9 @@ type Browser interface {
 	LoadPrincipal(r *http.Request) (p storage.Principal, ok bool, err error)
 	// RedirectToLogin sends the browser to sign in, then back to returnTo (a local path).
 	RedirectToLogin(w http.ResponseWriter, r *http.Request, returnTo string)
+	// RedirectToReauth sends a signed-in browser to enter the password
+	// again (prompt=login, max_age), then back to returnTo (a local path).
+	RedirectToReauth(w http.ResponseWriter, r *http.Request, returnTo string)
 	// RenderConsent shows the consent screen.
 	RenderConsent(w http.ResponseWriter, r *http.Request, p consent.Prompt)
 	// RenderError shows an error page; it never redirects.
@@ -89,11 +104,15 @@ type Server struct {
 	provider       fosite.OAuth2Provider
 	fositeCore     *fosite.Fosite
 	accessStrategy *accessTokenStrategy
-	hasher         *secret.Hasher
-	apiKeys        APIKeyIntrospector
-	limiter        *ratelimit.Memory
-	grantUses      grantUses
-	log            *slog.Logger
+	// oidcValidator is fosite's OpenID Connect request validator (prompt,
+	// max_age, id_token_hint), run before any page is shown; fosite runs it
+	// again when it issues the code.
+	oidcValidator *openid.OpenIDConnectRequestValidator
+	hasher        *secret.Hasher
+	apiKeys       APIKeyIntrospector
+	limiter       *ratelimit.Memory
+	grantUses     grantUses
+	log           *slog.Logger
 
 	// resourceServers caches credential hashes (client_id → hash) and plans
 	// caches workspace plans (id → plan): rows that rarely change, read on
@@ -140,16 +159,26 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
 		TokenURL:                       cfg.Issuer + TokenPath,
 		MinParameterEntropy:            fosite.MinParameterEntropy,
+		IDTokenIssuer:                  cfg.Issuer,
+		IDTokenLifespan:                IDTokenLifespan,
+		AllowedPromptValues:            promptValues,
 	}
 	hmacStrategy := oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: fc}, fc)
 	jwtStrategy := &accessTokenStrategy{
 		DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{Signer: newSigner(keys), HMACSHAStrategy: hmacStrategy, Config: fc},
 		keys:               keys,
 	}
-	provider := compose.Compose(fc, store, jwtStrategy,
+	hintSigner := newSigner(keys) // verifies an id_token_hint signed by any published key
+	provider := compose.Compose(fc, store, strategy{
+		accessTokenStrategy:        jwtStrategy,
+		OpenIDConnectTokenStrategy: newIDTokenStrategy(keys, fc),
+		Signer:                     hintSigner,
+	},
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)
 	core, ok := provider.(*fosite.Fosite)
@@ -160,6 +189,7 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 	return &Server{
 		cfg: cfg, store: store, keys: keys, browser: browser,
 		provider: provider, fositeCore: core, accessStrategy: jwtStrategy, hasher: hasher,
+		oidcValidator:   openid.NewOpenIDConnectRequestValidator(hintSigner, fc),
 		log:             cfg.Logger,
 		limiter:         ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		resourceServers: newTTLCache[string, []byte](resourceServerCacheTTL, 1024),
@@ -181,6 +211,10 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("OPTIONS "+RevokePath, s.tokenPreflight)
 	mux.HandleFunc("GET "+MetadataPath, s.metadata)
 	mux.HandleFunc("GET "+JWKSPath, s.jwks)
+	mux.HandleFunc("GET "+DiscoveryPath, s.metadata)
+	mux.HandleFunc("GET "+UserInfoPath, s.userinfo)
+	mux.HandleFunc("POST "+UserInfoPath, s.userinfo)
+	mux.HandleFunc("OPTIONS "+UserInfoPath, s.userinfoPreflight)
 }
 
 // BypassCrossOriginProtection lists the endpoints that browsers of other
@@ -190,6 +224,7 @@ func BypassCrossOriginProtection() []string {
 		"POST " + TokenPath, "OPTIONS " + TokenPath,
 		"POST " + RevokePath, "OPTIONS " + RevokePath,
 		"POST " + IntrospectPath,
+		"POST " + UserInfoPath, "OPTIONS " + UserInfoPath,
 	}
 }
 

@@ -6,9 +6,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -23,7 +23,7 @@ import (
 // KeyStore is the persistence KeySet needs; *storage.Store implements it.
 type KeyStore interface {
 	ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error)
-	EnsureSigningKey(ctx context.Context, gen func() (storage.SigningKey, error)) (bool, error)
+	EnsureSigningKey(ctx context.Context, alg string, gen func() (storage.SigningKey, error)) (bool, error)
 	RotateSigningKey(ctx context.Context, k storage.SigningKey, publishAhead time.Duration) (time.Time, error)
 }
 
@@ -48,12 +48,25 @@ const KeyPublishAhead = JWKSMaxAge + KeyReloadInterval + 30*time.Second
 // before they noticed a rotation, and clock skew.
 const RetiredKeyGrace = 5 * time.Minute
 
-// KeyAlg is the JWS algorithm of every signing key.
+// KeyAlg is the JWS algorithm of the key that signs access tokens (and the
+// ID tokens of apps that chose ES256).
 const KeyAlg = "ES256"
 
-// KeySet holds the signing keys in memory: the active private key that signs
-// new access tokens, and the public keys that still verify tokens (the active
-// one and retired ones whose tokens may not have expired yet). It reloads from
+// RSAKeyAlg is the JWS algorithm of the RSA key that signs ID tokens by
+// default: OpenID Connect requires RS256 of every provider and client.
+const RSAKeyAlg = "RS256"
+
+// rsaKeyBits is the size of the RSA signing key.
+const rsaKeyBits = 2048
+
+// KeyAlgs are the algorithms of the signing keys: each has one active key,
+// and keys rotate rotates each of them.
+var KeyAlgs = []string{KeyAlg, RSAKeyAlg}
+
+// KeySet holds the signing keys in memory: per algorithm (KeyAlgs) the active
+// private key that signs new tokens, and the public keys that still verify
+// tokens (the active ones and retired ones whose tokens may not have expired
+// yet). It reloads from
 // the database periodically so that every instance picks up a rotation.
 type KeySet struct {
 	store  KeyStore
@@ -65,11 +78,12 @@ type KeySet struct {
 	now func() time.Time
 
 	mu sync.RWMutex
-	// signers are the keys that sign or will sign, the latest to activate
-	// first; Active picks the first whose time has come.
-	signers []timedKey
-	public  map[string]*ecdsa.PublicKey
-	jwks    []byte
+	// signers are, per algorithm, the keys that sign or will sign, the
+	// latest to activate first; ActiveFor picks the first whose time has come.
+	signers map[string][]timedKey
+	// public holds every verifying key by kid: *ecdsa.PublicKey or *rsa.PublicKey.
+	public map[string]crypto.PublicKey
+	jwks   []byte
 
 	// missMu serialises reloads caused by unknown kids; lastMiss rate-limits them.
 	missMu   sync.Mutex
@@ -85,14 +99,36 @@ type timedKey struct {
 // minMissReload is the least time between two reloads caused by an unknown kid.
 const minMissReload = 5 * time.Second
 
-// NewSigningKey generates a P-256 key, its kid (the RFC 7638 thumbprint) and
-// its sealed private part.
+// NewSigningKey generates a P-256 (ES256) key, its kid (the RFC 7638
+// thumbprint) and its sealed private part.
 func NewSigningKey(seal []byte) (storage.SigningKey, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return storage.SigningKey{}, fmt.Errorf("authz: generate signing key: %w", err)
+	return NewSigningKeyFor(seal, KeyAlg)
+}
+
+// NewSigningKeyFor generates a key for alg (KeyAlg: P-256, RSAKeyAlg: RSA
+// 2048), its kid (the RFC 7638 thumbprint) and its sealed private part.
+func NewSigningKeyFor(seal []byte, alg string) (storage.SigningKey, error) {
+	var (
+		priv   crypto.Signer
+		public crypto.PublicKey
+	)
+	switch alg {
+	case KeyAlg:
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return storage.SigningKey{}, fmt.Errorf("authz: generate signing key: %w", err)
+		}
+		priv, public = k, &k.PublicKey
+	case RSAKeyAlg:
+		k, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
+		if err != nil {
+			return storage.SigningKey{}, fmt.Errorf("authz: generate signing key: %w", err)
+		}
+		priv, public = k, &k.PublicKey
+	default:
+		return storage.SigningKey{}, fmt.Errorf("authz: unsupported signing algorithm %q", alg)
 	}
-	pub := jose.JSONWebKey{Key: &priv.PublicKey, Algorithm: KeyAlg, Use: "sig"}
+	pub := jose.JSONWebKey{Key: public, Algorithm: alg, Use: "sig"}
 	tp, err := pub.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return storage.SigningKey{}, fmt.Errorf("authz: thumbprint: %w", err)
@@ -110,20 +146,22 @@ func NewSigningKey(seal []byte) (storage.SigningKey, error) {
 	if err != nil {
 		return storage.SigningKey{}, err
 	}
-	return storage.SigningKey{KID: pub.KeyID, Alg: KeyAlg, PrivateEnc: sealed, PublicJWK: pubJSON, CreatedAt: time.Now()}, nil
+	return storage.SigningKey{KID: pub.KeyID, Alg: alg, PrivateEnc: sealed, PublicJWK: pubJSON, CreatedAt: time.Now()}, nil
 }
 
-// NewKeySet makes sure an active signing key exists (creating one on first
-// start) and loads the keys. retain is how long a retired key keeps verifying:
+// NewKeySet makes sure an active signing key of every algorithm exists
+// (creating it on first start) and loads the keys. retain is how long a retired key keeps verifying:
 // the access-token lifespan plus clock skew.
 func NewKeySet(ctx context.Context, store KeyStore, seal []byte, retain time.Duration, logger *slog.Logger) (*KeySet, error) {
 	k := &KeySet{store: store, seal: seal, retain: retain, logger: logger, now: time.Now}
-	created, err := store.EnsureSigningKey(ctx, func() (storage.SigningKey, error) { return NewSigningKey(seal) })
-	if err != nil {
-		return nil, fmt.Errorf("authz: ensure signing key: %w", err)
-	}
-	if created {
-		logger.InfoContext(ctx, "generated a new signing key")
+	for _, alg := range KeyAlgs {
+		created, err := store.EnsureSigningKey(ctx, alg, func() (storage.SigningKey, error) { return NewSigningKeyFor(seal, alg) })
+		if err != nil {
+			return nil, fmt.Errorf("authz: ensure %s signing key: %w", alg, err)
+		}
+		if created {
+			logger.InfoContext(ctx, "generated a new signing key", "alg", alg)
+		}
 	}
 	if err := k.Reload(ctx); err != nil {
 		return nil, err
@@ -131,21 +169,41 @@ func NewKeySet(ctx context.Context, store KeyStore, seal []byte, retain time.Dur
 	return k, nil
 }
 
-// RotateKey adds a new signing key: it is published in the JWKS at once and
-// signs from publishAhead later (use KeyPublishAhead; 0 only where nobody
-// verifies with a cached JWKS), when the previous key retires. The previous
-// key keeps verifying until its tokens have expired. It returns the new kid
-// and when it starts signing.
+// RotatedKey is a signing key that RotateKeys added.
+type RotatedKey struct {
+	KID, Alg    string
+	ActivatesAt time.Time
+}
+
+// RotateKeys adds a new signing key for every algorithm (KeyAlgs): each is
+// published in the JWKS at once and signs from publishAhead later (use
+// KeyPublishAhead; 0 only where nobody verifies with a cached JWKS), when the
+// previous key of its algorithm retires. The previous keys keep verifying
+// until their tokens have expired.
+func RotateKeys(ctx context.Context, store KeyStore, seal []byte, publishAhead time.Duration) ([]RotatedKey, error) {
+	out := make([]RotatedKey, 0, len(KeyAlgs))
+	for _, alg := range KeyAlgs {
+		k, err := NewSigningKeyFor(seal, alg)
+		if err != nil {
+			return out, err
+		}
+		activates, err := store.RotateSigningKey(ctx, k, publishAhead)
+		if err != nil {
+			return out, fmt.Errorf("authz: rotate %s signing key: %w", alg, err)
+		}
+		out = append(out, RotatedKey{KID: k.KID, Alg: alg, ActivatesAt: activates})
+	}
+	return out, nil
+}
+
+// RotateKey rotates every signing key (RotateKeys) and returns the new
+// access-token key's kid (KeyAlg) and when it starts signing.
 func RotateKey(ctx context.Context, store KeyStore, seal []byte, publishAhead time.Duration) (string, time.Time, error) {
-	k, err := NewSigningKey(seal)
+	keys, err := RotateKeys(ctx, store, seal, publishAhead)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	activates, err := store.RotateSigningKey(ctx, k, publishAhead)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("authz: rotate signing key: %w", err)
-	}
-	return k.KID, activates, nil
+	return keys[0].KID, keys[0].ActivatesAt, nil
 }
 
 // Reload reads the keys from the database.
@@ -154,11 +212,11 @@ func (k *KeySet) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("authz: list signing keys: %w", err)
 	}
-	var signers []timedKey
-	public := make(map[string]*ecdsa.PublicKey, len(rows))
+	signers := make(map[string][]timedKey, len(KeyAlgs))
+	public := make(map[string]crypto.PublicKey, len(rows))
 	var published []jose.JSONWebKey
 	now := k.now()
-	activeFound := false
+	activeFound := make(map[string]bool, len(KeyAlgs))
 	for _, row := range rows { // the latest to activate first
 		if !row.RetiredAt.IsZero() && now.Sub(row.RetiredAt) > k.retain {
 			continue // every token it signed has expired
@@ -167,13 +225,12 @@ func (k *KeySet) Reload(ctx context.Context) error {
 		if err := jwk.UnmarshalJSON(row.PublicJWK); err != nil {
 			return fmt.Errorf("authz: signing key %s: public key: %w", row.KID, err)
 		}
-		pub, ok := jwk.Key.(*ecdsa.PublicKey)
-		if !ok || row.Alg != KeyAlg {
+		if !keyMatchesAlg(jwk.Key, row.Alg) {
 			return fmt.Errorf("authz: signing key %s: unsupported key type %T/%s", row.KID, jwk.Key, row.Alg)
 		}
-		public[row.KID] = pub
+		public[row.KID] = jwk.Key
 		published = append(published, jwk)
-		if activeFound {
+		if activeFound[row.Alg] {
 			continue // older keys only verify
 		}
 		// A pending key, or the one signing now: keep its private part so
@@ -186,11 +243,14 @@ func (k *KeySet) Reload(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("authz: signing key %s: %w", row.KID, err)
 		}
-		signers = append(signers, timedKey{key: &jose.JSONWebKey{Key: priv, KeyID: row.KID, Algorithm: KeyAlg, Use: "sig"}, from: row.ActivatesAt})
-		activeFound = !row.ActivatesAt.After(now)
+		signers[row.Alg] = append(signers[row.Alg],
+			timedKey{key: &jose.JSONWebKey{Key: priv, KeyID: row.KID, Algorithm: row.Alg, Use: "sig"}, from: row.ActivatesAt})
+		activeFound[row.Alg] = !row.ActivatesAt.After(now)
 	}
-	if !activeFound {
-		return errors.New("authz: no active signing key")
+	for _, alg := range KeyAlgs {
+		if !activeFound[alg] {
+			return fmt.Errorf("authz: no active %s signing key", alg)
+		}
 	}
 	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: published})
 	if err != nil {
@@ -208,24 +268,41 @@ func (k *KeySet) Run(ctx context.Context, interval time.Duration) {
 	every(ctx, interval, k.logger, "reload signing keys", k.Reload)
 }
 
-// Active returns the key that signs new tokens: the latest whose activation
-// time has come. A key that is still pending is published but never signs.
-func (k *KeySet) Active() *jose.JSONWebKey {
+// Active returns the key that signs new access tokens (KeyAlg); see ActiveFor.
+func (k *KeySet) Active() *jose.JSONWebKey { return k.ActiveFor(KeyAlg) }
+
+// ActiveFor returns the key of algorithm alg (one of KeyAlgs) that signs new
+// tokens: the latest whose activation time has come. A key that is still
+// pending is published but never signs.
+func (k *KeySet) ActiveFor(alg string) *jose.JSONWebKey {
 	now := k.now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	for _, s := range k.signers {
+	list := k.signers[alg]
+	for _, s := range list {
 		if !s.from.After(now) {
 			return s.key
 		}
 	}
-	return k.signers[len(k.signers)-1].key // unreachable after a successful Reload
+	return list[len(list)-1].key // unreachable after a successful Reload
+}
+
+// keyMatchesAlg reports whether pub is a public key of the kind alg signs with.
+func keyMatchesAlg(pub crypto.PublicKey, alg string) bool {
+	switch pub.(type) {
+	case *ecdsa.PublicKey:
+		return alg == KeyAlg
+	case *rsa.PublicKey:
+		return alg == RSAKeyAlg
+	}
+	return false
 }
 
 // PublicKey returns the verification key for kid. A kid this instance has not
 // seen makes it reload the keys (at most once per minMissReload), so a token
 // signed with a key that another instance rotated in verifies at once.
-func (k *KeySet) PublicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, bool) {
+// The key is an *ecdsa.PublicKey (ES256) or an *rsa.PublicKey (RS256).
+func (k *KeySet) PublicKey(ctx context.Context, kid string) (crypto.PublicKey, bool) {
 	if p, ok := k.lookup(kid); ok || kid == "" {
 		return p, ok
 	}
@@ -245,7 +322,7 @@ func (k *KeySet) PublicKey(ctx context.Context, kid string) (*ecdsa.PublicKey, b
 	return k.lookup(kid)
 }
 
-func (k *KeySet) lookup(kid string) (*ecdsa.PublicKey, bool) {
+func (k *KeySet) lookup(kid string) (crypto.PublicKey, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	p, ok := k.public[kid]

@@ -195,7 +195,12 @@ func TestNewKeySetConcurrentStartCreatesOneKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1 {
-		t.Fatalf("%d keys after concurrent start, want 1", len(rows))
+	// One key per algorithm: ES256 (access tokens) and RS256 (ID tokens).
+	algs := map[string]int{}
+	for _, r := range rows {
+		algs[r.Alg]++
+	}
+	if len(rows) != len(KeyAlgs) || algs[KeyAlg] != 1 || algs[RSAKeyAlg] != 1 {
+		t.Fatalf("%d keys after concurrent start (%v), want one per algorithm", len(rows), algs)
 	}
 }

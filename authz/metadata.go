@@ -9,12 +9,17 @@ import (
 	"github.com/nextoria/authz/consent"
 )
 
-// metadataDoc is the RFC 8414 authorization server metadata.
+// metadataDoc is the RFC 8414 authorization server metadata, which is also
+// the OpenID Connect Discovery 1.0 provider metadata: both documents name
+// the same endpoints and capabilities, and RFC 8414 §2 takes the OpenID
+// Connect fields over as they are.
 type metadataDoc struct {
 	Issuer                            string   `json:"issuer"`
 	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
 	TokenEndpoint                     string   `json:"token_endpoint"`
+	UserInfoEndpoint                  string   `json:"userinfo_endpoint"`
 	JWKSURI                           string   `json:"jwks_uri"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
 	ScopesSupported                   []string `json:"scopes_supported"`
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	ResponseModesSupported            []string `json:"response_modes_supported"`
@@ -26,6 +31,20 @@ type metadataDoc struct {
 	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpoint                string   `json:"revocation_endpoint"`
 	RevocationAuthMethods             []string `json:"revocation_endpoint_auth_methods_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	ClaimTypesSupported               []string `json:"claim_types_supported"`
+	PromptValuesSupported             []string `json:"prompt_values_supported"`
+	RequestParameterSupported         bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
+}
+
+// claimsSupported are the claims of the ID token and the UserInfo response.
+var claimsSupported = []string{
+	"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+	"name", "email", "email_verified",
 }
 
 func (s *Server) metadataDocument() metadataDoc {
@@ -34,7 +53,9 @@ func (s *Server) metadataDocument() metadataDoc {
 		Issuer:                            iss,
 		AuthorizationEndpoint:             iss + AuthorizePath,
 		TokenEndpoint:                     iss + TokenPath,
+		UserInfoEndpoint:                  iss + UserInfoPath,
 		JWKSURI:                           iss + JWKSPath,
+		EndSessionEndpoint:                iss + EndSessionPath,
 		ScopesSupported:                   consent.Names(),
 		ResponseTypesSupported:            []string{"code"},
 		ResponseModesSupported:            []string{"query"},
@@ -46,10 +67,20 @@ func (s *Server) metadataDocument() metadataDoc {
 		IntrospectionAuthMethods:          []string{"client_secret_basic"},
 		RevocationEndpoint:                iss + RevokePath,
 		RevocationAuthMethods:             []string{"client_secret_basic", "client_secret_post", "none"},
+		SubjectTypesSupported:             []string{"public"},
+		IDTokenSigningAlgValuesSupported:  []string{RSAKeyAlg, KeyAlg},
+		ClaimsSupported:                   claimsSupported,
+		ClaimTypesSupported:               []string{"normal"},
+		PromptValuesSupported:             promptValues,
+		RequestParameterSupported:         false,
+		RequestURIParameterSupported:      false,
+		ClaimsParameterSupported:          false,
 	}
 }
 
-// metadata serves GET /.well-known/oauth-authorization-server.
+// metadata serves GET /.well-known/oauth-authorization-server (RFC 8414)
+// and GET /.well-known/openid-configuration (OpenID Connect Discovery 1.0):
+// one document, cacheable for an hour, readable from any origin.
 func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=3600")

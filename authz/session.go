@@ -1,11 +1,14 @@
 package authz
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 )
 
@@ -25,6 +28,10 @@ type Session struct {
 	// JTI and IssuedAt are those of the latest access token minted from this session.
 	JTI      string    `json:"jti,omitempty"`
 	IssuedAt time.Time `json:"iat,omitzero"`
+	// IDClaims and IDHeaders are the ID token's claims and header when the
+	// grant includes openid (fosite's openid.Session); nil otherwise.
+	IDClaims  *jwt.IDTokenClaims `json:"id_token_claims,omitempty"`
+	IDHeaders *jwt.Headers       `json:"id_token_headers,omitempty"`
 
 	// accessLifespan is the access-token lifespan; GetJWTClaims sets the
 	// expiry from it. Not stored.
@@ -40,6 +47,7 @@ var (
 	_ fosite.Session             = (*Session)(nil)
 	_ oauth2.JWTSessionContainer = (*Session)(nil)
 	_ fosite.ExtraClaimsSession  = (*Session)(nil)
+	_ openid.Session             = (*Session)(nil)
 )
 
 // SetExpiresAt implements fosite.Session.
@@ -71,7 +79,34 @@ func (s *Session) Clone() fosite.Session {
 	for k, v := range s.ExpiresAt {
 		c.ExpiresAt[k] = v
 	}
+	if s.IDClaims != nil {
+		claims := *s.IDClaims
+		claims.Audience = slices.Clone(s.IDClaims.Audience)
+		claims.AuthenticationMethodsReferences = slices.Clone(s.IDClaims.AuthenticationMethodsReferences)
+		claims.Extra = maps.Clone(s.IDClaims.Extra)
+		c.IDClaims = &claims
+	}
+	if s.IDHeaders != nil {
+		c.IDHeaders = &jwt.Headers{Extra: maps.Clone(s.IDHeaders.Extra)}
+	}
 	return &c
+}
+
+// IDTokenClaims implements openid.Session: the claims of the next ID token,
+// which fosite completes (iss, aud, exp, iat, nonce, at_hash) and signs.
+func (s *Session) IDTokenClaims() *jwt.IDTokenClaims {
+	if s.IDClaims == nil {
+		s.IDClaims = &jwt.IDTokenClaims{}
+	}
+	return s.IDClaims
+}
+
+// IDTokenHeaders implements openid.Session.
+func (s *Session) IDTokenHeaders() *jwt.Headers {
+	if s.IDHeaders == nil {
+		s.IDHeaders = &jwt.Headers{}
+	}
+	return s.IDHeaders
 }
 
 // GetJWTClaims builds fresh claims for each new access token, so that a

@@ -9,8 +9,9 @@ import (
 	"github.com/ory/fosite/token/jwt"
 )
 
-// signer signs access tokens with the active key and verifies them with any
-// published key, chosen by the token's kid. fosite's DefaultSigner verifies
+// signer signs tokens with the active key of one algorithm (KeyAlg for access
+// tokens, RSAKeyAlg or KeyAlg for ID tokens) and verifies them with any
+// published key, chosen by the token's kid, whose type matches the token's alg. fosite's DefaultSigner verifies
 // with the current key only, which would invalidate every outstanding token at
 // a key rotation (fosite #786).
 type signer struct {
@@ -20,9 +21,13 @@ type signer struct {
 
 var _ jwt.Signer = (*signer)(nil)
 
-func newSigner(keys *KeySet) *signer {
+// newSigner returns the signer of access tokens (KeyAlg).
+func newSigner(keys *KeySet) *signer { return newSignerFor(keys, KeyAlg) }
+
+// newSignerFor returns a signer that signs with the active key of alg.
+func newSignerFor(keys *KeySet, alg string) *signer {
 	s := &signer{keys: keys}
-	s.GetPrivateKey = func(context.Context) (interface{}, error) { return keys.Active(), nil }
+	s.GetPrivateKey = func(context.Context) (interface{}, error) { return keys.ActiveFor(alg), nil }
 	return s
 }
 
@@ -30,13 +35,16 @@ var errUnknownKey = errors.New("unknown signing key")
 
 func (s *signer) keyfunc(ctx context.Context) jwt.Keyfunc {
 	return func(t *jwt.Token) (interface{}, error) {
-		if t.Method != jose.ES256 {
+		if t.Method != jose.ES256 && t.Method != jose.RS256 {
 			return nil, fmt.Errorf("unexpected signing algorithm %q", t.Method)
 		}
 		kid, _ := t.Header["kid"].(string)
 		pub, ok := s.keys.PublicKey(ctx, kid)
 		if !ok {
 			return nil, errUnknownKey
+		}
+		if !keyMatchesAlg(pub, string(t.Method)) {
+			return nil, fmt.Errorf("signing algorithm %q does not match key %q", t.Method, kid)
 		}
 		return pub, nil
 	}

@@ -29,6 +29,8 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope"`
+	// IDToken is the OpenID Connect ID token, when openid was granted.
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // token handles POST /v1/oauth/token: the authorization_code and
@@ -118,6 +120,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		ExpiresIn:    int64(math.Ceil(expiresIn)),
 		RefreshToken: stringExtra(resp, "refresh_token"),
 		Scope:        strings.Join(ar.GetGrantedScopes(), " "),
+		IDToken:      stringExtra(resp, "id_token"),
 	}
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")

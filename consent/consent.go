@@ -24,6 +24,8 @@ const (
 	// Destructive lets the app change data in ways that cannot be undone
 	// (delete projects, void invoices).
 	Destructive Access = "destructive"
+	// Identity lets the app know who the user is (OpenID Connect).
+	Identity Access = "identity"
 )
 
 // Scope is one entry of the documented scope catalogue.
@@ -39,6 +41,9 @@ type Scope struct {
 
 // Catalogue lists every scope an app may request, in the documented order.
 var Catalogue = []Scope{
+	{"openid", "Sign in with OpenID Connect", Identity, "Sign you in with your Nextoria Hub account"},
+	{"profile", "Read the user's name", Identity, "See your name"},
+	{"email", "Read the user's e-mail address", Identity, "See your e-mail address"},
 	{"projects:read", "List and read project data", Read, "See your projects"},
 	{"projects:write", "Create, update, and delete projects", Destructive, "Create, change and delete projects"},
 	{"tasks:read", "Read task data across projects", Read, "See the tasks in all your projects"},
@@ -51,11 +56,12 @@ var Catalogue = []Scope{
 	{"analytics:read", "Read analytics and reporting data", Read, "See your analytics and reports"},
 }
 
-// Grouped splits scopes into what lets the app see data and what lets it
-// change data (destructive rights included), keeping their order.
+// Grouped splits scopes into what lets the app see data (knowing who the
+// user is included) and what lets it change data (destructive rights
+// included), keeping their order.
 func Grouped(scopes []Scope) (read, write []Scope) {
 	for _, s := range scopes {
-		if s.Access == Read {
+		if s.Access == Read || s.Access == Identity {
 			read = append(read, s)
 		} else {
 			write = append(write, s)
@@ -71,6 +77,39 @@ func Names() []string {
 		out[i] = s.Name
 	}
 	return out
+}
+
+// APICatalogue lists the scopes an API key may hold: the catalogue without
+// the identity scopes, which only mean something for a signed-in user.
+func APICatalogue() []Scope {
+	var out []Scope
+	for _, s := range Catalogue {
+		if s.Access != Identity {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// APINames returns the names of APICatalogue in order.
+func APINames() []string {
+	var out []string
+	for _, s := range APICatalogue() {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// IdentityOnly reports whether every scope in names is an identity scope
+// (openid, profile, email) and there is at least one: the app asks to know
+// who the user is and nothing else.
+func IdentityOnly(names []string) bool {
+	for _, n := range names {
+		if s, ok := Lookup(n); !ok || s.Access != Identity {
+			return false
+		}
+	}
+	return len(names) > 0
 }
 
 // Lookup returns the catalogue entry for name.

@@ -54,8 +54,11 @@ func TestNeedsPrompt(t *testing.T) {
 
 func TestCatalogue(t *testing.T) {
 	t.Parallel()
-	if len(Catalogue) != 10 {
-		t.Fatalf("catalogue has %d scopes, the docs list 10", len(Catalogue))
+	if len(Catalogue) != 13 {
+		t.Fatalf("catalogue has %d scopes, the docs list 13", len(Catalogue))
+	}
+	if got := Names()[:3]; !slices.Equal(got, []string{"openid", "profile", "email"}) {
+		t.Errorf("the identity scopes come first: %q", got)
 	}
 	if got := Unknown([]string{"projects:read", "admin", "files:write"}); !slices.Equal(got, []string{"admin", "files:write"}) {
 		t.Errorf("Unknown = %q", got)
@@ -83,7 +86,7 @@ func TestScopeAccess(t *testing.T) {
 			t.Errorf("%s (%q) has access %q", s.Name, s.Description, s.Access)
 		}
 	}
-	read, write := Grouped(Describe([]string{"invoices:write", "projects:read", "tasks:write", "files:read"}))
+	read, write := Grouped(Describe([]string{"invoices:write", "projects:read", "tasks:write", "files:read", "openid", "email"}))
 	names := func(ss []Scope) []string {
 		var out []string
 		for _, s := range ss {
@@ -91,7 +94,7 @@ func TestScopeAccess(t *testing.T) {
 		}
 		return out
 	}
-	if got := names(read); !slices.Equal(got, []string{"projects:read", "files:read"}) {
+	if got := names(read); !slices.Equal(got, []string{"openid", "email", "projects:read", "files:read"}) {
 		t.Errorf("read group = %q", got)
 	}
 	if got := names(write); !slices.Equal(got, []string{"tasks:write", "invoices:write"}) {
@@ -152,5 +155,35 @@ func TestMayRemember(t *testing.T) {
 	}
 	if MayRemember(true, nil) {
 		t.Error("MayRemember(public, nil) = true")
+	}
+}
+
+// TestIdentityScopes: the identity scopes are for people signing in to
+// apps; API keys never hold them, and a request for them alone is a sign-in.
+func TestIdentityScopes(t *testing.T) {
+	t.Parallel()
+	for _, n := range APINames() {
+		if s, _ := Lookup(n); s.Access == Identity {
+			t.Errorf("API keys may hold %s", n)
+		}
+	}
+	if len(APINames()) != len(Catalogue)-3 {
+		t.Errorf("APINames = %q", APINames())
+	}
+	tests := []struct {
+		names []string
+		want  bool
+	}{
+		{[]string{"openid"}, true},
+		{[]string{"openid", "profile", "email"}, true},
+		{[]string{"openid", "projects:read"}, false},
+		{[]string{"projects:read"}, false},
+		{[]string{"openid", "unknown"}, false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := IdentityOnly(tt.names); got != tt.want {
+			t.Errorf("IdentityOnly(%q) = %v, want %v", tt.names, got, tt.want)
+		}
 	}
 }

@@ -1,11 +1,13 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,11 +42,11 @@ func (s *Store) GetWorkspace(ctx context.Context, id string) (Workspace, error) 
 }
 
 // userColumns lists the columns scanned by scanUser, in order.
-const userColumns = `id, email, password_hash, workspace_id, role, created_at`
+const userColumns = `id, email, password_hash, workspace_id, role, created_at, name, email_verified`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.WorkspaceID, &u.Role, &u.CreatedAt)
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.WorkspaceID, &u.Role, &u.CreatedAt, &u.Name, &u.EmailVerified)
 	return u, err
 }
 
@@ -55,14 +57,28 @@ func (s *Store) CreateUser(ctx context.Context, u NewUser) (User, error) {
 	if role == "" {
 		role = RoleMember
 	}
+	name := u.Name
+	if name == "" {
+		name = DefaultName(u.Email)
+	}
 	user, err := scanUser(s.db(ctx).QueryRow(ctx,
-		`INSERT INTO users (email, password_hash, workspace_id, role) VALUES ($1, $2, $3, $4)
+		`INSERT INTO users (email, password_hash, workspace_id, role, name, email_verified)
+		 VALUES ($1, $2, $3, $4, $5, $6)
 		 RETURNING `+userColumns,
-		u.Email, u.PasswordHash, u.WorkspaceID, role))
+		u.Email, u.PasswordHash, u.WorkspaceID, role, name, u.EmailVerified))
 	if err != nil {
 		return User{}, fmt.Errorf("storage: create user %q: %w", u.Email, mapError(err))
 	}
 	return user, nil
+}
+
+// DefaultName is the display name of a user who gave none: the part of the
+// e-mail before the @ (the whole address when that part is empty).
+func DefaultName(email string) string {
+	if i := strings.LastIndex(email, "@"); i > 0 {
+		return email[:i]
+	}
+	return email
 }
 
 // GetUserByEmail looks an e-mail up ignoring case.
@@ -99,13 +115,13 @@ func (s *Store) CreateLoginSession(ctx context.Context, idHash []byte, userID st
 func (s *Store) GetPrincipal(ctx context.Context, idHash []byte) (Principal, error) {
 	var p Principal
 	err := s.db(ctx).QueryRow(ctx,
-		`SELECT u.id, u.email, u.role, w.id, w.name, w.plan, s.id_hash, s.created_at
+		`SELECT u.id, u.email, u.role, w.id, w.name, w.plan, s.id_hash, s.created_at, u.name, u.email_verified
 		 FROM login_sessions s
 		 JOIN users u ON u.id = s.user_id
 		 JOIN workspaces w ON w.id = u.workspace_id
 		 WHERE s.id_hash = $1 AND s.expires_at > now()`, idHash).Scan(
 		&p.UserID, &p.Email, &p.Role, &p.WorkspaceID, &p.WorkspaceName, &p.Plan,
-		&p.LoginSessionID, &p.SignedInAt)
+		&p.LoginSessionID, &p.SignedInAt, &p.Name, &p.EmailVerified)
 	if err != nil {
 		return Principal{}, fmt.Errorf("storage: get principal: %w", mapError(err))
 	}
@@ -126,7 +142,7 @@ func (s *Store) DeleteLoginSession(ctx context.Context, idHash []byte) error {
 const appColumns = `a.id, a.client_id, a.secret_hash, a.rotated_secret_hash,
 	a.rotated_secret_expires_at, a.name, a.redirect_uris, a.scopes, a.public,
 	NOT a.pkce_required, a.workspace_id, a.owner_id, l.sha256, a.created_at, a.updated_at,
-	a.homepage_url, a.privacy_url, a.description`
+	a.homepage_url, a.privacy_url, a.description, a.id_token_alg`
 
 // appRow receives appColumns, including the nullable ones.
 type appRow struct {
@@ -141,7 +157,7 @@ func (r *appRow) dest() []any {
 		&r.a.ID, &r.a.ClientID, &r.a.SecretHash, &r.a.RotatedSecretHash,
 		&r.rotatedExp, &r.a.Name, &r.a.RedirectURIs, &r.a.Scopes, &r.a.Public,
 		&r.a.PKCEOptional, &r.a.WorkspaceID, &r.a.OwnerID, &r.logoSHA256, &r.a.CreatedAt, &r.a.UpdatedAt,
-		&r.a.HomepageURL, &r.a.PrivacyURL, &r.a.Description,
+		&r.a.HomepageURL, &r.a.PrivacyURL, &r.a.Description, &r.a.IDTokenAlg,
 	}
 }
 
@@ -182,6 +198,7 @@ func (s *Store) CreateApp(ctx context.Context, a NewApp) (App, error) {
 		Scopes:       textArray(a.Scopes),
 		Public:       a.Public,
 		PKCEOptional: a.PKCEOptional && !a.Public,
+		IDTokenAlg:   cmp.Or(a.IDTokenAlg, IDTokenRS256),
 		WorkspaceID:  a.WorkspaceID,
 		OwnerID:      a.OwnerID,
 		HomepageURL:  a.HomepageURL,
@@ -192,12 +209,12 @@ func (s *Store) CreateApp(ctx context.Context, a NewApp) (App, error) {
 		db := s.db(ctx)
 		if err := db.QueryRow(ctx,
 			`INSERT INTO oauth_apps (client_id, secret_hash, name, redirect_uris, scopes, public, workspace_id, owner_id,
-			                         homepage_url, privacy_url, description, pkce_required)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+			                         homepage_url, privacy_url, description, pkce_required, id_token_alg)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 			 RETURNING id, created_at, updated_at`,
 			app.ClientID, app.SecretHash, app.Name, app.RedirectURIs, app.Scopes, app.Public,
 			app.WorkspaceID, app.OwnerID, app.HomepageURL, app.PrivacyURL, app.Description,
-			!app.PKCEOptional).Scan(&app.ID, &app.CreatedAt, &app.UpdatedAt); err != nil {
+			!app.PKCEOptional, app.IDTokenAlg).Scan(&app.ID, &app.CreatedAt, &app.UpdatedAt); err != nil {
 			return mapError(err)
 		}
 		if a.Logo == nil {
@@ -386,9 +403,9 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 const signingKeyLock = int64(0x6e78_7473_6b65_7973)
 
 // EnsureSigningKey inserts the key made by gen unless an active (not retired)
-// key exists, under a transaction-scoped advisory lock so that instances
+// key of algorithm alg exists (gen must make a key of alg), under a transaction-scoped advisory lock so that instances
 // starting together create one key between them. It reports whether it inserted.
-func (s *Store) EnsureSigningKey(ctx context.Context, gen func() (SigningKey, error)) (bool, error) {
+func (s *Store) EnsureSigningKey(ctx context.Context, alg string, gen func() (SigningKey, error)) (bool, error) {
 	inserted := false
 	err := s.inTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
@@ -397,7 +414,7 @@ func (s *Store) EnsureSigningKey(ctx context.Context, gen func() (SigningKey, er
 		}
 		var exists bool
 		if err := db.QueryRow(ctx,
-			`SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)`).Scan(&exists); err != nil {
+			`SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND alg = $1)`, alg).Scan(&exists); err != nil {
 			return mapError(err)
 		}
 		if exists {
@@ -406,6 +423,9 @@ func (s *Store) EnsureSigningKey(ctx context.Context, gen func() (SigningKey, er
 		k, err := gen()
 		if err != nil {
 			return fmt.Errorf("generate: %w", err)
+		}
+		if k.Alg != alg {
+			return fmt.Errorf("generated a %q key for %q", k.Alg, alg)
 		}
 		if err := insertSigningKey(ctx, db, k); err != nil {
 			return err
@@ -420,7 +440,7 @@ func (s *Store) EnsureSigningKey(ctx context.Context, gen func() (SigningKey, er
 }
 
 // RotateSigningKey inserts k to start signing publishAhead from now (by the
-// database's clock), and retires the current key(s) at that same moment,
+// database's clock), and retires the current key(s) of k's algorithm at that same moment,
 // atomically. Until then k is published but does not sign. It returns k's
 // activation time. ErrConflict when k's kid is taken.
 func (s *Store) RotateSigningKey(ctx context.Context, k SigningKey, publishAhead time.Duration) (time.Time, error) {
@@ -438,7 +458,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, k SigningKey, publishAhead
 			return mapError(err)
 		}
 		if _, err := db.Exec(ctx,
-			`UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL`, activates); err != nil {
+			`UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND alg = $2`, activates, k.Alg); err != nil {
 			return mapError(err)
 		}
 		k.ActivatesAt = activates

@@ -111,7 +111,7 @@ func TestLoginSessions(t *testing.T) {
 	want := storage.Principal{
 		UserID: f.user.ID, Email: f.user.Email, Role: storage.RoleAdmin,
 		WorkspaceID: f.ws.ID, WorkspaceName: f.ws.Name, Plan: f.ws.Plan,
-		LoginSessionID: live, SignedInAt: p.SignedInAt,
+		LoginSessionID: live, SignedInAt: p.SignedInAt, Name: "ada",
 	}
 	if !reflect.DeepEqual(p, want) || p.SignedInAt.IsZero() {
 		t.Errorf("GetPrincipal = %+v, want %+v", p, want)
@@ -449,7 +449,7 @@ func TestEnsureSigningKeyConcurrently(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			inserted[i], errs[i] = st.EnsureSigningKey(ctx, func() (storage.SigningKey, error) {
+			inserted[i], errs[i] = st.EnsureSigningKey(ctx, "ES256", func() (storage.SigningKey, error) {
 				return signingKey(fmt.Sprintf("k%d", i)), nil
 			})
 		})
@@ -476,7 +476,7 @@ func TestEnsureSigningKeyConcurrently(t *testing.T) {
 		t.Fatalf("keys = %+v, want one active key", keys)
 	}
 
-	ok, err := st.EnsureSigningKey(ctx, func() (storage.SigningKey, error) {
+	ok, err := st.EnsureSigningKey(ctx, "ES256", func() (storage.SigningKey, error) {
 		t.Error("gen called although an active key exists")
 		return storage.SigningKey{}, errors.New("unexpected")
 	})
@@ -490,10 +490,10 @@ func TestRotateSigningKey(t *testing.T) {
 	st := storagetest.NewStore(t, storage.Options{})
 	ctx := t.Context()
 	genErr := errors.New("no entropy")
-	if _, err := st.EnsureSigningKey(ctx, func() (storage.SigningKey, error) { return storage.SigningKey{}, genErr }); !errors.Is(err, genErr) {
+	if _, err := st.EnsureSigningKey(ctx, "ES256", func() (storage.SigningKey, error) { return storage.SigningKey{}, genErr }); !errors.Is(err, genErr) {
 		t.Errorf("failing generator: err = %v, want %v", err, genErr)
 	}
-	if ok, err := st.EnsureSigningKey(ctx, func() (storage.SigningKey, error) { return signingKey("k1"), nil }); !ok || err != nil {
+	if ok, err := st.EnsureSigningKey(ctx, "ES256", func() (storage.SigningKey, error) { return signingKey("k1"), nil }); !ok || err != nil {
 		t.Fatalf("EnsureSigningKey = %v, %v", ok, err)
 	}
 	if _, err := st.RotateSigningKey(ctx, signingKey("k2"), 0); err != nil {
@@ -534,7 +534,7 @@ func TestRotateSigningKeyPublishesAhead(t *testing.T) {
 	t.Parallel()
 	st := storagetest.NewStore(t, storage.Options{})
 	ctx := t.Context()
-	if _, err := st.EnsureSigningKey(ctx, func() (storage.SigningKey, error) { return signingKey("k1"), nil }); err != nil {
+	if _, err := st.EnsureSigningKey(ctx, "ES256", func() (storage.SigningKey, error) { return signingKey("k1"), nil }); err != nil {
 		t.Fatal(err)
 	}
 	before := time.Now()

@@ -16,6 +16,7 @@ type sweep struct{ table, dead string }
 var sweeps = []sweep{
 	{"oauth_codes", "expires_at < now()"},
 	{"oauth_pkce", "expires_at < now()"},
+	{"oauth_oidc_sessions", "expires_at < now()"},
 	{"oauth_access_tokens", "expires_at < now()"},
 	{"oauth_refresh_tokens", "expires_at < now()"},
 	{"consent_challenges", "expires_at < now()"},

@@ -48,6 +48,10 @@ type User struct {
 	WorkspaceID  string
 	Role         string
 	CreatedAt    time.Time
+	// Name is the display name apps granted the profile scope see.
+	Name string
+	// EmailVerified says whether the e-mail address is known to be the user's.
+	EmailVerified bool
 }
 
 // NewUser is the input of CreateUser.
@@ -56,6 +60,9 @@ type NewUser struct {
 	PasswordHash string
 	WorkspaceID  string
 	Role         string // RoleMember when empty
+	// Name is the display name; the part of Email before the @ when empty.
+	Name          string
+	EmailVerified bool
 }
 
 // Principal is a signed-in user together with their workspace, as loaded for
@@ -69,6 +76,8 @@ type Principal struct {
 	Plan           string
 	LoginSessionID []byte // SHA-256 of the cookie's session id
 	SignedInAt     time.Time
+	Name           string
+	EmailVerified  bool
 }
 
 // App is a registered OAuth application (an OAuth client).
@@ -97,7 +106,16 @@ type App struct {
 	// PKCEOptional lets a confidential app omit PKCE (RFC 9700 §2.1.1
 	// wants it from every client). Public apps always need PKCE.
 	PKCEOptional bool
+	// IDTokenAlg is the JWS algorithm of the app's ID tokens: IDTokenRS256
+	// (the default) or IDTokenES256.
+	IDTokenAlg string
 }
+
+// ID token signing algorithms an app may choose.
+const (
+	IDTokenRS256 = "RS256"
+	IDTokenES256 = "ES256"
+)
 
 // Logo is an app's logo image, already validated and re-encoded.
 type Logo struct {
@@ -115,12 +133,14 @@ type NewApp struct {
 	Public       bool
 	// PKCEOptional lets a confidential app omit PKCE; new apps require it.
 	PKCEOptional bool
-	WorkspaceID  string
-	OwnerID      string
-	Logo         *Logo // optional
-	HomepageURL  string
-	PrivacyURL   string
-	Description  string
+	// IDTokenAlg is IDTokenRS256 when empty.
+	IDTokenAlg  string
+	WorkspaceID string
+	OwnerID     string
+	Logo        *Logo // optional
+	HomepageURL string
+	PrivacyURL  string
+	Description string
 }
 
 // ConsentChallenge is an authorization request waiting for the user's
@@ -146,7 +166,7 @@ type Grant struct {
 // SigningKey is an asymmetric key that signs access tokens.
 type SigningKey struct {
 	KID        string
-	Alg        string // "ES256"
+	Alg        string // "ES256" or "RS256"
 	PrivateEnc []byte // sealed private key (secret.Seal, additional data = KID)
 	PublicJWK  []byte // JSON of the public JWK, with kid, alg and use
 	CreatedAt  time.Time

@@ -358,6 +358,9 @@ func (a *fakeApps) Update(_ context.Context, clientID string, u apps.Update) (st
 		return storage.App{}, storage.ErrNotFound
 	}
 	app.Name, app.RedirectURIs, app.Scopes = strings.TrimSpace(u.Name), u.RedirectURIs, u.Scopes
+	if u.IDTokenAlg != "" {
+		app.IDTokenAlg = u.IDTokenAlg
+	}
 	if u.PKCEOptional != nil && !app.Public {
 		app.PKCEOptional = *u.PKCEOptional
 	}

@@ -64,20 +64,27 @@ func (s *Server) continuingTo(ctx context.Context, next string) string {
 }
 
 // handleLoginForm shows the sign-in page, or sends a signed-in browser on to next.
+// With reauth=1 (RedirectToReauth) a signed-in browser is asked for the
+// password again, its e-mail filled in; signing in then starts a new login
+// session, which moves the time of the last sign-in.
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.URL.Query().Get("next"))
-	_, ok, err := s.LoadPrincipal(r)
+	p, ok, err := s.LoadPrincipal(r)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "load signed-in user", "error", err)
 		s.renderStoreError(w, r, err)
 		return
 	}
-	if ok {
+	reauth := ok && r.URL.Query().Get("reauth") == "1"
+	if ok && !reauth {
 		seeOther(w, next)
 		return
 	}
-	s.render(w, r, http.StatusOK, loginPage(loginView{Next: next, CSRFToken: s.CSRFToken(r, bindingLogin),
-		AppName: s.continuingTo(r.Context(), next)}))
+	view := loginView{Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), AppName: s.continuingTo(r.Context(), next)}
+	if reauth {
+		view.Email = p.Email
+	}
+	s.render(w, r, http.StatusOK, loginPage(view))
 }
 
 // handleLogin checks the e-mail and password and starts a login session.
@@ -250,6 +257,17 @@ func (s *Server) RedirectToLogin(w http.ResponseWriter, r *http.Request, returnT
 	loc := "/login"
 	if next := safeNext(returnTo); next != "/" {
 		loc += "?next=" + url.QueryEscape(next)
+	}
+	seeOther(w, loc)
+}
+
+// RedirectToReauth sends a signed-in browser to the sign-in page to enter
+// the password again (OpenID Connect prompt=login or max_age), then on to
+// returnTo like RedirectToLogin.
+func (s *Server) RedirectToReauth(w http.ResponseWriter, r *http.Request, returnTo string) {
+	loc := "/login?reauth=1"
+	if next := safeNext(returnTo); next != "/" {
+		loc += "&next=" + url.QueryEscape(next)
 	}
 	seeOther(w, loc)
 }

@@ -45,6 +45,9 @@ type appFormView struct {
 	Description string
 	// PKCEOptional: a confidential app may omit PKCE (settings form only).
 	PKCEOptional bool
+	// IDTokenAlg: how the app's ID tokens are signed, RS256 or ES256
+	// (settings form only).
+	IDTokenAlg string
 	// Errors are apps.FieldErrors keyed by field (apps.FieldName, …).
 	Errors apps.FieldErrors
 	// Notice is shown above the form, e.g. when the upload was too large.
@@ -63,6 +66,7 @@ func formOf(app storage.App) appFormView {
 		PrivacyURL:   app.PrivacyURL,
 		Description:  app.Description,
 		PKCEOptional: app.PKCEOptional && !app.Public,
+		IDTokenAlg:   app.IDTokenAlg,
 	}
 }
 
@@ -396,6 +400,8 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		f.PKCEOptional = u.form.Get("pkce_required") == ""
 		upd.PKCEOptional = &f.PKCEOptional
 	}
+	f.IDTokenAlg = u.form.Get("id_token_alg") // "" (not sent) keeps the current one
+	upd.IDTokenAlg = f.IDTokenAlg
 	var updated storage.App
 	err := s.audit.Audited(r.Context(), func(ctx context.Context) (storage.AuditEvent, error) {
 		var err error
@@ -549,7 +555,7 @@ func (s *Server) authorizeAppForm(w http.ResponseWriter, r *http.Request, p stor
 
 // formFields are the fields of the app forms, in page order.
 var formFields = []string{apps.FieldName, apps.FieldDescription, apps.FieldHomepageURL, apps.FieldPrivacyURL,
-	apps.FieldRedirectURIs, apps.FieldLogo, apps.FieldScopes}
+	apps.FieldRedirectURIs, apps.FieldLogo, apps.FieldScopes, apps.FieldIDTokenAlg}
 
 // fieldLabels name the fields in messages.
 var fieldLabels = map[string]string{
@@ -560,6 +566,7 @@ var fieldLabels = map[string]string{
 	apps.FieldDescription:  "Description",
 	apps.FieldHomepageURL:  "Homepage URL",
 	apps.FieldPrivacyURL:   "Privacy policy URL",
+	apps.FieldIDTokenAlg:   "ID token algorithm",
 }
 
 // fieldMessage turns a field error of package apps into a sentence: messages

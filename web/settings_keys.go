@@ -353,7 +353,7 @@ var keyFields = []string{apikey.FieldName, apikey.FieldScopes, apikey.FieldExpir
 func keyFieldInputID(field string) string {
 	switch field {
 	case apikey.FieldScopes:
-		return scopeInputID(consent.Catalogue[0].Name)
+		return scopeInputID(consent.APICatalogue()[0].Name)
 	case apikey.FieldExpiresIn:
 		return "expiry-" + expiryChoices[0].Value
 	}

@@ -38,8 +38,12 @@ func TestKeyCreatedAndShownOnce(t *testing.T) {
 	if got, _ := attr(oneByTestID(t, form, "name"), "placeholder"); got != "Zapier Integration" {
 		t.Errorf("name placeholder = %q", got)
 	}
-	if n := len(byTestID(form, "scope")); n != len(consent.Catalogue) {
-		t.Errorf("%d scope checkboxes, want %d", n, len(consent.Catalogue))
+	// API keys act for a workspace, not a person: no identity scopes.
+	if n := len(byTestID(form, "scope")); n != len(consent.APICatalogue()) {
+		t.Errorf("%d scope checkboxes, want %d", n, len(consent.APICatalogue()))
+	}
+	if strings.Contains(textOf(oneByTestID(t, form, "scopes")), "openid") {
+		t.Error("the key form offers the openid scope")
 	}
 	if !strings.Contains(textOf(oneByTestID(t, form, "scopes")), "Create, send, and void invoices") {
 		t.Error("scope descriptions missing")

@@ -751,6 +751,48 @@ func TestUpdateRotateDelete(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ID token algorithm select", func(t *testing.T) {
+		doc := parseHTML(t, b.get(path).body)
+		if got, _ := attr(byTag(oneByTestID(t, doc, "id-token-alg"), "option")[0], "selected"); got != "" || !strings.Contains(textOf(oneByTestID(t, doc, "id-token-alg-field")), "RS256 (default)") {
+			t.Errorf("default option")
+		}
+		for _, alg := range []string{"ES256", "", "RS256"} {
+			form := validAppForm(b.token(appBinding("update", ownedApp)))
+			form.Set("pkce_required", "on")
+			if alg != "" {
+				form.Set("id_token_alg", alg)
+			}
+			if resp := b.postMultipart(path, form, "", nil); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("update = %d", resp.StatusCode)
+			}
+			want := alg
+			if alg == "" {
+				want = "ES256" // not sent: kept
+			}
+			if app, _ := env.store.app(ownedApp); app.IDTokenAlg != want {
+				t.Fatalf("id_token_alg=%q stored %q, want %q", alg, app.IDTokenAlg, want)
+			}
+			doc := parseHTML(t, b.get(path).body)
+			for _, opt := range byTag(oneByTestID(t, doc, "id-token-alg"), "option") {
+				v, _ := attr(opt, "value")
+				if _, selected := attr(opt, "selected"); selected != (v == want) {
+					t.Errorf("option %s selected = %v, want %s selected", v, selected, want)
+				}
+			}
+		}
+		form := validAppForm(b.token(appBinding("update", ownedApp)))
+		form.Set("id_token_alg", "HS256")
+		resp := b.postMultipart(path, form, "", nil)
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("HS256: status %d", resp.StatusCode)
+		}
+		if got := textOf(oneByTestID(t, parseHTML(t, resp.body), "id_token_alg-error")); !strings.Contains(got, "RS256") {
+			t.Errorf("error = %q", got)
+		}
+		if app, _ := env.store.app(ownedApp); app.IDTokenAlg != storage.IDTokenRS256 {
+			t.Errorf("a refused update changed id_token_alg to %q", app.IDTokenAlg)
+		}
+	})
 	t.Run("update errors keep the values", func(t *testing.T) {
 		form := validAppForm(b.token(appBinding("update", ownedApp)))
 		form.Set("redirect_uris", "https://*.acme.example/cb")

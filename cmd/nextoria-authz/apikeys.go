@@ -126,7 +126,7 @@ Lists show the key's display id (its first characters) instead.`,
 	f := cmd.Flags()
 	f.StringVar(&workspaceID, "workspace", "", "`WORKSPACE_ID` the key gives access to (required)")
 	f.StringVar(&name, "name", "", `name telling what the key is for, e.g. "Zapier Integration" (required)`)
-	f.StringArrayVar(&scopes, "scope", nil, "`SCOPE` granted to the key (repeatable, at least one): "+strings.Join(consent.Names(), ", "))
+	f.StringArrayVar(&scopes, "scope", nil, "`SCOPE` granted to the key (repeatable, at least one): "+strings.Join(consent.APINames(), ", "))
 	f.DurationVar(&expiresIn, "expires-in", defaultKeyLifetime, "lifetime of the key, e.g. 2160h for 90 days; 0 for a key that never expires (not recommended)")
 	_ = cmd.MarkFlagRequired("workspace")
 	_ = cmd.MarkFlagRequired("name")

@@ -38,6 +38,7 @@ var appFlags = map[string]string{
 	apps.FieldHomepageURL:  "--homepage-url",
 	apps.FieldPrivacyURL:   "--privacy-url",
 	apps.FieldDescription:  "--description",
+	apps.FieldIDTokenAlg:   "--id-token-alg",
 }
 
 func (c *cli) appsCreateCmd() *cobra.Command {
@@ -46,7 +47,7 @@ func (c *cli) appsCreateCmd() *cobra.Command {
 		redirectURIs, scopes       []string
 		public                     bool
 		profile                    apps.Profile
-		pkce                       string
+		pkce, idTokenAlg           string
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -74,7 +75,8 @@ must use PKCE. Confidential apps must use PKCE too unless created with
 			if optional && public {
 				return errors.New("--pkce=optional: public apps always use PKCE")
 			}
-			reg := apps.Registration{Name: name, RedirectURIs: redirectURIs, Scopes: scopes, Public: public, PKCEOptional: optional, Profile: profile}
+			reg := apps.Registration{Name: name, RedirectURIs: redirectURIs, Scopes: scopes, Public: public, PKCEOptional: optional, Profile: profile,
+				IDTokenAlg: idTokenAlg}
 			if logoPath != "" {
 				data, err := readLimited(logoPath, apps.MaxLogoBytes)
 				if err != nil {
@@ -147,6 +149,7 @@ must use PKCE. Confidential apps must use PKCE too unless created with
 	f.StringVar(&profile.PrivacyURL, "privacy-url", "", "the app's privacy-policy `URL` (https), linked from the consent screen")
 	f.StringVar(&profile.Description, "description", "", "one-line description shown on the consent screen (at most 140 characters)")
 	f.StringVar(&pkce, "pkce", "required", "`required` or optional: whether a confidential app must send a PKCE code_challenge")
+	f.StringVar(&idTokenAlg, "id-token-alg", storage.IDTokenRS256, "`RS256` or ES256: how the app's OpenID Connect ID tokens are signed")
 	f.StringVar(&ownerEmail, "owner", "", "e-mail of the owning user; the app joins that user's workspace (required)")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("redirect-uri")
@@ -259,16 +262,16 @@ func (c *cli) appsListCmd() *cobra.Command {
 
 // updateFlags are the flags of 'apps update' that change something; --pkce
 // comes last.
-var updateFlags = []string{"name", "homepage-url", "privacy-url", "description", "pkce"}
+var updateFlags = []string{"name", "homepage-url", "privacy-url", "description", "id-token-alg", "pkce"}
 
 func (c *cli) appsUpdateCmd() *cobra.Command {
 	var (
-		name, pkce string
-		profile    apps.Profile
+		name, pkce, idTokenAlg string
+		profile                apps.Profile
 	)
 	cmd := &cobra.Command{
-		Use:   "update CLIENT_ID [--name NAME] [--homepage-url URL] [--privacy-url URL] [--description TEXT] [--pkce required|optional]",
-		Short: "Change an app's name, profile or PKCE rule",
+		Use:   "update CLIENT_ID [--name NAME] [--homepage-url URL] [--privacy-url URL] [--description TEXT] [--id-token-alg RS256|ES256] [--pkce required|optional]",
+		Short: "Change an app's name, profile, ID token algorithm or PKCE rule",
 		Long: `Change an app. Only the flags given change anything; the rest of the app
 stays as it is. An empty value clears an optional field: --description ""
 removes the description.
@@ -333,6 +336,9 @@ PKCE.`,
 				if changed("description") {
 					upd.Profile.Description = profile.Description
 				}
+				if changed("id-token-alg") {
+					upd.IDTokenAlg = idTokenAlg
+				}
 				err = store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
 					var err error
 					app, err = apps.Service{Store: store}.Update(ctx, app.ClientID, upd)
@@ -355,6 +361,7 @@ PKCE.`,
 	f.StringVar(&profile.PrivacyURL, "privacy-url", "", "the app's privacy-policy `URL` (https); \"\" clears it")
 	f.StringVar(&profile.Description, "description", "", "one-line description (at most 140 characters); \"\" clears it")
 	f.StringVar(&pkce, "pkce", "", "`required` or optional")
+	f.StringVar(&idTokenAlg, "id-token-alg", "", "`RS256` or ES256: how the app's OpenID Connect ID tokens are signed")
 	return cmd
 }
 
@@ -362,7 +369,7 @@ PKCE.`,
 func (c *cli) printUpdated(app storage.App) error {
 	if c.json {
 		return c.printJSON(map[string]string{
-			"client_id": app.ClientID, "name": app.Name, "pkce": pkceLabel(app),
+			"client_id": app.ClientID, "name": app.Name, "pkce": pkceLabel(app), "id_token_alg": app.IDTokenAlg,
 			"homepage_url": app.HomepageURL, "privacy_url": app.PrivacyURL, "description": app.Description,
 		})
 	}

@@ -22,6 +22,7 @@ import (
 const (
 	demoWorkspaceName = "Demo Workspace"
 	demoEmail         = "demo@nextoria.test"
+	demoName          = "Demo User"
 	demoPassword      = "demo-password"
 	demoAppName       = "Demo App"
 	demoClientID      = "demo-app"
@@ -112,6 +113,7 @@ func createDemoUser(ctx context.Context, store *storage.Store) (storage.User, er
 	}
 	user, err := store.CreateUser(ctx, storage.NewUser{
 		Email: demoEmail, PasswordHash: hash, WorkspaceID: ws.ID, Role: storage.RoleAdmin,
+		Name: demoName, EmailVerified: true,
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		// Another instance seeded it meanwhile.

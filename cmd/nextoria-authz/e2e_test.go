@@ -12,6 +12,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v3"
 	"golang.org/x/oauth2"
+
+	"github.com/nextoria/authz/consent"
 )
 
 // TestE2EAuthorizationCodeFlow drives the documented flow with
@@ -178,6 +180,13 @@ func postForm(t *testing.T, u string, form url.Values, basicUser, basicPass stri
 	if basicUser != "" {
 		req.SetBasicAuth(url.QueryEscape(basicUser), url.QueryEscape(basicPass))
 	}
+	return doJSON(t, req)
+}
+
+// doJSON sends req and returns the response and its decoded JSON body (nil
+// when the body is not JSON).
+func doJSON(t *testing.T, req *http.Request) (*http.Response, map[string]any) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -413,7 +422,7 @@ func TestE2EHealthAndMetadata(t *testing.T) {
 	if m, _ := meta["code_challenge_methods_supported"].([]any); len(m) != 1 || m[0] != "S256" {
 		t.Errorf("code_challenge_methods_supported = %v", meta["code_challenge_methods_supported"])
 	}
-	if sc, _ := meta["scopes_supported"].([]any); len(sc) != 10 {
+	if sc, _ := meta["scopes_supported"].([]any); len(sc) != len(consent.Catalogue) {
 		t.Errorf("scopes_supported = %v", meta["scopes_supported"])
 	}
 }

@@ -125,7 +125,7 @@ access-token lifespan plus five minutes).`,
 func (c *cli) keysRotateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:         "rotate",
-		Short:       "Make a new signing key active",
+		Short:       "Make new signing keys (ES256 and RS256) active",
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{needsConfig: configData},
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -134,24 +134,37 @@ func (c *cli) keysRotateCmd() *cobra.Command {
 				return err
 			}
 			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
-				var (
-					kid       string
-					activates time.Time
-				)
+				var rotated []authz.RotatedKey
 				err := store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
 					var err error
-					kid, activates, err = authz.RotateKey(ctx, store, keys.Seal, authz.KeyPublishAhead)
-					return c.operatorEvent(storage.AuditSigningKeyRotated, "", storage.TargetSigningKey, kid,
-						map[string]any{"signs_from": activates.UTC().Format(time.RFC3339)}), err
+					rotated, err = authz.RotateKeys(ctx, store, keys.Seal, authz.KeyPublishAhead)
+					if err != nil {
+						return storage.AuditEvent{}, err
+					}
+					kids := make([]string, len(rotated))
+					for i, k := range rotated {
+						kids[i] = k.KID
+					}
+					return c.operatorEvent(storage.AuditSigningKeyRotated, "", storage.TargetSigningKey, rotated[0].KID,
+						map[string]any{"kids": kids, "signs_from": rotated[0].ActivatesAt.UTC().Format(time.RFC3339)}), nil
 				})
 				if err != nil {
 					return err
 				}
-				activates = activates.UTC().Truncate(time.Second)
 				if c.json {
-					return c.printJSON(map[string]string{"kid": kid, "activates_at": activates.Format(time.RFC3339)})
+					// kid and activates_at name the access-token key (ES256);
+					// keys lists every new key.
+					list := make([]map[string]string, len(rotated))
+					for i, k := range rotated {
+						list[i] = map[string]string{"kid": k.KID, "alg": k.Alg,
+							"activates_at": k.ActivatesAt.UTC().Truncate(time.Second).Format(time.RFC3339)}
+					}
+					return c.printJSON(map[string]any{"kid": list[0]["kid"], "activates_at": list[0]["activates_at"], "keys": list})
 				}
-				c.printf("New signing key %s: published now, signs from %s\n", kid, activates.Format(time.RFC3339))
+				for _, k := range rotated {
+					c.printf("New %s signing key %s: published now, signs from %s\n", k.Alg, k.KID,
+						k.ActivatesAt.UTC().Truncate(time.Second).Format(time.RFC3339))
+				}
 				return nil
 			})
 		},

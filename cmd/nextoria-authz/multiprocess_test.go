@@ -301,7 +301,7 @@ func TestTwoProcessesKeyRotation(t *testing.T) {
 			} `json:"keys"`
 		}
 		getJSON(t, urlB+"/.well-known/jwks.json", &set)
-		if len(set.Keys) == 2 {
+		if len(set.Keys) == 2*len(authz.KeyAlgs) { // the retired pair and the new one
 			break
 		}
 		time.Sleep(500 * time.Millisecond)

@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"os"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -30,7 +31,10 @@ func (c *cli) usersCmd() *cobra.Command {
 		Use:   "users",
 		Short: "Manage users",
 	}
-	var email, workspaceID, role string
+	var (
+		email, workspaceID, role, name string
+		emailVerified                  bool
+	)
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a user; the password is read from standard input",
@@ -40,6 +44,7 @@ The password is read from standard input (its first line), never from the
 command line, where other users of the machine could see it. On a terminal it
 is prompted for without echo.`,
 		Example: `  nextoria-authz users create --email ada@example.com --workspace WORKSPACE_ID --role admin
+  nextoria-authz users create --email ada@example.com --name "Ada Lovelace" --email-verified --workspace WORKSPACE_ID
   printf '%s\n' "$PASSWORD" | nextoria-authz users create --email ada@example.com --workspace WORKSPACE_ID --json   # {"id":"…"}`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{needsConfig: configData},
@@ -50,6 +55,10 @@ is prompted for without echo.`,
 			}
 			if role != storage.RoleAdmin && role != storage.RoleMember {
 				return fmt.Errorf("--role %q is unknown: use %s or %s", role, storage.RoleAdmin, storage.RoleMember)
+			}
+			name = strings.TrimSpace(name)
+			if msg := checkDisplayName(name); msg != "" {
+				return fmt.Errorf("--name: %s", msg)
 			}
 			password, err := c.readPassword()
 			if err != nil {
@@ -63,7 +72,8 @@ is prompted for without echo.`,
 				return fmt.Errorf("hash password: %w", err)
 			}
 			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
-				u, err := store.CreateUser(ctx, storage.NewUser{Email: email, PasswordHash: hash, WorkspaceID: workspaceID, Role: role})
+				u, err := store.CreateUser(ctx, storage.NewUser{Email: email, PasswordHash: hash, WorkspaceID: workspaceID, Role: role,
+					Name: name, EmailVerified: emailVerified})
 				switch {
 				case errors.Is(err, storage.ErrConflict):
 					return fmt.Errorf("a user with e-mail %q already exists", email)
@@ -83,10 +93,29 @@ is prompted for without echo.`,
 	create.Flags().StringVar(&email, "email", "", "e-mail address the user signs in with (required)")
 	create.Flags().StringVar(&workspaceID, "workspace", "", "`WORKSPACE_ID` of the user's workspace (required)")
 	create.Flags().StringVar(&role, "role", storage.RoleMember, "role in the workspace: admin or member")
+	create.Flags().StringVar(&name, "name", "", "display `NAME` apps see with the profile scope (default: the part of the e-mail before @)")
+	create.Flags().BoolVar(&emailVerified, "email-verified", false, "the e-mail address is known to be the user's (apps see email_verified: true)")
 	_ = create.MarkFlagRequired("email")
 	_ = create.MarkFlagRequired("workspace")
 	cmd.AddCommand(create)
 	return cmd
+}
+
+// maxDisplayNameLen bounds a user's display name, in characters.
+const maxDisplayNameLen = 200
+
+// checkDisplayName returns what is wrong with a display name, or "" (an
+// empty name is fine: it defaults to the e-mail's local part).
+func checkDisplayName(name string) string {
+	switch {
+	case !utf8.ValidString(name):
+		return "must be valid UTF-8 text"
+	case utf8.RuneCountInString(name) > maxDisplayNameLen:
+		return fmt.Sprintf("must be at most %d characters", maxDisplayNameLen)
+	case strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }):
+		return "must contain only printable characters"
+	}
+	return ""
 }
 
 // validEmail accepts a bare address (no display name, no angle brackets)
