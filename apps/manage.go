@@ -26,7 +26,10 @@ var ErrPublicApp = errors.New("apps: public apps have no client secret")
 type Update struct {
 	Name         string
 	RedirectURIs []string
-	Scopes       []string
+	// PostLogoutRedirectURIs replaces the post-logout redirect URIs; empty
+	// removes them.
+	PostLogoutRedirectURIs []string
+	Scopes                 []string
 	// Logo, when non-nil, replaces the logo: the raw upload, validated and
 	// re-encoded as at registration.
 	Logo []byte
@@ -55,7 +58,8 @@ func ValidateUpdate(u Update) FieldErrors {
 // validateUpdate returns the field errors, or the normalized replacement
 // logo (nil when the logo is kept or removed); an error as validate.
 func validateUpdate(ctx context.Context, u Update) (FieldErrors, *storage.Logo, error) {
-	fe, logo, err := validate(ctx, Registration{Name: u.Name, RedirectURIs: u.RedirectURIs, Scopes: u.Scopes, Logo: u.Logo, Profile: u.Profile})
+	fe, logo, err := validate(ctx, Registration{Name: u.Name, RedirectURIs: u.RedirectURIs,
+		PostLogoutRedirectURIs: u.PostLogoutRedirectURIs, Scopes: u.Scopes, Logo: u.Logo, Profile: u.Profile})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,6 +107,8 @@ func (s Service) Update(ctx context.Context, clientID string, u Update) (app sto
 		PrivacyURL:   profile.PrivacyURL,
 		Description:  profile.Description,
 		PKCEOptional: u.PKCEOptional,
+
+		PostLogoutRedirectURIs: slices.Clone(u.PostLogoutRedirectURIs),
 	})
 	if err != nil {
 		return storage.App{}, fmt.Errorf("apps: update %q: %w", clientID, err)

@@ -22,9 +22,13 @@ type AppUpdate struct {
 	// PKCEOptional, when set, changes whether a confidential app may omit
 	// PKCE; nil keeps the current setting. Public apps always need PKCE.
 	PKCEOptional *bool
+	// PostLogoutRedirectURIs replaces the post-logout redirect URIs; nil
+	// or empty removes them all.
+	PostLogoutRedirectURIs []string
 }
 
-// UpdateApp replaces an app's name, redirect URIs, scopes and profile (homepage,
+// UpdateApp replaces an app's name, redirect URIs, post-logout redirect URIs,
+// scopes and profile (homepage,
 // privacy policy, description) and returns the
 // app as stored. ErrNotFound when there is no such app. Tokens already issued
 // keep their scopes; the new settings apply from the next authorization.
@@ -34,13 +38,14 @@ func (s *Store) UpdateApp(ctx context.Context, clientID string, u AppUpdate) (Ap
 		`WITH a AS (
 		     UPDATE oauth_apps SET name = $2, redirect_uris = $3, scopes = $4,
 		         homepage_url = $5, privacy_url = $6, description = $7,
-		         pkce_required = public OR NOT coalesce($8, NOT pkce_required), updated_at = now()
+		         pkce_required = public OR NOT coalesce($8, NOT pkce_required),
+		         post_logout_redirect_uris = $9, updated_at = now()
 		     WHERE client_id = $1
 		     RETURNING *)
 		 SELECT `+appColumns+`
 		 FROM a LEFT JOIN oauth_app_logos l ON l.app_id = a.id`,
 		clientID, u.Name, textArray(u.RedirectURIs), textArray(u.Scopes),
-		u.HomepageURL, u.PrivacyURL, u.Description, u.PKCEOptional).Scan(r.dest()...)
+		u.HomepageURL, u.PrivacyURL, u.Description, u.PKCEOptional, textArray(u.PostLogoutRedirectURIs)).Scan(r.dest()...)
 	if err != nil {
 		return App{}, fmt.Errorf("storage: update app %q: %w", clientID, mapError(err))
 	}

@@ -97,6 +97,9 @@ type App struct {
 	// PKCEOptional lets a confidential app omit PKCE (RFC 9700 §2.1.1
 	// wants it from every client). Public apps always need PKCE.
 	PKCEOptional bool
+	// PostLogoutRedirectURIs are where the end-session endpoint may send the
+	// browser after signing the user out (exact match); empty for none.
+	PostLogoutRedirectURIs []string
 }
 
 // Logo is an app's logo image, already validated and re-encoded.
@@ -121,6 +124,8 @@ type NewApp struct {
 	HomepageURL  string
 	PrivacyURL   string
 	Description  string
+	// PostLogoutRedirectURIs are optional; nil for none.
+	PostLogoutRedirectURIs []string
 }
 
 // ConsentChallenge is an authorization request waiting for the user's
