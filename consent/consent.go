@@ -24,6 +24,8 @@ const (
 	// Destructive lets the app change data in ways that cannot be undone
 	// (delete projects, void invoices).
 	Destructive Access = "destructive"
+	// Identity lets the app know who the user is (OpenID Connect).
+	Identity Access = "identity"
 )
 
 // Scope is one entry of the documented scope catalogue.
@@ -39,6 +41,9 @@ type Scope struct {
 
 // Catalogue lists every scope an app may request, in the documented order.
 var Catalogue = []Scope{
+	{"openid", "Sign in with OpenID Connect", Identity, "Sign you in with your Nextoria Hub account"},
+	{"profile", "Read the user's name", Identity, "See your name"},
+	{"email", "Read the user's e-mail address", Identity, "See your e-mail address"},
 	{"projects:read", "List and read project data", Read, "See your projects"},
 	{"projects:write", "Create, update, and delete projects", Destructive, "Create, change and delete projects"},
 	{"tasks:read", "Read task data across projects", Read, "See the tasks in all your projects"},
@@ -51,17 +56,44 @@ var Catalogue = []Scope{
 	{"analytics:read", "Read analytics and reporting data", Read, "See your analytics and reports"},
 }
 
-// Grouped splits scopes into what lets the app see data and what lets it
-// change data (destructive rights included), keeping their order.
+// Grouped splits the scopes that give access to data into what lets the app
+// see data and what lets it change data (destructive rights included),
+// keeping their order. Identity scopes are in neither group: see Identities.
 func Grouped(scopes []Scope) (read, write []Scope) {
 	for _, s := range scopes {
-		if s.Access == Read {
+		switch s.Access {
+		case Identity:
+		case Read:
 			read = append(read, s)
-		} else {
+		default:
 			write = append(write, s)
 		}
 	}
 	return read, write
+}
+
+// Identities returns the scopes that tell the app who the user is, keeping
+// their order.
+func Identities(scopes []Scope) []Scope {
+	var out []Scope
+	for _, s := range scopes {
+		if s.Access == Identity {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// IdentityOnly reports whether scopes ask only who the user is (OpenID
+// Connect sign-in) and no access to their data: the consent screen then
+// reads as a sign-in. An empty list is not a sign-in.
+func IdentityOnly(scopes []Scope) bool {
+	for _, s := range scopes {
+		if s.Access != Identity {
+			return false
+		}
+	}
+	return len(scopes) > 0
 }
 
 // Names returns the catalogue's scope names in order.

@@ -54,8 +54,8 @@ func TestNeedsPrompt(t *testing.T) {
 
 func TestCatalogue(t *testing.T) {
 	t.Parallel()
-	if len(Catalogue) != 10 {
-		t.Fatalf("catalogue has %d scopes, the docs list 10", len(Catalogue))
+	if len(Catalogue) != 13 {
+		t.Fatalf("catalogue has %d scopes, want the 10 the docs list and the 3 of OpenID Connect", len(Catalogue))
 	}
 	if got := Unknown([]string{"projects:read", "admin", "files:write"}); !slices.Equal(got, []string{"admin", "files:write"}) {
 		t.Errorf("Unknown = %q", got)
@@ -83,7 +83,7 @@ func TestScopeAccess(t *testing.T) {
 			t.Errorf("%s (%q) has access %q", s.Name, s.Description, s.Access)
 		}
 	}
-	read, write := Grouped(Describe([]string{"invoices:write", "projects:read", "tasks:write", "files:read"}))
+	read, write := Grouped(Describe([]string{"invoices:write", "email", "projects:read", "openid", "tasks:write", "files:read"}))
 	names := func(ss []Scope) []string {
 		var out []string
 		for _, s := range ss {
@@ -96,6 +96,39 @@ func TestScopeAccess(t *testing.T) {
 	}
 	if got := names(write); !slices.Equal(got, []string{"tasks:write", "invoices:write"}) {
 		t.Errorf("write group = %q", got)
+	}
+}
+
+// TestIdentityScopes: the OpenID Connect scopes come first in the
+// catalogue, form their own group, and only a request made of them alone
+// is a sign-in.
+func TestIdentityScopes(t *testing.T) {
+	t.Parallel()
+	if got := Names()[:3]; !slices.Equal(got, []string{"openid", "profile", "email"}) {
+		t.Errorf("catalogue starts with %q", got)
+	}
+	var ids []string
+	for _, s := range Identities(Describe([]string{"tasks:write", "email", "openid", "projects:read", "profile"})) {
+		ids = append(ids, s.Name)
+	}
+	if !slices.Equal(ids, []string{"openid", "profile", "email"}) {
+		t.Errorf("Identities = %q", ids)
+	}
+	tests := []struct {
+		scopes []string
+		want   bool
+	}{
+		{[]string{"openid"}, true},
+		{[]string{"openid", "profile", "email"}, true},
+		{[]string{"email"}, true},
+		{[]string{"openid", "projects:read"}, false},
+		{[]string{"tasks:write"}, false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := IdentityOnly(Describe(tt.scopes)); got != tt.want {
+			t.Errorf("IdentityOnly(%q) = %v, want %v", tt.scopes, got, tt.want)
+		}
 	}
 }
 
