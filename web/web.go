@@ -68,6 +68,10 @@ type Config struct {
 	// in an app's settings, counted in this process; DefaultLogoUploads
 	// when zero.
 	LogoUploads ratelimit.Limit
+	// IDTokenHints verifies the id_token_hint of end-session requests; an
+	// *authz.IDTokenHintVerifier in production. When nil, a request with a
+	// hint is refused (400).
+	IDTokenHints IDTokenHintVerifier
 }
 
 // DefaultLogoUploads lets a user upload 10 logos at once, and then one
@@ -139,6 +143,8 @@ type Server struct {
 
 	uploads     *ratelimit.Memory
 	uploadLimit ratelimit.Limit
+
+	hints IDTokenHintVerifier
 }
 
 // New validates cfg, reporting every problem at once, and returns a Server.
@@ -213,6 +219,8 @@ func New(cfg Config, store Store) (*Server, error) {
 
 		uploads:     ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		uploadLimit: uploadLimit,
+
+		hints: cfg.IDTokenHints,
 	}, nil
 }
 
@@ -226,5 +234,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", s.Middleware(http.HandlerFunc(s.handleHome)))
 	mux.Handle("GET /static/", s.Middleware(staticHandler()))
 	mux.Handle("GET /apps/{client_id}/logo", s.Middleware(http.HandlerFunc(s.handleLogo)))
+	mux.Handle("GET "+endSessionPath, s.Middleware(http.HandlerFunc(s.handleEndSession)))
+	mux.Handle("POST "+endSessionPath, s.Middleware(http.HandlerFunc(s.handleEndSession)))
 	s.settingsRoutes(mux)
 }

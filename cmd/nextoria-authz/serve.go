@@ -107,6 +107,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		APIKeys:           apiKeys,
 		TrustProxyHeaders: cfg.Proxy.Trusted,
 		LoginThrottle:     signInThrottle(cfg.Limits),
+		IDTokenHints:      authz.NewIDTokenHintVerifier(keySet, cfg.Issuer),
 	}, store)
 	if err != nil {
 		return nil, err
