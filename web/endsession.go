@@ -110,14 +110,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, endSessionPage(view), extra...)
 		return
 	}
-	if !s.VerifyCSRF(r, bindingEndSession, r.PostForm.Get("csrf_token")) {
-		s.log.WarnContext(r.Context(), "end-session rejected: bad csrf token")
-		s.renderFormExpired(w, r)
-		return
-	}
-	if err := s.signOut(w, r); err != nil {
-		s.log.ErrorContext(r.Context(), "end-session sign-out", "error", err)
-		s.renderStoreError(w, r, err)
+	if !s.signOutForm(w, r, bindingEndSession) {
 		return
 	}
 	s.log.InfoContext(r.Context(), "signed out at the request of an app", "user_id", principal.UserID,

@@ -260,14 +260,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
 	}
-	if !s.VerifyCSRF(r, bindingLogout, r.PostForm.Get("csrf_token")) {
-		s.log.WarnContext(r.Context(), "sign-out rejected: bad csrf token")
-		s.renderFormExpired(w, r)
-		return
-	}
-	if err := s.signOut(w, r); err != nil {
-		s.log.ErrorContext(r.Context(), "sign-out", "error", err)
-		s.renderStoreError(w, r, err)
+	if !s.signOutForm(w, r, bindingLogout) {
 		return
 	}
 	loc := "/login"
@@ -275,6 +268,24 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		loc += "?next=" + url.QueryEscape(next)
 	}
 	seeOther(w, loc)
+}
+
+// signOutForm checks the anti-forgery token of a sign-out form bound to
+// binding and ends the login session. When either fails it answers the
+// request itself (403 "form expired", or the store's error page) and
+// reports false.
+func (s *Server) signOutForm(w http.ResponseWriter, r *http.Request, binding string) bool {
+	if !s.VerifyCSRF(r, binding, r.PostForm.Get("csrf_token")) {
+		s.log.WarnContext(r.Context(), "sign-out rejected: bad csrf token", "form", binding)
+		s.renderFormExpired(w, r)
+		return false
+	}
+	if err := s.signOut(w, r); err != nil {
+		s.log.ErrorContext(r.Context(), "sign-out", "form", binding, "error", err)
+		s.renderStoreError(w, r, err)
+		return false
+	}
+	return true
 }
 
 // RedirectToLogin sends the browser to the sign-in page with a 303; after

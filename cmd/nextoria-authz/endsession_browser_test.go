@@ -12,6 +12,22 @@ import (
 	"golang.org/x/oauth2"
 )
 
+// recordingApp is an app's web server: it answers every request and sends
+// the first request's query parameter param on the channel.
+func recordingApp(t *testing.T, param string) (*httptest.Server, <-chan string) {
+	t.Helper()
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.URL.Query().Get(param):
+		default:
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
 // TestBrowserSignInAsIdentity: in Chromium, an authorization request for
 // identity scopes only, with a login_hint, lands on a sign-in page that names
 // the app, shows its placeholder logo and has the e-mail filled in; the
@@ -20,15 +36,7 @@ import (
 func TestBrowserSignInAsIdentity(t *testing.T) {
 	t.Parallel()
 	s := startE2E(t)
-	codes := make(chan string, 1)
-	callback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case codes <- r.URL.Query().Get("code"):
-		default:
-		}
-		_, _ = w.Write([]byte("signed in"))
-	}))
-	t.Cleanup(callback.Close)
+	callback, codes := recordingApp(t, "code")
 	conf := s.oauthConfig(oauth2.AuthStyleInParams, "openid", "profile", "email")
 	conf.ClientID, conf.ClientSecret = s.registerApp(t, "Lovelace Notes", false, []string{callback.URL + "/callback"}, []string{"openid", "profile", "email"})
 	conf.RedirectURL = callback.URL + "/callback"
@@ -90,15 +98,7 @@ func TestBrowserSignInAsIdentity(t *testing.T) {
 func TestBrowserEndSession(t *testing.T) {
 	t.Parallel()
 	s := startE2E(t)
-	states := make(chan string, 1)
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case states <- r.URL.Query().Get("state"):
-		default:
-		}
-		_, _ = w.Write([]byte("see you"))
-	}))
-	t.Cleanup(app.Close)
+	app, states := recordingApp(t, "state")
 	bye := app.URL + "/bye"
 	s.setPostLogoutURIs(t, s.ClientID, bye)
 
