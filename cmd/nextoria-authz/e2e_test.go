@@ -12,6 +12,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v3"
 	"golang.org/x/oauth2"
+
+	"github.com/nextoria/authz/consent"
 )
 
 // TestE2EAuthorizationCodeFlow drives the documented flow with
@@ -413,7 +415,7 @@ func TestE2EHealthAndMetadata(t *testing.T) {
 	if m, _ := meta["code_challenge_methods_supported"].([]any); len(m) != 1 || m[0] != "S256" {
 		t.Errorf("code_challenge_methods_supported = %v", meta["code_challenge_methods_supported"])
 	}
-	if sc, _ := meta["scopes_supported"].([]any); len(sc) != 10 {
+	if sc, _ := meta["scopes_supported"].([]any); len(sc) != len(consent.Names()) || sc[0] != "openid" {
 		t.Errorf("scopes_supported = %v", meta["scopes_supported"])
 	}
 }
