@@ -26,7 +26,10 @@ var ErrPublicApp = errors.New("apps: public apps have no client secret")
 type Update struct {
 	Name         string
 	RedirectURIs []string
-	Scopes       []string
+	// PostLogoutRedirectURIs replaces the post-logout redirect URIs; empty
+	// removes them.
+	PostLogoutRedirectURIs []string
+	Scopes                 []string
 	// Logo, when non-nil, replaces the logo: the raw upload, validated and
 	// re-encoded as at registration.
 	Logo []byte
@@ -59,7 +62,8 @@ func ValidateUpdate(u Update) FieldErrors {
 // logo (nil when the logo is kept or removed); an error as validate.
 func validateUpdate(ctx context.Context, u Update) (FieldErrors, *storage.Logo, error) {
 	fe, logo, err := validate(ctx, Registration{Name: u.Name, RedirectURIs: u.RedirectURIs, Scopes: u.Scopes, Logo: u.Logo, Profile: u.Profile,
-		IDTokenAlg: u.IDTokenAlg})
+		PostLogoutRedirectURIs: u.PostLogoutRedirectURIs,
+		IDTokenAlg:             u.IDTokenAlg})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,14 +104,15 @@ func (s Service) Update(ctx context.Context, clientID string, u Update) (app sto
 	}()
 	profile := u.Profile.normalize()
 	app, err = s.Store.UpdateApp(ctx, clientID, storage.AppUpdate{
-		Name:         strings.TrimSpace(u.Name),
-		RedirectURIs: slices.Clone(u.RedirectURIs),
-		Scopes:       slices.Clone(u.Scopes),
-		HomepageURL:  profile.HomepageURL,
-		PrivacyURL:   profile.PrivacyURL,
-		Description:  profile.Description,
-		PKCEOptional: u.PKCEOptional,
-		IDTokenAlg:   u.IDTokenAlg,
+		Name:                   strings.TrimSpace(u.Name),
+		RedirectURIs:           slices.Clone(u.RedirectURIs),
+		Scopes:                 slices.Clone(u.Scopes),
+		HomepageURL:            profile.HomepageURL,
+		PrivacyURL:             profile.PrivacyURL,
+		Description:            profile.Description,
+		PKCEOptional:           u.PKCEOptional,
+		IDTokenAlg:             u.IDTokenAlg,
+		PostLogoutRedirectURIs: slices.Clone(u.PostLogoutRedirectURIs),
 	})
 	if err != nil {
 		return storage.App{}, fmt.Errorf("apps: update %q: %w", clientID, err)

@@ -59,6 +59,8 @@ func (s Service) Register(ctx context.Context, r Registration) (storage.App, str
 		HomepageURL:  profile.HomepageURL,
 		PrivacyURL:   profile.PrivacyURL,
 		Description:  profile.Description,
+
+		PostLogoutRedirectURIs: slices.Clone(r.PostLogoutRedirectURIs),
 	}
 	var clientSecret string
 	if !r.Public {

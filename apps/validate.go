@@ -37,13 +37,19 @@ const (
 	FieldScopes       = "scopes"
 	FieldLogo         = "logo"
 	FieldIDTokenAlg   = "id_token_alg"
+	// FieldPostLogoutRedirectURIs holds the post-logout redirect URIs.
+	FieldPostLogoutRedirectURIs = "post_logout_redirect_uris"
 )
 
 // Registration is what a person submits to register an app.
 type Registration struct {
 	Name         string
 	RedirectURIs []string
-	Scopes       []string
+	// PostLogoutRedirectURIs are where the end-session endpoint may send the
+	// browser after a sign-out the app asked for (OpenID Connect
+	// RP-Initiated Logout): optional, checked like redirect URIs.
+	PostLogoutRedirectURIs []string
+	Scopes                 []string
 	// Public apps (single-page and native apps) cannot keep a secret and get
 	// none; they must use PKCE.
 	Public bool
@@ -106,6 +112,9 @@ func validate(ctx context.Context, r Registration) (FieldErrors, *storage.Logo, 
 	}
 	if msg := checkRedirectURIs(r.RedirectURIs); msg != "" {
 		fe[FieldRedirectURIs] = msg
+	}
+	if msg := checkPostLogoutRedirectURIs(r.PostLogoutRedirectURIs); msg != "" {
+		fe[FieldPostLogoutRedirectURIs] = msg
 	}
 	if msg := checkScopes(r.Scopes); msg != "" {
 		fe[FieldScopes] = msg
@@ -179,6 +188,18 @@ func checkRedirectURIs(uris []string) string {
 		if slices.Contains(uris[:i], u) {
 			return fmt.Sprintf("redirect URI %q is listed twice", u)
 		}
+	}
+	return ""
+}
+
+// checkPostLogoutRedirectURIs applies the rules of redirect URIs to the
+// post-logout redirect URIs, of which there may be none.
+func checkPostLogoutRedirectURIs(uris []string) string {
+	if len(uris) == 0 {
+		return ""
+	}
+	if msg := checkRedirectURIs(uris); msg != "" {
+		return "post-logout " + msg
 	}
 	return ""
 }

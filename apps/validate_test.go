@@ -122,6 +122,30 @@ func TestValidate(t *testing.T) {
 			r.RedirectURIs = []string{"https://acme.example/cb", "http://acme.example/cb"}
 		}, map[string]string{"redirect_uris": "https"}},
 
+		{"post-logout redirect URIs", func(r *Registration) {
+			r.PostLogoutRedirectURIs = []string{"https://acme.example/signed-out", "http://127.0.0.1:9999/bye"}
+		}, nil},
+		{"post-logout redirect URI over http", func(r *Registration) {
+			r.PostLogoutRedirectURIs = []string{"http://acme.example/signed-out"}
+		}, map[string]string{"post_logout_redirect_uris": "post-logout redirect URI"}},
+		{"post-logout redirect URI with fragment", func(r *Registration) {
+			r.PostLogoutRedirectURIs = []string{"https://acme.example/bye#x"}
+		}, map[string]string{"post_logout_redirect_uris": "fragment"}},
+		{"post-logout redirect URI with wildcard", func(r *Registration) {
+			r.PostLogoutRedirectURIs = []string{"https://*.acme.example/bye"}
+		}, map[string]string{"post_logout_redirect_uris": "wildcard"}},
+		{"duplicate post-logout redirect URI", func(r *Registration) {
+			r.PostLogoutRedirectURIs = []string{"https://acme.example/bye", "https://acme.example/bye"}
+		}, map[string]string{"post_logout_redirect_uris": "twice"}},
+		{"too many post-logout redirect URIs", func(r *Registration) {
+			for i := range 11 {
+				r.PostLogoutRedirectURIs = append(r.PostLogoutRedirectURIs, "https://acme.example/bye"+strings.Repeat("x", i))
+			}
+		}, map[string]string{"post_logout_redirect_uris": "at most 10"}},
+		{"invalid UTF-8 post-logout redirect URI", func(r *Registration) {
+			r.PostLogoutRedirectURIs = []string{"https://acme.example/\xff"}
+		}, map[string]string{"post_logout_redirect_uris": "UTF-8"}},
+
 		{"no scopes", func(r *Registration) { r.Scopes = nil }, map[string]string{"scopes": "at least one"}},
 		{"unknown scope", func(r *Registration) { r.Scopes = []string{"projects:read", "admin"} }, map[string]string{"scopes": `unknown scope "admin"`}},
 		{"duplicate scope", func(r *Registration) { r.Scopes = []string{"tasks:read", "tasks:read"} }, map[string]string{"scopes": "twice"}},

@@ -56,18 +56,44 @@ var Catalogue = []Scope{
 	{"analytics:read", "Read analytics and reporting data", Read, "See your analytics and reports"},
 }
 
-// Grouped splits scopes into what lets the app see data (knowing who the
-// user is included) and what lets it change data (destructive rights
-// included), keeping their order.
+// Grouped splits the scopes that give access to data into what lets the app
+// see data and what lets it change data (destructive rights included),
+// keeping their order. Identity scopes are in neither group: see Identities.
 func Grouped(scopes []Scope) (read, write []Scope) {
 	for _, s := range scopes {
-		if s.Access == Read || s.Access == Identity {
+		switch s.Access {
+		case Identity:
+		case Read:
 			read = append(read, s)
-		} else {
+		default:
 			write = append(write, s)
 		}
 	}
 	return read, write
+}
+
+// Identities returns the scopes that tell the app who the user is, keeping
+// their order.
+func Identities(scopes []Scope) []Scope {
+	var out []Scope
+	for _, s := range scopes {
+		if s.Access == Identity {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// IdentityOnly reports whether scopes ask only who the user is (OpenID
+// Connect sign-in) and no access to their data: the consent screen then
+// reads as a sign-in. An empty list is not a sign-in.
+func IdentityOnly(scopes []Scope) bool {
+	for _, s := range scopes {
+		if s.Access != Identity {
+			return false
+		}
+	}
+	return len(scopes) > 0
 }
 
 // Names returns the catalogue's scope names in order.
@@ -98,18 +124,6 @@ func APINames() []string {
 		out = append(out, s.Name)
 	}
 	return out
-}
-
-// IdentityOnly reports whether every scope in names is an identity scope
-// (openid, profile, email) and there is at least one: the app asks to know
-// who the user is and nothing else.
-func IdentityOnly(names []string) bool {
-	for _, n := range names {
-		if s, ok := Lookup(n); !ok || s.Access != Identity {
-			return false
-		}
-	}
-	return len(names) > 0
 }
 
 // Lookup returns the catalogue entry for name.

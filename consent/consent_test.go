@@ -86,7 +86,7 @@ func TestScopeAccess(t *testing.T) {
 			t.Errorf("%s (%q) has access %q", s.Name, s.Description, s.Access)
 		}
 	}
-	read, write := Grouped(Describe([]string{"invoices:write", "projects:read", "tasks:write", "files:read", "openid", "email"}))
+	read, write := Grouped(Describe([]string{"invoices:write", "email", "projects:read", "openid", "tasks:write", "files:read"}))
 	names := func(ss []Scope) []string {
 		var out []string
 		for _, s := range ss {
@@ -99,6 +99,39 @@ func TestScopeAccess(t *testing.T) {
 	}
 	if got := names(write); !slices.Equal(got, []string{"tasks:write", "invoices:write"}) {
 		t.Errorf("write group = %q", got)
+	}
+}
+
+// TestIdentityScopes: the OpenID Connect scopes come first in the
+// catalogue, form their own group, and only a request made of them alone
+// is a sign-in.
+func TestIdentityScopes(t *testing.T) {
+	t.Parallel()
+	if got := Names()[:3]; !slices.Equal(got, []string{"openid", "profile", "email"}) {
+		t.Errorf("catalogue starts with %q", got)
+	}
+	var ids []string
+	for _, s := range Identities(Describe([]string{"tasks:write", "email", "openid", "projects:read", "profile"})) {
+		ids = append(ids, s.Name)
+	}
+	if !slices.Equal(ids, []string{"openid", "profile", "email"}) {
+		t.Errorf("Identities = %q", ids)
+	}
+	tests := []struct {
+		scopes []string
+		want   bool
+	}{
+		{[]string{"openid"}, true},
+		{[]string{"openid", "profile", "email"}, true},
+		{[]string{"email"}, true},
+		{[]string{"openid", "projects:read"}, false},
+		{[]string{"tasks:write"}, false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := IdentityOnly(Describe(tt.scopes)); got != tt.want {
+			t.Errorf("IdentityOnly(%q) = %v, want %v", tt.scopes, got, tt.want)
+		}
 	}
 }
 
@@ -160,7 +193,7 @@ func TestMayRemember(t *testing.T) {
 
 // TestIdentityScopes: the identity scopes are for people signing in to
 // apps; API keys never hold them, and a request for them alone is a sign-in.
-func TestIdentityScopes(t *testing.T) {
+func TestAPICatalogue(t *testing.T) {
 	t.Parallel()
 	for _, n := range APINames() {
 		if s, _ := Lookup(n); s.Access == Identity {
@@ -169,21 +202,5 @@ func TestIdentityScopes(t *testing.T) {
 	}
 	if len(APINames()) != len(Catalogue)-3 {
 		t.Errorf("APINames = %q", APINames())
-	}
-	tests := []struct {
-		names []string
-		want  bool
-	}{
-		{[]string{"openid"}, true},
-		{[]string{"openid", "profile", "email"}, true},
-		{[]string{"openid", "projects:read"}, false},
-		{[]string{"projects:read"}, false},
-		{[]string{"openid", "unknown"}, false},
-		{nil, false},
-	}
-	for _, tt := range tests {
-		if got := IdentityOnly(tt.names); got != tt.want {
-			t.Errorf("IdentityOnly(%q) = %v, want %v", tt.names, got, tt.want)
-		}
 	}
 }

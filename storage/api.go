@@ -142,7 +142,7 @@ func (s *Store) DeleteLoginSession(ctx context.Context, idHash []byte) error {
 const appColumns = `a.id, a.client_id, a.secret_hash, a.rotated_secret_hash,
 	a.rotated_secret_expires_at, a.name, a.redirect_uris, a.scopes, a.public,
 	NOT a.pkce_required, a.workspace_id, a.owner_id, l.sha256, a.created_at, a.updated_at,
-	a.homepage_url, a.privacy_url, a.description, a.id_token_alg`
+	a.homepage_url, a.privacy_url, a.description, a.id_token_alg, a.post_logout_redirect_uris`
 
 // appRow receives appColumns, including the nullable ones.
 type appRow struct {
@@ -157,7 +157,7 @@ func (r *appRow) dest() []any {
 		&r.a.ID, &r.a.ClientID, &r.a.SecretHash, &r.a.RotatedSecretHash,
 		&r.rotatedExp, &r.a.Name, &r.a.RedirectURIs, &r.a.Scopes, &r.a.Public,
 		&r.a.PKCEOptional, &r.a.WorkspaceID, &r.a.OwnerID, &r.logoSHA256, &r.a.CreatedAt, &r.a.UpdatedAt,
-		&r.a.HomepageURL, &r.a.PrivacyURL, &r.a.Description, &r.a.IDTokenAlg,
+		&r.a.HomepageURL, &r.a.PrivacyURL, &r.a.Description, &r.a.IDTokenAlg, &r.a.PostLogoutRedirectURIs,
 	}
 }
 
@@ -204,17 +204,19 @@ func (s *Store) CreateApp(ctx context.Context, a NewApp) (App, error) {
 		HomepageURL:  a.HomepageURL,
 		PrivacyURL:   a.PrivacyURL,
 		Description:  a.Description,
+
+		PostLogoutRedirectURIs: textArray(a.PostLogoutRedirectURIs),
 	}
 	err := s.inTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
 		if err := db.QueryRow(ctx,
 			`INSERT INTO oauth_apps (client_id, secret_hash, name, redirect_uris, scopes, public, workspace_id, owner_id,
-			                         homepage_url, privacy_url, description, pkce_required, id_token_alg)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			                         homepage_url, privacy_url, description, pkce_required, id_token_alg, post_logout_redirect_uris)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			 RETURNING id, created_at, updated_at`,
 			app.ClientID, app.SecretHash, app.Name, app.RedirectURIs, app.Scopes, app.Public,
 			app.WorkspaceID, app.OwnerID, app.HomepageURL, app.PrivacyURL, app.Description,
-			!app.PKCEOptional, app.IDTokenAlg).Scan(&app.ID, &app.CreatedAt, &app.UpdatedAt); err != nil {
+			!app.PKCEOptional, app.IDTokenAlg, app.PostLogoutRedirectURIs).Scan(&app.ID, &app.CreatedAt, &app.UpdatedAt); err != nil {
 			return mapError(err)
 		}
 		if a.Logo == nil {

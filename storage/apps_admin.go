@@ -25,9 +25,13 @@ type AppUpdate struct {
 	// IDTokenAlg, when not empty, changes the algorithm of the app's ID
 	// tokens (IDTokenRS256 or IDTokenES256).
 	IDTokenAlg string
+	// PostLogoutRedirectURIs replaces the post-logout redirect URIs; nil
+	// or empty removes them all.
+	PostLogoutRedirectURIs []string
 }
 
-// UpdateApp replaces an app's name, redirect URIs, scopes and profile (homepage,
+// UpdateApp replaces an app's name, redirect URIs, post-logout redirect URIs,
+// scopes and profile (homepage,
 // privacy policy, description) and returns the
 // app as stored. ErrNotFound when there is no such app. Tokens already issued
 // keep their scopes; the new settings apply from the next authorization.
@@ -38,13 +42,14 @@ func (s *Store) UpdateApp(ctx context.Context, clientID string, u AppUpdate) (Ap
 		     UPDATE oauth_apps SET name = $2, redirect_uris = $3, scopes = $4,
 		         homepage_url = $5, privacy_url = $6, description = $7,
 		         pkce_required = public OR NOT coalesce($8, NOT pkce_required),
-		         id_token_alg = coalesce(nullif($9, ''), id_token_alg), updated_at = now()
+		         id_token_alg = coalesce(nullif($9, ''), id_token_alg),
+		         post_logout_redirect_uris = $10, updated_at = now()
 		     WHERE client_id = $1
 		     RETURNING *)
 		 SELECT `+appColumns+`
 		 FROM a LEFT JOIN oauth_app_logos l ON l.app_id = a.id`,
 		clientID, u.Name, textArray(u.RedirectURIs), textArray(u.Scopes),
-		u.HomepageURL, u.PrivacyURL, u.Description, u.PKCEOptional, u.IDTokenAlg).Scan(r.dest()...)
+		u.HomepageURL, u.PrivacyURL, u.Description, u.PKCEOptional, u.IDTokenAlg, textArray(u.PostLogoutRedirectURIs)).Scan(r.dest()...)
 	if err != nil {
 		return App{}, fmt.Errorf("storage: update app %q: %w", clientID, mapError(err))
 	}

@@ -109,6 +109,9 @@ type App struct {
 	// IDTokenAlg is the JWS algorithm of the app's ID tokens: IDTokenRS256
 	// (the default) or IDTokenES256.
 	IDTokenAlg string
+	// PostLogoutRedirectURIs are where the end-session endpoint may send the
+	// browser after signing the user out (exact match); empty for none.
+	PostLogoutRedirectURIs []string
 }
 
 // ID token signing algorithms an app may choose.
@@ -141,6 +144,8 @@ type NewApp struct {
 	HomepageURL string
 	PrivacyURL  string
 	Description string
+	// PostLogoutRedirectURIs are optional; nil for none.
+	PostLogoutRedirectURIs []string
 }
 
 // ConsentChallenge is an authorization request waiting for the user's

@@ -331,7 +331,8 @@ func (a *fakeApps) Register(_ context.Context, r apps.Registration) (storage.App
 		Scopes: r.Scopes, Public: r.Public, WorkspaceID: r.WorkspaceID, OwnerID: r.OwnerID,
 		CreatedAt: time.Now(), UpdatedAt: time.Now(),
 		HomepageURL: strings.TrimSpace(r.Profile.HomepageURL), PrivacyURL: strings.TrimSpace(r.Profile.PrivacyURL),
-		Description: strings.TrimSpace(r.Profile.Description),
+		Description:            strings.TrimSpace(r.Profile.Description),
+		PostLogoutRedirectURIs: r.PostLogoutRedirectURIs,
 	}
 	if r.Logo != nil {
 		app.HasLogo, app.LogoSHA256 = true, "sha"
@@ -361,6 +362,7 @@ func (a *fakeApps) Update(_ context.Context, clientID string, u apps.Update) (st
 	if u.IDTokenAlg != "" {
 		app.IDTokenAlg = u.IDTokenAlg
 	}
+	app.PostLogoutRedirectURIs = u.PostLogoutRedirectURIs
 	if u.PKCEOptional != nil && !app.Public {
 		app.PKCEOptional = *u.PKCEOptional
 	}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/metrics"
@@ -36,31 +38,75 @@ type loginView struct {
 	// AppName names the app the person is signing in to, when the sign-in
 	// was started by its authorization request.
 	AppName string
+	// ClientID and LogoVersion show that app's logo as the consent screen
+	// does; LogoVersion is "" when the app has no logo.
+	ClientID    string
+	LogoVersion string
+}
+
+// withApp returns v naming app, the one whose authorization request the
+// sign-in continues (the zero App for none).
+func (v loginView) withApp(app storage.App) loginView {
+	v.AppName, v.ClientID, v.LogoVersion = app.Name, app.ClientID, app.LogoSHA256
+	return v
 }
 
 // authorizePath is the authorization endpoint's path; a sign-in whose next
 // leads there continues to an app.
 const authorizePath = "/oauth/authorize"
 
-// continuingTo returns the name of the app whose authorization request next
-// resumes, or "" when next is no such request or names no known app.
-func (s *Server) continuingTo(ctx context.Context, next string) string {
+// continuingTo returns the app whose authorization request next resumes, or
+// the zero App when next is no such request or names no known app.
+func (s *Server) continuingTo(ctx context.Context, next string) storage.App {
 	u, err := url.Parse(next)
 	if err != nil || u.Path != authorizePath {
-		return ""
+		return storage.App{}
 	}
 	id := u.Query().Get("client_id")
 	if !apps.ValidClientID(id) {
-		return ""
+		return storage.App{}
 	}
 	app, err := s.store.GetApp(ctx, id)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
 			s.log.WarnContext(ctx, "look up the app of a sign-in", "error", err)
 		}
+		return storage.App{}
+	}
+	return app
+}
+
+// maxLoginHintLen bounds a login_hint that pre-fills the e-mail: the longest
+// e-mail address SMTP can carry (RFC 5321 §4.5.3.1.3).
+const maxLoginHintLen = 254
+
+// loginHint returns the login_hint of the authorization request next
+// resumes (OpenID Connect Core §3.1.2.1) when it is a plausible e-mail
+// address, and "" otherwise. It only pre-fills the e-mail field, which
+// the person can change; nothing else trusts it.
+func loginHint(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Path != authorizePath || safeNext(next) != next {
 		return ""
 	}
-	return app.Name
+	q := u.Query()
+	if len(q["login_hint"]) != 1 {
+		return ""
+	}
+	hint := q.Get("login_hint")
+	if len(hint) > maxLoginHintLen || !validText(hint) {
+		return ""
+	}
+	addr, err := mail.ParseAddress(hint)
+	if err != nil || addr.Name != "" || addr.Address != hint || strings.Count(hint, "@") != 1 {
+		return ""
+	}
+	for _, r := range hint {
+		if r <= ' ' || r == 0x7f || !unicode.IsPrint(r) {
+			return ""
+		}
+	}
+	return hint
 }
 
 // handleLoginForm shows the sign-in page, or sends a signed-in browser on to next.
@@ -80,11 +126,11 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, next)
 		return
 	}
-	view := loginView{Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), AppName: s.continuingTo(r.Context(), next)}
+	view := loginView{Email: loginHint(next), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin)}
 	if reauth {
 		view.Email = p.Email
 	}
-	s.render(w, r, http.StatusOK, loginPage(view))
+	s.render(w, r, http.StatusOK, loginPage(view.withApp(s.continuingTo(r.Context(), next))))
 }
 
 // handleLogin checks the e-mail and password and starts a login session.
@@ -118,9 +164,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 				map[string]any{"limit": lockStarted, "retry_after_seconds": seconds})
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(seconds))
-		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgThrottled(seconds),
-			AppName: s.continuingTo(r.Context(), next)}
-		s.render(w, r, http.StatusTooManyRequests, loginPage(view))
+		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgThrottled(seconds)}
+		s.render(w, r, http.StatusTooManyRequests, loginPage(view.withApp(s.continuingTo(r.Context(), next))))
 		return
 	}
 	user, ok, err := s.checkPassword(r.Context(), email, form.Get("password"))
@@ -132,9 +177,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.metrics.SignIn(metrics.SignInFailure)
 		s.recordSignInEvent(r.Context(), storage.AuditSignInFailed, email, nil)
-		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgBadCredentials,
-			AppName: s.continuingTo(r.Context(), next)}
-		s.render(w, r, http.StatusUnauthorized, loginPage(view))
+		view := loginView{Email: displayText(email), Next: next, CSRFToken: s.CSRFToken(r, bindingLogin), Error: msgBadCredentials}
+		s.render(w, r, http.StatusUnauthorized, loginPage(view.withApp(s.continuingTo(r.Context(), next))))
 		return
 	}
 	if err := s.signIn(w, r, user.ID, user.WorkspaceID); err != nil {
@@ -232,14 +276,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
 	}
-	if !s.VerifyCSRF(r, bindingLogout, r.PostForm.Get("csrf_token")) {
-		s.log.WarnContext(r.Context(), "sign-out rejected: bad csrf token")
-		s.renderFormExpired(w, r)
-		return
-	}
-	if err := s.signOut(w, r); err != nil {
-		s.log.ErrorContext(r.Context(), "sign-out", "error", err)
-		s.renderStoreError(w, r, err)
+	if !s.signOutForm(w, r, bindingLogout) {
 		return
 	}
 	loc := "/login"
@@ -247,6 +284,24 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		loc += "?next=" + url.QueryEscape(next)
 	}
 	seeOther(w, loc)
+}
+
+// signOutForm checks the anti-forgery token of a sign-out form bound to
+// binding and ends the login session. When either fails it answers the
+// request itself (403 "form expired", or the store's error page) and
+// reports false.
+func (s *Server) signOutForm(w http.ResponseWriter, r *http.Request, binding string) bool {
+	if !s.VerifyCSRF(r, binding, r.PostForm.Get("csrf_token")) {
+		s.log.WarnContext(r.Context(), "sign-out rejected: bad csrf token", "form", binding)
+		s.renderFormExpired(w, r)
+		return false
+	}
+	if err := s.signOut(w, r); err != nil {
+		s.log.ErrorContext(r.Context(), "sign-out", "form", binding, "error", err)
+		s.renderStoreError(w, r, err)
+		return false
+	}
+	return true
 }
 
 // RedirectToLogin sends the browser to the sign-in page with a 303; after

@@ -329,7 +329,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) (upload, boo
 		s.RenderError(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Go back and try again.")
 		return upload{}, false
 	}
-	if !s.checkFormText(w, r, "name", "redirect_uris", "scope") {
+	if !s.checkFormText(w, r, "name", "redirect_uris", "post_logout_redirect_uris", "scope") {
 		return upload{}, false
 	}
 	u := upload{form: r.PostForm}

@@ -31,10 +31,12 @@ func appBinding(action, clientID string) string { return "app-" + action + ":" +
 // with what was typed and the problems found.
 type appFormView struct {
 	Name         string
-	RedirectURIs string   // one per line
-	Scopes       []string // the checked scope names
-	Public       bool
-	RemoveLogo   bool
+	RedirectURIs string // one per line
+	// PostLogoutRedirectURIs: one per line, optional.
+	PostLogoutRedirectURIs string
+	Scopes                 []string // the checked scope names
+	Public                 bool
+	RemoveLogo             bool
 	// KeptLogo is the logo chosen in a previous attempt that was sent back
 	// with errors, as base64 of its normalized PNG; "" when there is none.
 	// The form carries it in a hidden field and shows it as the preview.
@@ -61,12 +63,14 @@ func formOf(app storage.App) appFormView {
 		Name:         app.Name,
 		RedirectURIs: strings.Join(app.RedirectURIs, "\n"),
 		Scopes:       slices.Clone(app.Scopes),
-		Public:       app.Public,
-		HomepageURL:  app.HomepageURL,
-		PrivacyURL:   app.PrivacyURL,
-		Description:  app.Description,
-		PKCEOptional: app.PKCEOptional && !app.Public,
-		IDTokenAlg:   app.IDTokenAlg,
+
+		PostLogoutRedirectURIs: strings.Join(app.PostLogoutRedirectURIs, "\n"),
+		Public:                 app.Public,
+		HomepageURL:            app.HomepageURL,
+		PrivacyURL:             app.PrivacyURL,
+		Description:            app.Description,
+		PKCEOptional:           app.PKCEOptional && !app.Public,
+		IDTokenAlg:             app.IDTokenAlg,
 	}
 }
 
@@ -81,11 +85,13 @@ func formFrom(u upload) appFormView {
 		Name:         u.form.Get("name"),
 		RedirectURIs: u.form.Get("redirect_uris"),
 		Scopes:       u.form["scope"],
-		Public:       u.form.Get("client_type") == "public",
-		RemoveLogo:   u.form.Get("remove_logo") != "",
-		HomepageURL:  u.form.Get("homepage_url"),
-		PrivacyURL:   u.form.Get("privacy_url"),
-		Description:  u.form.Get("description"),
+
+		PostLogoutRedirectURIs: u.form.Get("post_logout_redirect_uris"),
+		Public:                 u.form.Get("client_type") == "public",
+		RemoveLogo:             u.form.Get("remove_logo") != "",
+		HomepageURL:            u.form.Get("homepage_url"),
+		PrivacyURL:             u.form.Get("privacy_url"),
+		Description:            u.form.Get("description"),
 	}
 }
 
@@ -244,14 +250,15 @@ func (s *Server) handleAppCreate(w http.ResponseWriter, r *http.Request, p stora
 	err := s.audit.Audited(r.Context(), func(ctx context.Context) (storage.AuditEvent, error) {
 		var err error
 		app, clientSecret, err = s.apps.Register(ctx, apps.Registration{
-			Name:         f.Name,
-			RedirectURIs: redirectURIs(f.RedirectURIs),
-			Scopes:       f.Scopes,
-			Public:       f.Public,
-			Logo:         logo,
-			WorkspaceID:  p.WorkspaceID,
-			OwnerID:      p.UserID,
-			Profile:      f.profile(),
+			Name:                   f.Name,
+			RedirectURIs:           redirectURIs(f.RedirectURIs),
+			Scopes:                 f.Scopes,
+			Public:                 f.Public,
+			Logo:                   logo,
+			WorkspaceID:            p.WorkspaceID,
+			OwnerID:                p.UserID,
+			Profile:                f.profile(),
+			PostLogoutRedirectURIs: redirectURIs(f.PostLogoutRedirectURIs),
 		})
 		return appEvent(p, storage.AuditAppCreated, app, map[string]any{"public": app.Public}), err
 	})
@@ -393,8 +400,10 @@ func (s *Server) handleAppUpdate(w http.ResponseWriter, r *http.Request, p stora
 		RedirectURIs: redirectURIs(f.RedirectURIs),
 		Scopes:       f.Scopes,
 		Logo:         logo,
-		RemoveLogo:   f.RemoveLogo,
-		Profile:      f.profile(),
+
+		PostLogoutRedirectURIs: redirectURIs(f.PostLogoutRedirectURIs),
+		RemoveLogo:             f.RemoveLogo,
+		Profile:                f.profile(),
 	}
 	if !app.Public { // the checkbox is shown to confidential apps only
 		f.PKCEOptional = u.form.Get("pkce_required") == ""
@@ -555,18 +564,19 @@ func (s *Server) authorizeAppForm(w http.ResponseWriter, r *http.Request, p stor
 
 // formFields are the fields of the app forms, in page order.
 var formFields = []string{apps.FieldName, apps.FieldDescription, apps.FieldHomepageURL, apps.FieldPrivacyURL,
-	apps.FieldRedirectURIs, apps.FieldLogo, apps.FieldScopes, apps.FieldIDTokenAlg}
+	apps.FieldRedirectURIs, apps.FieldPostLogoutRedirectURIs, apps.FieldLogo, apps.FieldScopes, apps.FieldIDTokenAlg}
 
 // fieldLabels name the fields in messages.
 var fieldLabels = map[string]string{
-	apps.FieldName:         "App Name",
-	apps.FieldRedirectURIs: "Redirect URIs",
-	apps.FieldLogo:         "Logo",
-	apps.FieldScopes:       "Scopes",
-	apps.FieldDescription:  "Description",
-	apps.FieldHomepageURL:  "Homepage URL",
-	apps.FieldPrivacyURL:   "Privacy policy URL",
-	apps.FieldIDTokenAlg:   "ID token algorithm",
+	apps.FieldName:                   "App Name",
+	apps.FieldRedirectURIs:           "Redirect URIs",
+	apps.FieldLogo:                   "Logo",
+	apps.FieldScopes:                 "Scopes",
+	apps.FieldDescription:            "Description",
+	apps.FieldHomepageURL:            "Homepage URL",
+	apps.FieldPrivacyURL:             "Privacy policy URL",
+	apps.FieldIDTokenAlg:             "ID token algorithm",
+	apps.FieldPostLogoutRedirectURIs: "Post-logout redirect URIs",
 }
 
 // fieldMessage turns a field error of package apps into a sentence: messages
@@ -600,6 +610,13 @@ func scopeInputID(scope string) string { return "scope-" + strings.ReplaceAll(sc
 
 // describedBy lists the ids describing a field: its hint, and its error when
 // it has one.
+// uriListSpec names a textarea of URIs: its apps field, id and form name,
+// label, test id and hint id.
+type uriListSpec struct {
+	Field, ID, Label, TestID, HintID string
+	Required                         bool
+}
+
 func describedBy(f appFormView, field, hint string) string {
 	if f.Errors[field] != "" {
 		return hint + " " + field + "-error"

@@ -75,6 +75,10 @@ type Config struct {
 	LogoUploads ratelimit.Limit
 	// Metrics, when set, counts sign-in attempts by result.
 	Metrics *metrics.Metrics
+	// IDTokenHints verifies the id_token_hint of end-session requests; an
+	// *authz.IDTokenHintVerifier in production. When nil, a request with a
+	// hint is refused (400).
+	IDTokenHints IDTokenHintVerifier
 }
 
 // DefaultLogoUploads lets a user upload 10 logos at once, and then one
@@ -148,6 +152,8 @@ type Server struct {
 	uploads     *ratelimit.Memory
 	uploadLimit ratelimit.Limit
 	metrics     *metrics.Metrics
+
+	hints IDTokenHintVerifier
 }
 
 // New validates cfg, reporting every problem at once, and returns a Server.
@@ -227,6 +233,8 @@ func New(cfg Config, store Store) (*Server, error) {
 		uploads:     ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		uploadLimit: uploadLimit,
 		metrics:     cfg.Metrics,
+
+		hints: cfg.IDTokenHints,
 	}, nil
 }
 
@@ -240,5 +248,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", s.Middleware(http.HandlerFunc(s.handleHome)))
 	mux.Handle("GET /static/", s.Middleware(staticHandler()))
 	mux.Handle("GET /apps/{client_id}/logo", s.Middleware(http.HandlerFunc(s.handleLogo)))
+	mux.Handle("GET "+endSessionPath, s.Middleware(http.HandlerFunc(s.handleEndSession)))
+	mux.Handle("POST "+endSessionPath, s.Middleware(http.HandlerFunc(s.handleEndSession)))
 	s.settingsRoutes(mux)
 }

@@ -31,20 +31,22 @@ func (c *cli) appsCmd() *cobra.Command {
 
 // appFlags maps apps.FieldErrors keys to the flags that set them.
 var appFlags = map[string]string{
-	apps.FieldName:         "--name",
-	apps.FieldRedirectURIs: "--redirect-uri",
-	apps.FieldScopes:       "--scope",
-	apps.FieldLogo:         "--logo",
-	apps.FieldHomepageURL:  "--homepage-url",
-	apps.FieldPrivacyURL:   "--privacy-url",
-	apps.FieldDescription:  "--description",
-	apps.FieldIDTokenAlg:   "--id-token-alg",
+	apps.FieldName:                   "--name",
+	apps.FieldRedirectURIs:           "--redirect-uri",
+	apps.FieldScopes:                 "--scope",
+	apps.FieldLogo:                   "--logo",
+	apps.FieldHomepageURL:            "--homepage-url",
+	apps.FieldPrivacyURL:             "--privacy-url",
+	apps.FieldDescription:            "--description",
+	apps.FieldIDTokenAlg:             "--id-token-alg",
+	apps.FieldPostLogoutRedirectURIs: "--post-logout-redirect-uri",
 }
 
 func (c *cli) appsCreateCmd() *cobra.Command {
 	var (
 		name, logoPath, ownerEmail string
 		redirectURIs, scopes       []string
+		postLogoutURIs             []string
 		public                     bool
 		profile                    apps.Profile
 		pkce, idTokenAlg           string
@@ -76,7 +78,8 @@ must use PKCE. Confidential apps must use PKCE too unless created with
 				return errors.New("--pkce=optional: public apps always use PKCE")
 			}
 			reg := apps.Registration{Name: name, RedirectURIs: redirectURIs, Scopes: scopes, Public: public, PKCEOptional: optional, Profile: profile,
-				IDTokenAlg: idTokenAlg}
+				PostLogoutRedirectURIs: postLogoutURIs,
+				IDTokenAlg:             idTokenAlg}
 			if logoPath != "" {
 				data, err := readLimited(logoPath, apps.MaxLogoBytes)
 				if err != nil {
@@ -142,6 +145,7 @@ must use PKCE. Confidential apps must use PKCE too unless created with
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "app name shown on the consent screen (required)")
 	f.StringArrayVar(&redirectURIs, "redirect-uri", nil, "redirect `URI` (repeatable; https, or http on 127.0.0.1 or [::1])")
+	f.StringArrayVar(&postLogoutURIs, "post-logout-redirect-uri", nil, postLogoutFlagUsage)
 	f.StringArrayVar(&scopes, "scope", nil, "`SCOPE` the app may request (repeatable; default: every scope: "+strings.Join(consent.Names(), ", ")+")")
 	f.StringVar(&logoPath, "logo", "", "logo image `FILE` (PNG, JPEG or WebP, at most 256 KiB, 16x16 to 1024x1024 pixels)")
 	f.BoolVar(&public, "public", false, "public client without a secret (single-page or native app)")
@@ -205,18 +209,23 @@ func readLimited(path string, limit int) ([]byte, error) {
 	return data, nil
 }
 
+// postLogoutFlagUsage describes --post-logout-redirect-uri.
+const postLogoutFlagUsage = "`URI` the browser may return to after a sign-out the app asks for (OpenID Connect RP-Initiated Logout; repeatable; exact match, same rules as --redirect-uri)"
+
 // appJSON is the shape of one app in 'apps list --json'.
 type appJSON struct {
-	ClientID     string    `json:"client_id"`
-	Name         string    `json:"name"`
-	RedirectURIs []string  `json:"redirect_uris"`
-	Scopes       []string  `json:"scopes"`
-	Public       bool      `json:"public"`
-	PKCE         string    `json:"pkce"`
-	HasLogo      bool      `json:"has_logo"`
-	WorkspaceID  string    `json:"workspace_id"`
-	OwnerID      string    `json:"owner_id"`
-	CreatedAt    time.Time `json:"created_at"`
+	ClientID     string   `json:"client_id"`
+	Name         string   `json:"name"`
+	RedirectURIs []string `json:"redirect_uris"`
+	// PostLogoutRedirectURIs: [] when none.
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
+	Scopes                 []string  `json:"scopes"`
+	Public                 bool      `json:"public"`
+	PKCE                   string    `json:"pkce"`
+	HasLogo                bool      `json:"has_logo"`
+	WorkspaceID            string    `json:"workspace_id"`
+	OwnerID                string    `json:"owner_id"`
+	CreatedAt              time.Time `json:"created_at"`
 }
 
 func (c *cli) appsListCmd() *cobra.Command {
@@ -239,7 +248,8 @@ func (c *cli) appsListCmd() *cobra.Command {
 					for i, a := range list {
 						out[i] = appJSON{
 							ClientID: a.ClientID, Name: a.Name, RedirectURIs: nonNil(a.RedirectURIs), Scopes: nonNil(a.Scopes),
-							Public: a.Public, PKCE: pkceLabel(a), HasLogo: a.HasLogo, WorkspaceID: a.WorkspaceID, OwnerID: a.OwnerID,
+							PostLogoutRedirectURIs: nonNil(a.PostLogoutRedirectURIs),
+							Public:                 a.Public, PKCE: pkceLabel(a), HasLogo: a.HasLogo, WorkspaceID: a.WorkspaceID, OwnerID: a.OwnerID,
 							CreatedAt: a.CreatedAt.UTC(),
 						}
 					}
@@ -262,19 +272,22 @@ func (c *cli) appsListCmd() *cobra.Command {
 
 // updateFlags are the flags of 'apps update' that change something; --pkce
 // comes last.
-var updateFlags = []string{"name", "homepage-url", "privacy-url", "description", "id-token-alg", "pkce"}
+var updateFlags = []string{"name", "homepage-url", "privacy-url", "description", "id-token-alg", "post-logout-redirect-uri", "pkce"}
 
 func (c *cli) appsUpdateCmd() *cobra.Command {
 	var (
 		name, pkce, idTokenAlg string
 		profile                apps.Profile
+		postLogoutURIs         []string
 	)
 	cmd := &cobra.Command{
-		Use:   "update CLIENT_ID [--name NAME] [--homepage-url URL] [--privacy-url URL] [--description TEXT] [--id-token-alg RS256|ES256] [--pkce required|optional]",
-		Short: "Change an app's name, profile, ID token algorithm or PKCE rule",
+		Use:   "update CLIENT_ID [--name NAME] [--homepage-url URL] [--privacy-url URL] [--description TEXT] [--id-token-alg RS256|ES256] [--post-logout-redirect-uri URI ...] [--pkce required|optional]",
+		Short: "Change an app's name, profile, ID token algorithm, post-logout redirect URIs or PKCE rule",
 		Long: `Change an app. Only the flags given change anything; the rest of the app
 stays as it is. An empty value clears an optional field: --description ""
-removes the description.
+removes the description. --post-logout-redirect-uri replaces the app's
+post-logout redirect URIs with the ones given (repeat it for several);
+--post-logout-redirect-uri "" removes them all.
 
 New apps must send a PKCE code_challenge (S256); confidential apps
 registered before that rule start with --pkce=optional so that they keep
@@ -321,8 +334,10 @@ PKCE.`,
 					Name:         app.Name,
 					RedirectURIs: app.RedirectURIs,
 					Scopes:       app.Scopes,
-					Profile:      apps.Profile{HomepageURL: app.HomepageURL, PrivacyURL: app.PrivacyURL, Description: app.Description},
-					PKCEOptional: optional,
+
+					PostLogoutRedirectURIs: app.PostLogoutRedirectURIs,
+					Profile:                apps.Profile{HomepageURL: app.HomepageURL, PrivacyURL: app.PrivacyURL, Description: app.Description},
+					PKCEOptional:           optional,
 				}
 				if changed("name") {
 					upd.Name = name
@@ -335,6 +350,9 @@ PKCE.`,
 				}
 				if changed("description") {
 					upd.Profile.Description = profile.Description
+				}
+				if changed("post-logout-redirect-uri") {
+					upd.PostLogoutRedirectURIs = slices.DeleteFunc(slices.Clone(postLogoutURIs), func(u string) bool { return u == "" })
 				}
 				if changed("id-token-alg") {
 					upd.IDTokenAlg = idTokenAlg
@@ -360,6 +378,7 @@ PKCE.`,
 	f.StringVar(&profile.HomepageURL, "homepage-url", "", "the app's homepage `URL` (https); \"\" clears it")
 	f.StringVar(&profile.PrivacyURL, "privacy-url", "", "the app's privacy-policy `URL` (https); \"\" clears it")
 	f.StringVar(&profile.Description, "description", "", "one-line description (at most 140 characters); \"\" clears it")
+	f.StringArrayVar(&postLogoutURIs, "post-logout-redirect-uri", nil, postLogoutFlagUsage+`; replaces the current ones, "" removes them all`)
 	f.StringVar(&pkce, "pkce", "", "`required` or optional")
 	f.StringVar(&idTokenAlg, "id-token-alg", "", "`RS256` or ES256: how the app's OpenID Connect ID tokens are signed")
 	return cmd
@@ -368,9 +387,10 @@ PKCE.`,
 // printUpdated prints an app after 'apps update'.
 func (c *cli) printUpdated(app storage.App) error {
 	if c.json {
-		return c.printJSON(map[string]string{
+		return c.printJSON(map[string]any{
 			"client_id": app.ClientID, "name": app.Name, "pkce": pkceLabel(app), "id_token_alg": app.IDTokenAlg,
 			"homepage_url": app.HomepageURL, "privacy_url": app.PrivacyURL, "description": app.Description,
+			"post_logout_redirect_uris": nonNil(app.PostLogoutRedirectURIs),
 		})
 	}
 	c.printf("%s: %s, PKCE %s\n", app.ClientID, app.Name, pkceLabel(app))

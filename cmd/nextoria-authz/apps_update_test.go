@@ -85,7 +85,7 @@ func TestCLIAppsUpdateProfile(t *testing.T) {
 		}
 	}
 
-	got := decode[map[string]string](t, mustRun(t, env, "", "apps", "update", clientID, "--description", "Back again.", "--json"))
+	got := decode[map[string]any](t, mustRun(t, env, "", "apps", "update", clientID, "--description", "Back again.", "--json"))
 	if got["client_id"] != clientID || got["description"] != "Back again." || got["homepage_url"] != "https://sync.acme.example/" || got["pkce"] != "optional" {
 		t.Errorf("--json printed %v", got)
 	}

@@ -112,6 +112,7 @@ func (s *e2eServer) allowRedirect(t *testing.T, uri string) {
 	if _, err := s.store.UpdateApp(t.Context(), s.ClientID, storage.AppUpdate{
 		Name: app.Name, RedirectURIs: append(app.RedirectURIs, uri), Scopes: app.Scopes,
 		HomepageURL: app.HomepageURL, PrivacyURL: app.PrivacyURL, Description: app.Description,
+		PostLogoutRedirectURIs: app.PostLogoutRedirectURIs,
 	}); err != nil {
 		t.Fatal(err)
 	}

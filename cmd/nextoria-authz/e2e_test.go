@@ -422,7 +422,7 @@ func TestE2EHealthAndMetadata(t *testing.T) {
 	if m, _ := meta["code_challenge_methods_supported"].([]any); len(m) != 1 || m[0] != "S256" {
 		t.Errorf("code_challenge_methods_supported = %v", meta["code_challenge_methods_supported"])
 	}
-	if sc, _ := meta["scopes_supported"].([]any); len(sc) != len(consent.Catalogue) {
+	if sc, _ := meta["scopes_supported"].([]any); len(sc) != len(consent.Names()) || sc[0] != "openid" {
 		t.Errorf("scopes_supported = %v", meta["scopes_supported"])
 	}
 }

@@ -120,6 +120,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		TrustProxyHeaders: cfg.Proxy.Trusted,
 		LoginThrottle:     signInThrottle(cfg.Limits),
 		Metrics:           m,
+		IDTokenHints:      authz.NewIDTokenHintVerifier(keySet, cfg.Issuer),
 	}, store)
 	if err != nil {
 		return nil, err

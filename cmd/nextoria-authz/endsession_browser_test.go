@@ -1,0 +1,176 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
+)
+
+// recordingApp is an app's web server: it answers every request and sends
+// the first request's query parameter param on the channel.
+func recordingApp(t *testing.T, param string) (*httptest.Server, <-chan string) {
+	t.Helper()
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.URL.Query().Get(param):
+		default:
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+// TestBrowserSignInAsIdentity: in Chromium, an authorization request for
+// identity scopes only, with a login_hint, lands on a sign-in page that names
+// the app, shows its placeholder logo and has the e-mail filled in; the
+// consent screen reads as a sign-in to the app, and Continue reaches the
+// app's callback.
+func TestBrowserSignInAsIdentity(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t)
+	callback, codes := recordingApp(t, "code")
+	conf := s.oauthConfig(oauth2.AuthStyleInParams, "openid", "profile", "email")
+	conf.ClientID, conf.ClientSecret = s.registerApp(t, "Lovelace Notes", false, []string{callback.URL + "/callback"}, []string{"openid", "profile", "email"})
+	conf.RedirectURL = callback.URL + "/callback"
+	verifier := oauth2.GenerateVerifier()
+	authURL := conf.AuthCodeURL("state-identity-1", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("login_hint", s.Email))
+
+	ctx := newChrome(t)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(testID("login-form")),
+		bothWidths(t, "login-for-app"),
+	); err != nil {
+		t.Fatalf("sign-in page: %v", err)
+	}
+	if got := text(ctx, t, testID("login-continue")); got != "to continue to Lovelace Notes" {
+		t.Errorf("sign-in page says %q", got)
+	}
+	if got := text(ctx, t, testID("login-app-logo")); got != "L" {
+		t.Errorf("placeholder logo %q", got)
+	}
+	if email, err := chromedp.Run(ctx, chromedp.Value(testID("email"))); err != nil || email != s.Email {
+		t.Errorf("e-mail field = %q (%v), want the login_hint", email, err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(testID("password"), e2ePassword),
+		chromedp.Click(testID("sign-in")),
+		chromedp.WaitVisible(testID("consent-form")),
+		bothWidths(t, "consent-sign-in"),
+	); err != nil {
+		t.Fatalf("sign-in: %v", err)
+	}
+	heading := text(ctx, t, "#consent-title")
+	if strings.Join(strings.Fields(heading), " ") != "Sign in to Lovelace Notes with Nextoria Hub" {
+		t.Errorf("consent heading %q", heading)
+	}
+	identity := text(ctx, t, testID("scope-group-identity"))
+	for _, want := range []string{"See your name", "See your e-mail address"} {
+		if !strings.Contains(identity, want) {
+			t.Errorf("identity group %q lacks %q", identity, want)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(testID("allow"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-codes:
+		if code == "" {
+			t.Error("callback without a code")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the app's callback was never reached")
+	}
+}
+
+// TestBrowserEndSession: in Chromium, RP-initiated logout with a registered
+// post-logout URI confirms, signs out and lands on the app's URI with state
+// (the settings then ask to sign in again); with an unregistered URI it
+// lands on the server's own signed-out page.
+func TestBrowserEndSession(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t)
+	app, states := recordingApp(t, "state")
+	bye := app.URL + "/bye"
+	s.setPostLogoutURIs(t, s.ClientID, bye)
+
+	ctx := newChrome(t)
+	signIn := func() {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(s.URL+"/login"),
+			chromedp.WaitVisible(testID("login-form")),
+			chromedp.SendKeys(testID("email"), s.Email),
+			chromedp.SendKeys(testID("password"), e2ePassword),
+			chromedp.Click(testID("sign-in")),
+			chromedp.WaitVisible(testID("settings-links")),
+		); err != nil {
+			t.Fatalf("sign-in: %v", err)
+		}
+	}
+
+	signIn()
+	q := url.Values{"id_token_hint": {s.idTokenHint(t, s.ClientID, s.URL, nil)}, "post_logout_redirect_uri": {bye}, "state": {"bye-state-1"}}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.URL+"/oauth/end-session?"+q.Encode()),
+		chromedp.WaitVisible(testID("end-session-form")),
+		bothWidths(t, "end-session"),
+	); err != nil {
+		t.Fatalf("confirmation: %v", err)
+	}
+	if got := text(ctx, t, testID("end-session-app-name")); got != "Test App" {
+		t.Errorf("confirmation names %q", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(testID("confirm-sign-out"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-states:
+		if st != "bye-state-1" {
+			t.Errorf("state %q", st)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the browser never reached the post-logout URI")
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.URL+"/settings"),
+		chromedp.WaitVisible(testID("login-form")),
+	); err != nil {
+		t.Fatalf("after the sign-out /settings does not ask to sign in: %v", err)
+	}
+
+	signIn()
+	q = url.Values{"client_id": {s.ClientID}, "post_logout_redirect_uri": {app.URL + "/not-registered"}, "state": {"x"}}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.URL+"/oauth/end-session?"+q.Encode()),
+		chromedp.WaitVisible(testID("end-session-form")),
+		chromedp.Click(testID("confirm-sign-out")),
+		chromedp.WaitVisible(testID("signed-out")),
+		bothWidths(t, "signed-out"),
+	); err != nil {
+		t.Fatalf("unregistered URI: %v", err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil || !strings.HasPrefix(loc, s.URL+"/oauth/end-session") {
+		t.Errorf("ended at %q (%v), want our signed-out page", loc, err)
+	}
+	select {
+	case st := <-states:
+		t.Errorf("the unregistered URI was reached (state %q)", st)
+	default:
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.URL+"/settings"),
+		chromedp.WaitVisible(testID("login-form")),
+	); err != nil {
+		t.Fatalf("still signed in: %v", err)
+	}
+}
