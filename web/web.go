@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -68,6 +69,8 @@ type Config struct {
 	// in an app's settings, counted in this process; DefaultLogoUploads
 	// when zero.
 	LogoUploads ratelimit.Limit
+	// Docs is what the developer docs pages show of the configuration.
+	Docs DocsConfig
 }
 
 // DefaultLogoUploads lets a user upload 10 logos at once, and then one
@@ -139,6 +142,10 @@ type Server struct {
 
 	uploads     *ratelimit.Memory
 	uploadLimit ratelimit.Limit
+
+	// issuer and docs are shown on the developer docs pages.
+	issuer string
+	docs   DocsConfig
 }
 
 // New validates cfg, reporting every problem at once, and returns a Server.
@@ -213,6 +220,9 @@ func New(cfg Config, store Store) (*Server, error) {
 
 		uploads:     ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		uploadLimit: uploadLimit,
+
+		issuer: strings.TrimSuffix(cfg.Issuer, "/"),
+		docs:   cfg.Docs,
 	}, nil
 }
 
@@ -227,4 +237,5 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/", s.Middleware(staticHandler()))
 	mux.Handle("GET /apps/{client_id}/logo", s.Middleware(http.HandlerFunc(s.handleLogo)))
 	s.settingsRoutes(mux)
+	s.docsRoutes(mux)
 }

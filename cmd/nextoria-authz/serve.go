@@ -22,7 +22,6 @@ import (
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/authz"
-	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/resource"
 	"github.com/nextoria/authz/secret"
@@ -107,6 +106,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		APIKeys:           apiKeys,
 		TrustProxyHeaders: cfg.Proxy.Trusted,
 		LoginThrottle:     signInThrottle(cfg.Limits),
+		Docs:              docsConfig(cfg),
 	}, store)
 	if err != nil {
 		return nil, err
@@ -119,12 +119,8 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		RefreshTokenMaxLifetime:   cfg.OAuth.RefreshTokenLifespan,
 		AuthorizationCodeLifespan: cfg.OAuth.AuthorizationCodeLifespan,
 		Keys:                      keys,
-		Limits: authz.EndpointLimits{
-			Token:         ratelimit.Limit{Rate: cfg.Limits.TokenPerMinute, Burst: cfg.Limits.TokenBurst},
-			Introspection: ratelimit.Limit{Rate: cfg.Limits.IntrospectionPerMinute, Burst: cfg.Limits.IntrospectionBurst},
-			Revocation:    ratelimit.Limit{Rate: cfg.Limits.RevocationPerMinute, Burst: cfg.Limits.RevocationBurst},
-		},
-		Logger: logger,
+		Limits:                    endpointLimits(cfg.Limits),
+		Logger:                    logger,
 	}, store, keySet, browser)
 	if err != nil {
 		return nil, err
