@@ -125,7 +125,10 @@ func TestExamples(t *testing.T) {
 		"RS_CLIENT_ID", "RS_CLIENT_SECRET", "API_KEY", "API_URL", "INITIAL_ACCESS_TOKEN"}
 	known := slices.Clone(readerValues)
 	ids := map[string]bool{}
-	pages := []string{PageOverview, PageAuthCode, PageScopes, PageTokens, PageErrors, PageRateLimits, PageAPIKeys, PageRegistration}
+	var pages []string
+	for _, p := range Pages {
+		pages = append(pages, p.Slug)
+	}
 	for _, e := range Examples {
 		if ids[e.ID] {
 			t.Errorf("duplicate example id %q", e.ID)

@@ -14,6 +14,35 @@ const (
 	PageRegistration = "client-registration"
 )
 
+// PathOverview is the path of the docs overview; every other page is
+// PathOverview/<slug>.
+const PathOverview = "/docs"
+
+// Page is one page of the developer docs.
+type Page struct {
+	Slug, Title, Lead string
+}
+
+// Href is the page's path.
+func (p Page) Href() string {
+	if p.Slug == PageOverview {
+		return PathOverview
+	}
+	return PathOverview + "/" + p.Slug
+}
+
+// Pages are the developer docs, in reading order.
+var Pages = []Page{
+	{PageOverview, "Overview", "How apps and integrations authenticate to the Nextoria Hub REST API."},
+	{PageAuthCode, "Authorization code flow", "Act on behalf of a Nextoria Hub user: OAuth 2.0 with PKCE, step by step."},
+	{PageScopes, "Scopes", "What an access token or API key may do."},
+	{PageTokens, "Tokens and refresh", "Lifetimes, refresh token rotation and what revocation does."},
+	{PageErrors, "Errors", "The error answers of the OAuth endpoints and of the REST API."},
+	{PageRateLimits, "Rate limits", "Per-plan limits of the REST API and the limits of the OAuth endpoints."},
+	{PageAPIKeys, "API keys", "Server-to-server access to a workspace."},
+	{PageRegistration, "Client registration", "Register and manage OAuth clients by API (RFC 7591 and RFC 7592)."},
+}
+
 // RegistrationField is the metadata member that names the client
 // registration endpoint; the registration examples require it.
 const RegistrationField = "registration_endpoint"

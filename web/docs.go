@@ -34,33 +34,14 @@ type DocsConfig struct {
 }
 
 // pathDocs is the docs overview; every other page is pathDocs/<slug>.
-const pathDocs = "/docs"
+const pathDocs = devdocs.PathOverview
 
 // docPage is one page of the developer docs.
-type docPage struct {
-	Slug, Title, Lead string
-}
-
-// Href is the page's path.
-func (p docPage) Href() string {
-	if p.Slug == devdocs.PageOverview {
-		return pathDocs
-	}
-	return pathDocs + "/" + p.Slug
-}
+type docPage = devdocs.Page
 
 // docPages are the developer docs, in reading order: the navigation of every
 // docs page.
-var docPages = []docPage{
-	{devdocs.PageOverview, "Overview", "How apps and integrations authenticate to the Nextoria Hub REST API."},
-	{devdocs.PageAuthCode, "Authorization code flow", "Act on behalf of a Nextoria Hub user: OAuth 2.0 with PKCE, step by step."},
-	{devdocs.PageScopes, "Scopes", "What an access token or API key may do."},
-	{devdocs.PageTokens, "Tokens and refresh", "Lifetimes, refresh token rotation and what revocation does."},
-	{devdocs.PageErrors, "Errors", "The error answers of the OAuth endpoints and of the REST API."},
-	{devdocs.PageRateLimits, "Rate limits", "Per-plan limits of the REST API and the limits of the OAuth endpoints."},
-	{devdocs.PageAPIKeys, "API keys", "Server-to-server access to a workspace."},
-	{devdocs.PageRegistration, "Client registration", "Register and manage OAuth clients by API (RFC 7591 and RFC 7592)."},
-}
+var docPages = devdocs.Pages
 
 func lookupDocPage(slug string) (docPage, bool) {
 	i := slices.IndexFunc(docPages, func(p docPage) bool { return p.Slug == slug })

@@ -992,7 +992,7 @@ func docsScopes(v docsView) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 69, "<table class=\"docs-table\" data-testid=\"scope-table\"><thead><tr><th scope=\"col\">Scope</th><th scope=\"col\">Description</th><th scope=\"col\">Consent screen</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 69, "<table class=\"docs-table docs-table-stack\" data-testid=\"scope-table\"><thead><tr><th scope=\"col\">Scope</th><th scope=\"col\">Description</th><th scope=\"col\">Consent screen</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1266,7 +1266,7 @@ func docsErrors(v docsView) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "<table class=\"docs-table\" data-testid=\"oauth-errors\"><thead><tr><th scope=\"col\">Status</th><th scope=\"col\">error</th><th scope=\"col\">Meaning</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "<table class=\"docs-table docs-table-stack\" data-testid=\"oauth-errors\"><thead><tr><th scope=\"col\">Status</th><th scope=\"col\">error</th><th scope=\"col\">Meaning</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1370,7 +1370,7 @@ func docsErrors(v docsView) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 100, "<table class=\"docs-table\" data-testid=\"api-errors\"><thead><tr><th scope=\"col\">Status</th><th scope=\"col\">code</th><th scope=\"col\">Meaning</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 100, "<table class=\"docs-table docs-table-stack\" data-testid=\"api-errors\"><thead><tr><th scope=\"col\">Status</th><th scope=\"col\">code</th><th scope=\"col\">Meaning</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1840,7 +1840,7 @@ func docsRegistration(v docsView) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 135, "<table class=\"docs-table\" data-testid=\"registration-metadata\"><thead><tr><th scope=\"col\">Field</th><th scope=\"col\">Values</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 135, "<table class=\"docs-table docs-table-stack\" data-testid=\"registration-metadata\"><thead><tr><th scope=\"col\">Field</th><th scope=\"col\">Values</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

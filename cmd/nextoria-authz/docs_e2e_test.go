@@ -89,10 +89,7 @@ func docsText(e devdocs.Example, issuer string) string {
 // docsPageHTML fetches a docs page.
 func docsPageHTML(t *testing.T, s *e2eServer, slug string) string {
 	t.Helper()
-	path := "/docs/" + slug
-	if slug == devdocs.PageOverview {
-		path = "/docs"
-	}
+	path := devdocs.Page{Slug: slug}.Href()
 	resp, err := http.Get(s.URL + path)
 	if err != nil {
 		t.Fatal(err)
