@@ -1,7 +1,11 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -289,5 +293,33 @@ func TestFormatInt(t *testing.T) {
 		if got := formatInt(n); got != want {
 			t.Errorf("formatInt(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestPKCECommands runs the shell commands of the authorization-code page:
+// they must give a verifier RFC 7636 accepts and its S256 challenge.
+func TestPKCECommands(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	out, err := exec.Command("sh", "-c", pkceCommands+"\nprintf '%s %s %s' \"$CODE_VERIFIER\" \"$CODE_CHALLENGE\" \"$STATE\"").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 3 {
+		t.Fatalf("output %q", out)
+	}
+	verifier, challenge, state := f[0], f[1], f[2]
+	if !regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`).MatchString(verifier) {
+		t.Errorf("verifier %q is not an RFC 7636 code verifier", verifier)
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	if want := base64.RawURLEncoding.EncodeToString(sum[:]); challenge != want {
+		t.Errorf("challenge = %q, want %q", challenge, want)
+	}
+	if len(state) < 8 {
+		t.Errorf("state %q is shorter than 8 characters", state)
 	}
 }
