@@ -90,15 +90,11 @@ func docsText(e devdocs.Example, issuer string) string {
 func docsPageHTML(t *testing.T, s *e2eServer, slug string) string {
 	t.Helper()
 	path := devdocs.Page{Slug: slug}.Href()
-	resp, err := http.Get(s.URL + path)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := send(t, req)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d", path, resp.StatusCode)
 	}
@@ -136,16 +132,7 @@ func runExample(t *testing.T, s *e2eServer, e devdocs.Example, vars map[string]s
 	if err != nil {
 		t.Fatal(err)
 	}
-	req = req.WithContext(t.Context())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := send(t, req.WithContext(t.Context()))
 	if resp.StatusCode != e.Status {
 		t.Fatalf("%s %s: status %d, documented %d: %s", req.Method, req.URL.Path, resp.StatusCode, e.Status, body)
 	}
@@ -184,6 +171,21 @@ func runExample(t *testing.T, s *e2eServer, e devdocs.Example, vars map[string]s
 		}
 		vars[name] = v
 	}
+}
+
+// send sends req and returns the answer with its body read.
+func send(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
 }
 
 // member returns the value at a dotted path ("error.code") of m.
