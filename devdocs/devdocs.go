@@ -44,6 +44,8 @@ type Example struct {
 	User, Password string
 	// Bearer is sent as "Authorization: Bearer <Bearer>".
 	Bearer string
+	// Header holds other request headers.
+	Header []Param
 	// Form is an application/x-www-form-urlencoded body.
 	Form []Param
 	// JSON is an application/json body.
@@ -90,6 +92,9 @@ func (e Example) Placeholders() []string {
 	add(e.User)
 	add(e.Password)
 	add(e.Bearer)
+	for _, p := range e.Header {
+		add(p.Value)
+	}
 	for _, p := range e.Form {
 		add(p.Value)
 	}
@@ -145,6 +150,9 @@ func (e Example) Curl(issuer string) string {
 	}
 	if e.Bearer != "" {
 		line("-H " + shellQuote("Authorization: Bearer "+e.Bearer))
+	}
+	for _, p := range e.Header {
+		line("-H " + shellQuote(p.Name+": "+p.Value))
 	}
 	for _, p := range e.Form {
 		line("--data-urlencode " + shellQuote(p.Name+"="+p.Value))
@@ -273,6 +281,13 @@ func (e Example) Request(issuer string, vars map[string]string) (*http.Request, 
 			return nil, err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for _, p := range e.Header {
+		v, err := fill(p.Value)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set(p.Name, v)
 	}
 	return req, nil
 }

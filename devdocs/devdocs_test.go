@@ -25,9 +25,10 @@ func TestCurl(t *testing.T) {
   -u "$CLIENT_ID:$CLIENT_SECRET" \
   --data-urlencode grant_type=refresh_token \
   --data-urlencode "refresh_token=$REFRESH_TOKEN"`},
-		{"bearer on a whole URL", Example{Path: "$API_URL/v1/projects", Bearer: "$API_KEY"},
+		{"bearer on a whole URL", Example{Path: "$API_URL/v1/projects", Bearer: "$API_KEY", Header: []Param{{"Content-Type", "application/json"}}},
 			`curl -s "$API_URL/v1/projects" \
-  -H "Authorization: Bearer $API_KEY"`},
+  -H "Authorization: Bearer $API_KEY" \
+  -H 'Content-Type: application/json'`},
 		{"delete", Example{Method: http.MethodDelete, Path: "$URI", Bearer: "$TOKEN"},
 			`curl -s -X DELETE "$URI" \
   -H "Authorization: Bearer $TOKEN"`},
@@ -84,12 +85,12 @@ func TestRequest(t *testing.T) {
 		}
 	})
 	t.Run("json", func(t *testing.T) {
-		e := Example{Method: http.MethodPut, Path: "$URI", Bearer: "$CODE", JSON: `{"client_name": "$NAME"}`}
+		e := Example{Method: http.MethodPut, Path: "$URI", Bearer: "$CODE", JSON: `{"client_name": "$NAME"}`, Header: []Param{{"X-Name", "$NAME"}}}
 		req, err := e.Request("http://ignored", vars)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if req.URL.String() != vars["URI"] || req.Header.Get("Authorization") != "Bearer c&d=e" || req.Header.Get("Content-Type") != "application/json" {
+		if req.URL.String() != vars["URI"] || req.Header.Get("Authorization") != "Bearer c&d=e" || req.Header.Get("Content-Type") != "application/json" || req.Header.Get("X-Name") != vars["NAME"] {
 			t.Errorf("%s %v", req.URL, req.Header)
 		}
 		b, _ := io.ReadAll(req.Body)

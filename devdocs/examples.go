@@ -198,6 +198,7 @@ var Examples = []Example{
 		Title:   "Call the API with an API key",
 		Path:    "$API_URL/v1/projects",
 		Bearer:  "$API_KEY",
+		Header:  []Param{{"Content-Type", "application/json"}},
 		Status:  http.StatusOK,
 		Fields:  []string{"data"},
 		Headers: []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"},

@@ -837,7 +837,7 @@ func docsAuthCode(v docsView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 57, "<h2 class=\"docs-h2\">3. Send the user to the authorization endpoint</h2><p><code>state</code> is required (at least 8 characters): store it, and compare it with the one that comes back before you trust the code. Scopes are space-separated (<code>+</code> in a URL); see <a href=\"/docs/scopes\">Scopes</a>.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 57, "<h2 class=\"docs-h2\">3. Send the user to the authorization endpoint</h2><p><code>state</code> is required (at least 8 characters): store it, and compare it with the one that comes back before you trust the code. Scopes are space-separated (<code>+</code> in a URL); see <a href=\"/docs/scopes\">Scopes</a>. Encode each value for a URL: <code>redirect_uri=https%3A%2F%2Fyourapp.com%2Fcallback</code>.</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
