@@ -154,15 +154,17 @@ func formatInt(n int) string {
 func (s *Server) docsRoutes(mux *http.ServeMux) {
 	mux.Handle("GET "+pathDocs, s.Middleware(http.HandlerFunc(s.handleDocs)))
 	mux.Handle("GET "+pathDocs+"/{page}", s.Middleware(http.HandlerFunc(s.handleDocs)))
+	mux.Handle("GET "+pathDocs+"/{$}", s.Middleware(http.RedirectHandler(pathDocs, http.StatusMovedPermanently)))
 }
 
 // handleDocs serves a docs page. The pages are public: they need no session
 // and show nothing of the person reading them.
 func (s *Server) handleDocs(w http.ResponseWriter, r *http.Request) {
 	slug := r.PathValue("page")
-	if slug == "" {
+	switch slug {
+	case "":
 		slug = devdocs.PageOverview
-	} else if slug == devdocs.PageOverview {
+	case devdocs.PageOverview:
 		http.Redirect(w, r, pathDocs, http.StatusMovedPermanently)
 		return
 	}

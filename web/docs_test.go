@@ -129,7 +129,7 @@ func TestDocsPages(t *testing.T) {
 }
 
 // TestDocsNotFound: an unknown page is the error page's 404, and
-// /docs/overview is /docs.
+// /docs/overview and /docs/ are /docs.
 func TestDocsNotFound(t *testing.T) {
 	t.Parallel()
 	env := newDocsEnv(t)
@@ -139,9 +139,11 @@ func TestDocsNotFound(t *testing.T) {
 			t.Errorf("GET %s: status %d, want 404", path, resp.StatusCode)
 		}
 	}
-	resp := b.get("/docs/overview")
-	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != pathDocs {
-		t.Errorf("GET /docs/overview: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	for _, path := range []string{"/docs/overview", "/docs/"} {
+		resp := b.get(path)
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != pathDocs {
+			t.Errorf("GET %s: %d → %q, want 301 → %s", path, resp.StatusCode, resp.Header.Get("Location"), pathDocs)
+		}
 	}
 }
 
