@@ -20,6 +20,27 @@ const (
 	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
 )
 
+// ErrorCode is one code of the error envelope with its HTTP status and what
+// it tells the caller.
+type ErrorCode struct {
+	Status  int
+	Code    string
+	Meaning string
+}
+
+// Codes lists every code of the error envelope, by status, as the developer
+// documentation shows them.
+var Codes = []ErrorCode{
+	{http.StatusBadRequest, CodeBadRequest, "Invalid request parameters, or a malformed Authorization header."},
+	{http.StatusUnauthorized, CodeUnauthorized, "Missing or invalid API key or access token: absent, expired, revoked or unknown."},
+	{http.StatusForbidden, CodeForbidden, "Valid key or token, but without the scope the route requires."},
+	{http.StatusNotFound, CodeNotFound, "The resource does not exist."},
+	{http.StatusUnprocessableEntity, CodeUnprocessable, "Validation errors in the request body."},
+	{http.StatusTooManyRequests, CodeRateLimited, "Too many requests for the workspace's plan; retry after Retry-After seconds."},
+	{http.StatusInternalServerError, CodeInternalError, "Server error (report to support)."},
+	{http.StatusServiceUnavailable, CodeServiceUnavailable, "The authorization server is temporarily unavailable; retry after Retry-After seconds with the same credentials."},
+}
+
 // envelope is the documented error body:
 //
 //	{"error": {"code": "NOT_FOUND", "message": "…", "status": 404}}

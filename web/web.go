@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -79,6 +80,8 @@ type Config struct {
 	// *authz.IDTokenHintVerifier in production. When nil, a request with a
 	// hint is refused (400).
 	IDTokenHints IDTokenHintVerifier
+	// Docs is what the developer docs pages show of the configuration.
+	Docs DocsConfig
 }
 
 // DefaultLogoUploads lets a user upload 10 logos at once, and then one
@@ -154,6 +157,10 @@ type Server struct {
 	metrics     *metrics.Metrics
 
 	hints IDTokenHintVerifier
+
+	// issuer and docs are shown on the developer docs pages.
+	issuer string
+	docs   DocsConfig
 }
 
 // New validates cfg, reporting every problem at once, and returns a Server.
@@ -235,6 +242,9 @@ func New(cfg Config, store Store) (*Server, error) {
 		metrics:     cfg.Metrics,
 
 		hints: cfg.IDTokenHints,
+
+		issuer: strings.TrimSuffix(cfg.Issuer, "/"),
+		docs:   cfg.Docs,
 	}, nil
 }
 
@@ -251,4 +261,5 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET "+endSessionPath, s.Middleware(http.HandlerFunc(s.handleEndSession)))
 	mux.Handle("POST "+endSessionPath, s.Middleware(http.HandlerFunc(s.handleEndSession)))
 	s.settingsRoutes(mux)
+	s.docsRoutes(mux)
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/nextoria/authz/authz"
 	"github.com/nextoria/authz/graceful"
 	"github.com/nextoria/authz/metrics"
-	"github.com/nextoria/authz/ratelimit"
 	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/resource"
 	"github.com/nextoria/authz/secret"
@@ -121,6 +120,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		LoginThrottle:     signInThrottle(cfg.Limits),
 		Metrics:           m,
 		IDTokenHints:      authz.NewIDTokenHintVerifier(keySet, cfg.Issuer),
+		Docs:              docsConfig(cfg),
 	}, store)
 	if err != nil {
 		return nil, err
@@ -133,13 +133,9 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		RefreshTokenMaxLifetime:   cfg.OAuth.RefreshTokenLifespan,
 		AuthorizationCodeLifespan: cfg.OAuth.AuthorizationCodeLifespan,
 		Keys:                      keys,
-		Limits: authz.EndpointLimits{
-			Token:         ratelimit.Limit{Rate: cfg.Limits.TokenPerMinute, Burst: cfg.Limits.TokenBurst},
-			Introspection: ratelimit.Limit{Rate: cfg.Limits.IntrospectionPerMinute, Burst: cfg.Limits.IntrospectionBurst},
-			Revocation:    ratelimit.Limit{Rate: cfg.Limits.RevocationPerMinute, Burst: cfg.Limits.RevocationBurst},
-		},
-		Logger:  logger,
-		Metrics: m,
+		Limits:                    endpointLimits(cfg.Limits),
+		Logger:                    logger,
+		Metrics:                   m,
 	}, store, keySet, browser)
 	if err != nil {
 		return nil, err
