@@ -1,0 +1,2 @@
+-- Intentionally empty: keeps the migration sequence contiguous.
+SELECT 1;
