@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/registration"
 )
 
 // metadataDoc is the RFC 8414 authorization server metadata.
@@ -26,6 +27,7 @@ type metadataDoc struct {
 	IntrospectionAuthMethods          []string `json:"introspection_endpoint_auth_methods_supported"`
 	RevocationEndpoint                string   `json:"revocation_endpoint"`
 	RevocationAuthMethods             []string `json:"revocation_endpoint_auth_methods_supported"`
+	RegistrationEndpoint              string   `json:"registration_endpoint"`
 }
 
 func (s *Server) metadataDocument() metadataDoc {
@@ -46,6 +48,7 @@ func (s *Server) metadataDocument() metadataDoc {
 		IntrospectionAuthMethods:          []string{"client_secret_basic"},
 		RevocationEndpoint:                iss + RevokePath,
 		RevocationAuthMethods:             []string{"client_secret_basic", "client_secret_post", "none"},
+		RegistrationEndpoint:              iss + registration.Path,
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/authz"
 	"github.com/nextoria/authz/ratelimit"
+	dcr "github.com/nextoria/authz/registration"
 	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/resource"
 	"github.com/nextoria/authz/secret"
@@ -50,8 +51,10 @@ type app struct {
 	keySet  *authz.KeySet
 	authz   *authz.Server
 	apiKeys *apikey.Service
-	handler http.Handler
-	logger  *slog.Logger
+	// registration serves /v1/oauth/register (RFC 7591/7592).
+	registration *dcr.Handler
+	handler      http.Handler
+	logger       *slog.Logger
 }
 
 // newApp connects to the database, applies pending migrations (under
@@ -130,10 +133,15 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		return nil, err
 	}
 	az.SetAPIKeys(authz.NewAPIKeyIntrospector(apiKeys, cfg.Issuer))
+	reg, err := newRegistration(ctx, cfg, store, keys, logger)
+	if err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	az.Routes(mux)
 	browser.Routes(mux)
+	reg.Routes(mux)
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
 		writeHealth(w, http.StatusOK, "ok")
 	})
@@ -158,7 +166,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	})
 
 	cop := http.NewCrossOriginProtection()
-	for _, p := range authz.BypassCrossOriginProtection() {
+	for _, p := range append(authz.BypassCrossOriginProtection(), dcr.BypassCrossOriginProtection()...) {
 		cop.AddInsecureBypassPattern(p)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +181,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	h = logRequests(logger, h)
 	h = reqid.Middleware(cfg.Proxy.Trusted, h)
 	ok = true
-	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, handler: h, logger: logger}, nil
+	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, registration: reg, handler: h, logger: logger}, nil
 }
 
 // run serves until ctx ends, then shuts down gracefully.
