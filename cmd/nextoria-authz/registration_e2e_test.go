@@ -463,4 +463,3 @@ func TestRegistrationMetadataAdvertised(t *testing.T) {
 		t.Errorf("registration_endpoint = %v", doc["registration_endpoint"])
 	}
 }
-
