@@ -27,6 +27,7 @@ import (
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/ratelimit"
+	"github.com/nextoria/authz/registration"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -56,6 +57,10 @@ type Config struct {
 	// APIKeys creates, lists and revokes the workspace API keys of the
 	// settings pages; an *apikey.Service in production.
 	APIKeys APIKeyService
+	// RegistrationTokens creates, lists and revokes the initial access
+	// tokens of client registration by API; a registration.Tokens in
+	// production. When nil, the registration tokens page says it is off.
+	RegistrationTokens RegistrationTokenService
 	// TrustProxyHeaders says the server runs behind a trusted reverse proxy
 	// that appends the client's address to X-Forwarded-For; sign-in
 	// throttling then counts that address instead of the connection's.
@@ -121,19 +126,33 @@ type APIKeyService interface {
 
 var _ APIKeyService = (*apikey.Service)(nil)
 
+// RegistrationTokenService creates, lists and revokes a workspace's initial
+// access tokens (invalid input is a registration.FieldErrors).
+// registration.Tokens satisfies it. Only administrators reach it.
+type RegistrationTokenService interface {
+	Create(ctx context.Context, workspaceID, createdBy, name string, expiresIn time.Duration) (storage.RegistrationToken, string, error)
+	List(ctx context.Context, workspaceID string) ([]storage.RegistrationToken, error)
+	Revoke(ctx context.Context, workspaceID, id string) (storage.RegistrationToken, error)
+}
+
+var _ RegistrationTokenService = registration.Tokens{}
+
 // Server serves the browser pages and offers the session, CSRF and rendering
 // helpers the authorization endpoint uses. It is safe for concurrent use.
 type Server struct {
 	store    Store
 	apps     AppService
 	apiKeys  APIKeyService
+	regToks  RegistrationTokenService
 	throttle LoginThrottlePolicy
 	trustXFF bool
 	log      *slog.Logger
 	csrfKey  []byte
 	lifetime time.Duration
 	hsts     bool
-	// issuerScheme is the issuer URL's scheme; it decides the cookie name.
+	// issuer is the public base URL; issuerScheme its scheme, which decides
+	// the cookie name.
+	issuer       string
 	issuerScheme string
 	cookies      *sessions.CookieStore
 
@@ -202,12 +221,14 @@ func New(cfg Config, store Store) (*Server, error) {
 		store:        store,
 		apps:         cfg.Apps,
 		apiKeys:      cfg.APIKeys,
+		regToks:      cfg.RegistrationTokens,
 		throttle:     throttle,
 		trustXFF:     cfg.TrustProxyHeaders,
 		log:          logger,
 		csrfKey:      append([]byte(nil), cfg.Keys.CSRF...),
 		lifetime:     lifetime,
 		hsts:         u.Scheme == "https",
+		issuer:       cfg.Issuer,
 		issuerScheme: u.Scheme,
 		cookies:      newCookieStore(cfg.Keys, cfg.SecureCookies, lifetime),
 

@@ -101,15 +101,16 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	}
 	apiKeys := &apikey.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash), Logger: logger}
 	browser, err := web.New(web.Config{
-		Issuer:            cfg.Issuer,
-		Keys:              keys,
-		SecureCookies:     secureCookies(cfg.Issuer, dev),
-		SessionLifetime:   cfg.Session.Lifetime,
-		Logger:            logger,
-		Apps:              apps.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
-		APIKeys:           apiKeys,
-		TrustProxyHeaders: cfg.Proxy.Trusted,
-		LoginThrottle:     signInThrottle(cfg.Limits),
+		Issuer:             cfg.Issuer,
+		Keys:               keys,
+		SecureCookies:      secureCookies(cfg.Issuer, dev),
+		SessionLifetime:    cfg.Session.Lifetime,
+		Logger:             logger,
+		Apps:               apps.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
+		APIKeys:            apiKeys,
+		RegistrationTokens: dcr.Tokens{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
+		TrustProxyHeaders:  cfg.Proxy.Trusted,
+		LoginThrottle:      signInThrottle(cfg.Limits),
 	}, store)
 	if err != nil {
 		return nil, err
