@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"github.com/nextoria/authz/apps"
+	"github.com/nextoria/authz/docs"
 	"github.com/nextoria/authz/ratelimit"
 	dcr "github.com/nextoria/authz/registration"
 	"github.com/nextoria/authz/secret"
@@ -43,4 +45,12 @@ func newRegistration(ctx context.Context, cfg Config, store *storage.Store, keys
 		TrustProxyHeaders: cfg.Proxy.Trusted,
 		Logger:            logger,
 	}), nil
+}
+
+// serveOpenAPI serves docs/openapi.yaml, the contract of every JSON endpoint.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(docs.OpenAPI)
 }

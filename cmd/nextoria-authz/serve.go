@@ -157,6 +157,8 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		writeHealth(w, http.StatusOK, "ok")
 	})
 
+	mux.HandleFunc("GET /openapi.yaml", serveOpenAPI)
+
 	// Anything else: the documented JSON envelope under /v1/, an error page elsewhere.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
