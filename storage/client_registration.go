@@ -103,14 +103,25 @@ func (s *Store) ListRegistrationTokens(ctx context.Context, workspaceID string) 
 			return r.token(), err
 		})
 	}
+	out, err = workspaceList(out, err)
+	if err != nil {
+		return nil, fmt.Errorf("storage: list registration tokens of workspace %q: %w", workspaceID, err)
+	}
+	return out, nil
+}
+
+// workspaceList finishes a list query by workspace: a workspace id that is
+// not a UUID (22P02) names no workspace and lists nothing; other errors are
+// mapped; an empty list is empty, not nil.
+func workspaceList[T any](out []T, err error) ([]T, error) {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == sqlstateInvalidTextRepresentation:
-		return []RegistrationToken{}, nil
+		return []T{}, nil
 	case err != nil:
-		return nil, fmt.Errorf("storage: list registration tokens of workspace %q: %w", workspaceID, mapError(err))
+		return nil, mapError(err)
 	case out == nil:
-		return []RegistrationToken{}, nil
+		return []T{}, nil
 	}
 	return out, nil
 }

@@ -12,7 +12,9 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"os"
 	"sync"
+	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -167,4 +169,23 @@ func WrapDefault() (*Mismatches, error) {
 	m := &Mismatches{}
 	http.DefaultTransport = &Transport{Base: http.DefaultTransport, Validator: v, Report: m.Add}
 	return m, nil
+}
+
+// Main runs a package's tests with http.DefaultTransport validating every
+// JSON response (WrapDefault), and returns the exit code: a failure when a
+// test failed or any response did not match. Use it as
+//
+//	func TestMain(m *testing.M) { os.Exit(openapitest.Main(m)) }
+func Main(m *testing.M) int {
+	mismatches, err := WrapDefault()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	if err := mismatches.Err(); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: responses that do not match docs/openapi.yaml:\n%v\n", err)
+		return 1
+	}
+	return code
 }
