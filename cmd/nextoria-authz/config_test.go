@@ -263,6 +263,17 @@ func TestValidate(t *testing.T) {
 			"oauth.authorization_code_lifespan must be a positive duration", "session.lifetime must be a positive duration",
 		}},
 		{"negative grace period", func(c *Config) { c.OAuth.RefreshGracePeriod = -time.Second }, false, []string{"refresh_grace_period must not be negative"}},
+		{"open registration with a workspace", func(c *Config) {
+			c.OAuth.OpenRegistration, c.OAuth.OpenRegistrationWorkspace = true, "6b1f0b6d-bb9e-4e5b-91f9-a2f59d1c8f74"
+		}, false, nil},
+		{"open registration without a workspace", func(c *Config) { c.OAuth.OpenRegistration = true }, false,
+			[]string{"oauth.open_registration is on but oauth.open_registration_workspace is empty"}},
+		{"open registration into a non-id", func(c *Config) {
+			c.OAuth.OpenRegistration, c.OAuth.OpenRegistrationWorkspace = true, "Sandbox"
+		}, false, []string{`oauth.open_registration_workspace "Sandbox" must be a workspace id`}},
+		{"workspace without open registration", func(c *Config) { c.OAuth.OpenRegistrationWorkspace = "6b1f0b6d-bb9e-4e5b-91f9-a2f59d1c8f74" }, false,
+			[]string{"oauth.open_registration_workspace is set but oauth.open_registration is off"}},
+		{"registration limit without burst", func(c *Config) { c.Limits.RegistrationBurst = 0 }, false, []string{"limits.registration_per_minute"}},
 		{"unknown log level and format", func(c *Config) { c.Log = LogConfig{Level: "verbose", Format: "xml"} }, false,
 			[]string{`log.level "verbose" is unknown`, `log.format "xml" is unknown`}},
 		{"every problem at once", func(c *Config) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 	dcr "github.com/nextoria/authz/registration"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
+	"github.com/nextoria/authz/storage/storagetest"
 )
 
 // initialToken makes an initial access token of the test workspace.
@@ -461,5 +463,53 @@ func TestRegistrationMetadataAdvertised(t *testing.T) {
 	getJSON(t, s.URL+"/.well-known/oauth-authorization-server", &doc)
 	if doc["registration_endpoint"] != s.URL+dcr.Path {
 		t.Errorf("registration_endpoint = %v", doc["registration_endpoint"])
+	}
+}
+
+func TestRegistrationOpen(t *testing.T) {
+	t.Parallel()
+	var openWS string
+	s := startE2E(t, func(c *Config) {
+		// The workspace must exist before the server starts.
+		pool, err := storage.Connect(t.Context(), c.Database.URL, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		if _, err := storage.Migrate(t.Context(), pool); err != nil {
+			t.Fatal(err)
+		}
+		ws, err := storage.New(pool, storage.Options{}).CreateWorkspace(t.Context(), "Sandbox", storage.PlanStarter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		openWS = ws.ID
+		c.OAuth.OpenRegistration, c.OAuth.OpenRegistrationWorkspace = true, ws.ID
+	})
+	c := s.register(t, "", map[string]any{"client_name": "Anyone", "redirect_uris": []string{"https://anyone.example/cb"}})
+	app, err := s.store.GetApp(t.Context(), c["client_id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.WorkspaceID != openWS || app.OwnerID != "" {
+		t.Errorf("openly registered app: workspace %q owner %q, want %q and none", app.WorkspaceID, app.OwnerID, openWS)
+	}
+	// A token that is sent must still be good.
+	if status, _, _ := regCall(t, http.MethodPost, s.URL+dcr.Path, "nxr_wrong", "application/json",
+		regJSON(t, map[string]any{"client_name": "X", "redirect_uris": []string{"https://x.example/cb"}})); status != http.StatusUnauthorized {
+		t.Errorf("open registration with a wrong token: %d, want 401", status)
+	}
+}
+
+func TestRegistrationOpenNeedsWorkspace(t *testing.T) {
+	t.Parallel()
+	cfg := defaultConfig()
+	cfg.Database.URL = storagetest.NewDatabase(t)
+	cfg.Secrets.System = secret.Token()
+	cfg.OAuth.Audience = cfg.Issuer
+	cfg.OAuth.OpenRegistration, cfg.OAuth.OpenRegistrationWorkspace = true, "6b1f0b6d-bb9e-4e5b-91f9-a2f59d1c8f74"
+	_, err := newApp(t.Context(), cfg, true, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "no such workspace") {
+		t.Fatalf("newApp = %v, want the missing workspace reported", err)
 	}
 }
