@@ -11,8 +11,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
