@@ -96,6 +96,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			IntrospectionPerMinute: 600_000, IntrospectionBurst: 50_000,
 			RevocationPerMinute: 600, RevocationBurst: 100,
 			SignInPerIP: 100, SignInPerAccountIP: 5, SignInPerAccount: 20,
+			RegistrationPerMinute: 60, RegistrationBurst: 20,
 		},
 		Log: LogConfig{Level: "info", Format: "json"},
 	}
