@@ -40,6 +40,11 @@ var (
 // the non-secret identifier shown in lists, e.g. "nxh_ukmov5Ui".
 type Parsed = keyformat.Parsed
 
+// Format is the shape of a key (prefix, 256 random bits in base62, CRC-32
+// checksum), for other credentials that secret scanners should find, each
+// with its own prefix.
+type Format = keyformat.Format
+
 // New returns a fresh API key with 256 bits from the system CSPRNG.
 func New() (string, error) { return keyformat.New() }
 

@@ -41,8 +41,8 @@ func (s Service) Register(ctx context.Context, r Registration) (storage.App, str
 	if fe != nil {
 		return storage.App{}, "", fe
 	}
-	if r.WorkspaceID == "" || r.OwnerID == "" {
-		return storage.App{}, "", errors.New("apps: register: workspace and owner are required")
+	if r.WorkspaceID == "" {
+		return storage.App{}, "", errors.New("apps: register: a workspace is required")
 	}
 	profile := r.Profile.normalize()
 	na := storage.NewApp{

@@ -60,7 +60,9 @@ type Registration struct {
 	// re-encoded as PNG before it is stored.
 	Logo        []byte
 	WorkspaceID string
-	OwnerID     string
+	// OwnerID is the registering user; "" for an app registered by API
+	// without one (its workspace's administrators manage it).
+	OwnerID string
 	// Profile is optional: homepage, privacy policy and a one-line description.
 	Profile Profile
 	// IDTokenAlg is the algorithm of the app's OpenID Connect ID tokens:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/registration"
 )
 
 // metadataDoc is the RFC 8414 authorization server metadata, which is also
@@ -39,6 +40,7 @@ type metadataDoc struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
+	RegistrationEndpoint              string   `json:"registration_endpoint"`
 }
 
 // claimsSupported are the claims of the ID token and the UserInfo response.
@@ -75,6 +77,7 @@ func (s *Server) metadataDocument() metadataDoc {
 		RequestParameterSupported:         false,
 		RequestURIParameterSupported:      false,
 		ClaimsParameterSupported:          false,
+		RegistrationEndpoint:              iss + registration.Path,
 	}
 }
 

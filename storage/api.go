@@ -141,7 +141,7 @@ func (s *Store) DeleteLoginSession(ctx context.Context, idHash []byte) error {
 // alias oauth_apps as a and LEFT JOIN oauth_app_logos as l.
 const appColumns = `a.id, a.client_id, a.secret_hash, a.rotated_secret_hash,
 	a.rotated_secret_expires_at, a.name, a.redirect_uris, a.scopes, a.public,
-	NOT a.pkce_required, a.workspace_id, a.owner_id, l.sha256, a.created_at, a.updated_at,
+	NOT a.pkce_required, a.workspace_id, coalesce(a.owner_id::text, ''), l.sha256, a.created_at, a.updated_at,
 	a.homepage_url, a.privacy_url, a.description, a.id_token_alg, a.post_logout_redirect_uris`
 
 // appRow receives appColumns, including the nullable ones.
@@ -215,7 +215,7 @@ func (s *Store) CreateApp(ctx context.Context, a NewApp) (App, error) {
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			 RETURNING id, created_at, updated_at`,
 			app.ClientID, app.SecretHash, app.Name, app.RedirectURIs, app.Scopes, app.Public,
-			app.WorkspaceID, app.OwnerID, app.HomepageURL, app.PrivacyURL, app.Description,
+			app.WorkspaceID, nullIfEmpty(app.OwnerID), app.HomepageURL, app.PrivacyURL, app.Description,
 			!app.PKCEOptional, app.IDTokenAlg, app.PostLogoutRedirectURIs).Scan(&app.ID, &app.CreatedAt, &app.UpdatedAt); err != nil {
 			return mapError(err)
 		}
@@ -236,6 +236,14 @@ func (s *Store) CreateApp(ctx context.Context, a NewApp) (App, error) {
 		return App{}, fmt.Errorf("storage: create app %q: %w", a.ClientID, err)
 	}
 	return app, nil
+}
+
+// nullIfEmpty is NULL for "" and s otherwise, for nullable columns.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // GetApp loads an app by client_id without its logo bytes.

@@ -2,12 +2,10 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // apiKeyColumns lists the columns scanned by apiKeyRow.dest, in order;
@@ -86,14 +84,9 @@ func (s *Store) ListAPIKeys(ctx context.Context, workspaceID string) ([]APIKey, 
 			return r.key(), err
 		})
 	}
-	var pgErr *pgconn.PgError
-	switch {
-	case errors.As(err, &pgErr) && pgErr.Code == sqlstateInvalidTextRepresentation:
-		return []APIKey{}, nil
-	case err != nil:
-		return nil, fmt.Errorf("storage: list API keys of workspace %q: %w", workspaceID, mapError(err))
-	case keys == nil:
-		return []APIKey{}, nil
+	keys, err = workspaceList(keys, err)
+	if err != nil {
+		return nil, fmt.Errorf("storage: list API keys of workspace %q: %w", workspaceID, err)
 	}
 	return keys, nil
 }

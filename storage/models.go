@@ -92,9 +92,11 @@ type App struct {
 	Scopes                 []string
 	Public                 bool
 	WorkspaceID            string
-	OwnerID                string
-	HasLogo                bool
-	LogoSHA256             string // hex; changes when the logo changes (cache busting)
+	// OwnerID is the user who registered the app; "" for an app registered
+	// by API without a user behind it (see RegistrationToken).
+	OwnerID    string
+	HasLogo    bool
+	LogoSHA256 string // hex; changes when the logo changes (cache busting)
 	// HomepageURL, PrivacyURL and Description are the app's public profile,
 	// shown on the consent screen; empty when not given.
 	HomepageURL string

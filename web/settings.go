@@ -25,6 +25,7 @@ const (
 	pathAppsNew    = "/settings/api/apps/new"
 	pathKeys       = "/settings/api/keys"
 	pathKeysNew    = "/settings/api/keys/new"
+	pathRegTokens  = "/settings/api/registration-tokens"
 	pathAuthorized = "/settings/authorized-apps"
 )
 
@@ -33,6 +34,7 @@ const (
 	navApps       = "apps"
 	navKeys       = "api-keys"
 	navKeyNew     = "new-api-key"
+	navRegTokens  = "registration-tokens"
 	navAuthorized = "authorized-apps"
 )
 
@@ -58,6 +60,7 @@ var settingsNav = []navGroup{
 		{navApps, "OAuth Applications", pathApps, false},
 		{navKeys, "API keys", pathKeys, false},
 		{navKeyNew, "New API Key", pathKeysNew, false},
+		{navRegTokens, "Registration tokens", pathRegTokens, true},
 	}},
 	{"account", "Account", []navItem{
 		{navAuthorized, "Authorized apps", pathAuthorized, false},
@@ -110,6 +113,10 @@ func (s *Server) settingsRoutes(mux *http.ServeMux) {
 	post(pathKeys, s.handleKeyCreate)
 	get(pathKeys+"/{id}/revoke", s.handleKeyRevokeConfirm)
 	post(pathKeys+"/{id}/revoke", s.handleKeyRevoke)
+	get(pathRegTokens, s.handleRegTokens)
+	post(pathRegTokens, s.handleRegTokenCreate)
+	get(pathRegTokens+"/{id}/revoke", s.handleRegTokenRevokeConfirm)
+	post(pathRegTokens+"/{id}/revoke", s.handleRegTokenRevoke)
 	get(pathAuthorized, s.handleGrants)
 	get(pathAuthorized+"/{client_id}/revoke", s.handleGrantRevokeConfirm)
 	get(pathSecurityLog, s.handleSecurityLog)
@@ -153,6 +160,8 @@ func returnPath(r *http.Request) string {
 		return pathAuthorized
 	case strings.HasPrefix(p, pathKeys+"/"):
 		return pathKeys
+	case strings.HasPrefix(p, pathRegTokens):
+		return pathRegTokens
 	case strings.HasSuffix(p, "/secret"), strings.HasSuffix(p, "/delete"):
 		return path.Dir(p)
 	}

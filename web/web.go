@@ -29,6 +29,7 @@ import (
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/metrics"
 	"github.com/nextoria/authz/ratelimit"
+	"github.com/nextoria/authz/registration"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
 )
@@ -62,6 +63,10 @@ type Config struct {
 	// sign-outs, consent revocations, app and API key changes) and backs
 	// the Security log page; a *storage.Store in production.
 	Audit AuditLog
+	// RegistrationTokens creates, lists and revokes the initial access
+	// tokens of client registration by API; a registration.Tokens in
+	// production. When nil, the registration tokens page says it is off.
+	RegistrationTokens RegistrationTokenService
 	// TrustProxyHeaders says the server runs behind a trusted reverse proxy
 	// that appends the client's address to X-Forwarded-For; sign-in
 	// throttling then counts that address instead of the connection's.
@@ -135,6 +140,17 @@ type APIKeyService interface {
 
 var _ APIKeyService = (*apikey.Service)(nil)
 
+// RegistrationTokenService creates, lists and revokes a workspace's initial
+// access tokens (invalid input is a registration.FieldErrors).
+// registration.Tokens satisfies it. Only administrators reach it.
+type RegistrationTokenService interface {
+	Create(ctx context.Context, workspaceID, createdBy, name string, expiresIn time.Duration) (storage.RegistrationToken, string, error)
+	List(ctx context.Context, workspaceID string) ([]storage.RegistrationToken, error)
+	Revoke(ctx context.Context, workspaceID, id string) (storage.RegistrationToken, error)
+}
+
+var _ RegistrationTokenService = registration.Tokens{}
+
 // Server serves the browser pages and offers the session, CSRF and rendering
 // helpers the authorization endpoint uses. It is safe for concurrent use.
 type Server struct {
@@ -142,13 +158,17 @@ type Server struct {
 	apps     AppService
 	apiKeys  APIKeyService
 	audit    AuditLog
+	regToks  RegistrationTokenService
 	throttle LoginThrottlePolicy
 	trustXFF bool
 	log      *slog.Logger
 	csrfKey  []byte
 	lifetime time.Duration
 	hsts     bool
-	// issuerScheme is the issuer URL's scheme; it decides the cookie name.
+	// issuer is the public base URL without a trailing slash (also shown
+	// on the developer docs pages); issuerScheme its scheme, which decides
+	// the cookie name.
+	issuer       string
 	issuerScheme string
 	cookies      *sessions.CookieStore
 
@@ -158,9 +178,8 @@ type Server struct {
 
 	hints IDTokenHintVerifier
 
-	// issuer and docs are shown on the developer docs pages.
-	issuer string
-	docs   DocsConfig
+	// docs is what the developer docs pages show of the configuration.
+	docs DocsConfig
 }
 
 // New validates cfg, reporting every problem at once, and returns a Server.
@@ -228,12 +247,14 @@ func New(cfg Config, store Store) (*Server, error) {
 		apps:         cfg.Apps,
 		apiKeys:      cfg.APIKeys,
 		audit:        cfg.Audit,
+		regToks:      cfg.RegistrationTokens,
 		throttle:     throttle,
 		trustXFF:     cfg.TrustProxyHeaders,
 		log:          logger,
 		csrfKey:      append([]byte(nil), cfg.Keys.CSRF...),
 		lifetime:     lifetime,
 		hsts:         u.Scheme == "https",
+		issuer:       strings.TrimSuffix(cfg.Issuer, "/"),
 		issuerScheme: u.Scheme,
 		cookies:      newCookieStore(cfg.Keys, cfg.SecureCookies, lifetime),
 
@@ -243,8 +264,7 @@ func New(cfg Config, store Store) (*Server, error) {
 
 		hints: cfg.IDTokenHints,
 
-		issuer: strings.TrimSuffix(cfg.Issuer, "/"),
-		docs:   cfg.Docs,
+		docs: cfg.Docs,
 	}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -122,6 +123,11 @@ type OAuthConfig struct {
 	// RefreshGracePeriod lets a rotated refresh token be used again for this
 	// long, so a client that lost a refresh response can retry. 0 disables it.
 	RefreshGracePeriod time.Duration `koanf:"refresh_grace_period"`
+	// OpenRegistration lets anyone register a client at /v1/oauth/register
+	// without an initial access token; the apps land in
+	// OpenRegistrationWorkspace. Off by default.
+	OpenRegistration          bool   `koanf:"open_registration"`
+	OpenRegistrationWorkspace string `koanf:"open_registration_workspace"`
 }
 
 // SessionConfig tunes the browser sign-in session.
@@ -145,6 +151,10 @@ type LimitsConfig struct {
 	SignInPerIP        int `koanf:"signin_per_ip"`
 	SignInPerAccountIP int `koanf:"signin_per_account_ip"`
 	SignInPerAccount   int `koanf:"signin_per_account"`
+	// Client registrations per initial access token (per client address
+	// under open registration).
+	RegistrationPerMinute int `koanf:"registration_per_minute"`
+	RegistrationBurst     int `koanf:"registration_burst"`
 }
 
 // ShutdownConfig sets how serve stops on SIGTERM or SIGINT: see package
@@ -203,6 +213,7 @@ func defaultConfig() Config {
 			IntrospectionPerMinute: 600_000, IntrospectionBurst: 50_000,
 			RevocationPerMinute: 600, RevocationBurst: 100,
 			SignInPerIP: 100, SignInPerAccountIP: 5, SignInPerAccount: 20,
+			RegistrationPerMinute: 60, RegistrationBurst: 20,
 		},
 		Shutdown: ShutdownConfig{Drain: graceful.DefaultDrain, Timeout: graceful.DefaultTimeout},
 		Log:      LogConfig{Level: "info", Format: "json"},
@@ -391,6 +402,7 @@ func (c Config) Validate(dev bool) error {
 		{"limits.token", c.Limits.TokenPerMinute, c.Limits.TokenBurst},
 		{"limits.introspection", c.Limits.IntrospectionPerMinute, c.Limits.IntrospectionBurst},
 		{"limits.revocation", c.Limits.RevocationPerMinute, c.Limits.RevocationBurst},
+		{"limits.registration", c.Limits.RegistrationPerMinute, c.Limits.RegistrationBurst},
 	} {
 		if l.rate < 0 || l.burst < 0 || (l.rate > 0 && l.burst < 1) {
 			errs = append(errs, fmt.Errorf("%s_per_minute and %s_burst must not be negative, and a limit needs a burst of at least 1 (got %d/min, burst %d)", l.key, l.key, l.rate, l.burst))
@@ -413,6 +425,7 @@ func (c Config) Validate(dev bool) error {
 	if c.Shutdown.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown.timeout must be a positive duration such as 25s, got %s", c.Shutdown.Timeout))
 	}
+	errs = append(errs, c.OAuth.validateOpenRegistration()...)
 	return errors.Join(errs...)
 }
 
@@ -549,3 +562,22 @@ func envNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// validateOpenRegistration checks the open-registration keys: a workspace id
+// (a UUID) exactly when open registration is on. That the workspace exists
+// is checked once the database is reachable.
+func (o OAuthConfig) validateOpenRegistration() []error {
+	ws := o.OpenRegistrationWorkspace
+	switch {
+	case o.OpenRegistration && ws == "":
+		return []error{errors.New("oauth.open_registration is on but oauth.open_registration_workspace is empty: set it to the id of the workspace that openly registered apps join")}
+	case o.OpenRegistration && !uuidPattern.MatchString(ws):
+		return []error{fmt.Errorf("oauth.open_registration_workspace %q must be a workspace id (a UUID)", ws)}
+	case !o.OpenRegistration && ws != "":
+		return []error{errors.New("oauth.open_registration_workspace is set but oauth.open_registration is off: turn it on, or clear the workspace")}
+	}
+	return nil
+}
+
+// uuidPattern matches a UUID in its canonical text form.
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

@@ -96,6 +96,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			IntrospectionPerMinute: 600_000, IntrospectionBurst: 50_000,
 			RevocationPerMinute: 600, RevocationBurst: 100,
 			SignInPerIP: 100, SignInPerAccountIP: 5, SignInPerAccount: 20,
+			RegistrationPerMinute: 60, RegistrationBurst: 20,
 		},
 		Shutdown: ShutdownConfig{Drain: 5 * time.Second, Timeout: 25 * time.Second},
 		Log:      LogConfig{Level: "info", Format: "json"},
@@ -276,6 +277,17 @@ func TestValidate(t *testing.T) {
 		{"bad shutdown durations", func(c *Config) { c.Shutdown = ShutdownConfig{Drain: -time.Second, Timeout: 0} }, false,
 			[]string{"shutdown.drain must be 0s (no drain) or a positive duration", "shutdown.timeout must be a positive duration"}},
 		{"audit retention under a day", func(c *Config) { c.Audit.Retention = time.Hour }, false, []string{"audit.retention must be at least 24h"}},
+		{"open registration with a workspace", func(c *Config) {
+			c.OAuth.OpenRegistration, c.OAuth.OpenRegistrationWorkspace = true, "6b1f0b6d-bb9e-4e5b-91f9-a2f59d1c8f74"
+		}, false, nil},
+		{"open registration without a workspace", func(c *Config) { c.OAuth.OpenRegistration = true }, false,
+			[]string{"oauth.open_registration is on but oauth.open_registration_workspace is empty"}},
+		{"open registration into a non-id", func(c *Config) {
+			c.OAuth.OpenRegistration, c.OAuth.OpenRegistrationWorkspace = true, "Sandbox"
+		}, false, []string{`oauth.open_registration_workspace "Sandbox" must be a workspace id`}},
+		{"workspace without open registration", func(c *Config) { c.OAuth.OpenRegistrationWorkspace = "6b1f0b6d-bb9e-4e5b-91f9-a2f59d1c8f74" }, false,
+			[]string{"oauth.open_registration_workspace is set but oauth.open_registration is off"}},
+		{"registration limit without burst", func(c *Config) { c.Limits.RegistrationBurst = 0 }, false, []string{"limits.registration_per_minute"}},
 		{"unknown log level and format", func(c *Config) { c.Log = LogConfig{Level: "verbose", Format: "xml"} }, false,
 			[]string{`log.level "verbose" is unknown`, `log.format "xml" is unknown`}},
 		{"every problem at once", func(c *Config) {

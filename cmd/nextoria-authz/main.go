@@ -102,6 +102,7 @@ for example NEXTORIA_DATABASE_URL for database.url. The variables are:
 		c.usersCmd(),
 		c.appsCmd(),
 		c.apiKeysCmd(),
+		c.registrationTokensCmd(),
 		c.cleanupCmd(),
 		c.resourceServersCmd(),
 		c.keysCmd(),

@@ -24,6 +24,7 @@ import (
 	"github.com/nextoria/authz/authz"
 	"github.com/nextoria/authz/graceful"
 	"github.com/nextoria/authz/metrics"
+	dcr "github.com/nextoria/authz/registration"
 	"github.com/nextoria/authz/reqid"
 	"github.com/nextoria/authz/resource"
 	"github.com/nextoria/authz/secret"
@@ -58,8 +59,10 @@ type app struct {
 	handler http.Handler
 	logger  *slog.Logger
 	// state turns /health/ready to 503 when the drain starts.
-	state *graceful.State
+	state   *graceful.State
 	metrics *metrics.Metrics // nil when metrics.listen is empty
+	// registration serves /v1/oauth/register (RFC 7591/7592).
+	registration *dcr.Handler
 }
 
 // newApp connects to the database, applies pending migrations (under
@@ -108,19 +111,20 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	m := newMetrics(cfg.Metrics, pool)
 	apiKeys := &apikey.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash), Logger: logger}
 	browser, err := web.New(web.Config{
-		Issuer:            cfg.Issuer,
-		Keys:              keys,
-		SecureCookies:     secureCookies(cfg.Issuer, dev),
-		SessionLifetime:   cfg.Session.Lifetime,
-		Logger:            logger,
-		Apps:              apps.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
-		APIKeys:           apiKeys,
-		Audit:             store,
-		TrustProxyHeaders: cfg.Proxy.Trusted,
-		LoginThrottle:     signInThrottle(cfg.Limits),
-		Metrics:           m,
-		IDTokenHints:      authz.NewIDTokenHintVerifier(keySet, cfg.Issuer),
-		Docs:              docsConfig(cfg),
+		Issuer:             cfg.Issuer,
+		Keys:               keys,
+		SecureCookies:      secureCookies(cfg.Issuer, dev),
+		SessionLifetime:    cfg.Session.Lifetime,
+		Logger:             logger,
+		Apps:               apps.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
+		APIKeys:            apiKeys,
+		Audit:              store,
+		TrustProxyHeaders:  cfg.Proxy.Trusted,
+		LoginThrottle:      signInThrottle(cfg.Limits),
+		Metrics:            m,
+		IDTokenHints:       authz.NewIDTokenHintVerifier(keySet, cfg.Issuer),
+		Docs:               docsConfig(cfg),
+		RegistrationTokens: dcr.Tokens{Store: store, Hasher: secret.NewHasher(keys.SecretHash)},
 	}, store)
 	if err != nil {
 		return nil, err
@@ -141,11 +145,16 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		return nil, err
 	}
 	az.SetAPIKeys(authz.NewAPIKeyIntrospector(apiKeys, cfg.Issuer))
+	reg, err := newRegistration(ctx, cfg, store, keys, logger)
+	if err != nil {
+		return nil, err
+	}
 
 	state := &graceful.State{}
 	mux := http.NewServeMux()
 	az.Routes(mux)
 	browser.Routes(mux)
+	reg.Routes(mux)
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
 		writeHealth(w, http.StatusOK, "ok")
 	})
@@ -164,6 +173,8 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		writeHealth(w, http.StatusOK, "ok")
 	})
 
+	mux.HandleFunc("GET /openapi.yaml", serveOpenAPI)
+
 	// Anything else: the documented JSON envelope under /v1/, an error page elsewhere.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
@@ -174,7 +185,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	})
 
 	cop := http.NewCrossOriginProtection()
-	for _, p := range authz.BypassCrossOriginProtection() {
+	for _, p := range append(authz.BypassCrossOriginProtection(), dcr.BypassCrossOriginProtection()...) {
 		cop.AddInsecureBypassPattern(p)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -190,7 +201,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	h = reqid.Middleware(cfg.Proxy.Trusted, h)
 	h = m.Middleware(h)
 	ok = true
-	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, handler: h, logger: logger, state: state, metrics: m}, nil
+	return &app{cfg: cfg, pool: pool, store: store, keys: keys, keySet: keySet, authz: az, apiKeys: apiKeys, handler: h, logger: logger, state: state, metrics: m, registration: reg}, nil
 }
 
 // run serves until ctx ends, then shuts down the way load balancers expect

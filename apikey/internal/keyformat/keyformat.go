@@ -47,36 +47,61 @@ type Parsed struct {
 	DisplayID string
 }
 
-// New returns a fresh API key with 256 bits from the system CSPRNG.
-func New() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("apikey: read random bytes: %w", err)
-	}
-	body := Prefix + base62(new(big.Int).SetBytes(b), randomLen)
-	return body + checksum(body), nil
+// Format is the shape of a key: Prefix, 43 base62 characters carrying 256
+// random bits, and 6 base62 characters of CRC-32 checksum over the rest.
+// API keys use Prefix; other credentials that secret scanners should find
+// (initial access tokens, for one) use the same shape with a prefix of
+// their own, of the same length.
+type Format struct {
+	Prefix string
 }
+
+// Len is the length of every key of the format.
+func (f Format) Len() int { return len(f.Prefix) + randomLen + checksumLen }
+
+// Pattern is a regular expression matching keys of the format.
+func (f Format) Pattern() string {
+	return `\b` + f.Prefix + `[0-9A-Za-z]{` + fmt.Sprint(randomLen+checksumLen) + `}\b`
+}
+
+// New returns a fresh API key with 256 bits from the system CSPRNG.
+func New() (string, error) { return Format{Prefix}.New() }
 
 // Parse checks that s is a well-formed API key with a valid checksum. It
 // returns an error wrapping ErrMalformed or ErrChecksum otherwise. A key that
 // parses may still be unknown, revoked or expired: only the database knows.
-func Parse(s string) (Parsed, error) {
-	if !strings.HasPrefix(s, Prefix) {
-		return Parsed{}, fmt.Errorf("%w: it must start with %q", ErrMalformed, Prefix)
+func Parse(s string) (Parsed, error) { return Format{Prefix}.Parse(s) }
+
+// New returns a fresh key of the format with 256 bits from the system CSPRNG.
+func (f Format) New() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("apikey: read random bytes: %w", err)
 	}
-	if len(s) != Len {
-		return Parsed{}, fmt.Errorf("%w: it must be %d characters long, got %d bytes", ErrMalformed, Len, len(s))
+	body := f.Prefix + base62(new(big.Int).SetBytes(b), randomLen)
+	return body + checksum(body), nil
+}
+
+// Parse checks that s is a well-formed key of the format with a valid
+// checksum, as the package-level Parse does for API keys.
+func (f Format) Parse(s string) (Parsed, error) {
+	n := f.Len()
+	if !strings.HasPrefix(s, f.Prefix) {
+		return Parsed{}, fmt.Errorf("%w: it must start with %q", ErrMalformed, f.Prefix)
 	}
-	for i := len(Prefix); i < len(s); i++ {
+	if len(s) != n {
+		return Parsed{}, fmt.Errorf("%w: it must be %d characters long, got %d bytes", ErrMalformed, n, len(s))
+	}
+	for i := len(f.Prefix); i < len(s); i++ {
 		if !isBase62(s[i]) {
 			return Parsed{}, fmt.Errorf("%w: character %d is not a letter or digit", ErrMalformed, i+1)
 		}
 	}
-	body := s[:Len-checksumLen]
-	if s[Len-checksumLen:] != checksum(body) {
+	body := s[:n-checksumLen]
+	if s[n-checksumLen:] != checksum(body) {
 		return Parsed{}, ErrChecksum
 	}
-	return Parsed{Key: s, DisplayID: s[:len(Prefix)+displayLen]}, nil
+	return Parsed{Key: s, DisplayID: s[:len(f.Prefix)+displayLen]}, nil
 }
 
 // checksum returns the fixed-width base62 CRC-32 (IEEE) of body.
