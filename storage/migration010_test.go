@@ -41,7 +41,7 @@ func TestMigration010(t *testing.T) {
 	}
 	if _, err := conn.Exec(ctx, `
 		WITH w AS (INSERT INTO workspaces (name, plan) VALUES ('Acme', 'growth') RETURNING id),
-		     u AS (INSERT INTO users (email, password_hash, workspace_id) SELECT 'ada@acme.example', 'x', id FROM w RETURNING id, workspace_id)
+		     u AS (INSERT INTO users (email, name, password_hash, workspace_id) SELECT 'ada@acme.example', 'Ada', 'x', id FROM w RETURNING id, workspace_id)
 		INSERT INTO oauth_apps (client_id, secret_hash, name, redirect_uris, scopes, public, workspace_id, owner_id, description)
 		SELECT 'old-app', '\x01', 'Old App', ARRAY['https://app.example/cb'], ARRAY['projects:read'], false, u.workspace_id, u.id, 'Kept.'
 		FROM u`); err != nil {

@@ -39,7 +39,6 @@ func TestSettingsMenuFollowsDocs(t *testing.T) {
 		"API → OAuth Applications":  pathApps,
 		"API → API keys":            pathKeys,
 		"API → New API Key":         pathKeysNew,
-		"API → Registration tokens": pathRegTokens,
 		"Account → Authorized apps": pathAuthorized,
 	}
 	for _, page := range []string{"/", pathApps, pathKeys, pathAuthorized, pathAppsNew, pathKeysNew} {
