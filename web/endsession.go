@@ -64,6 +64,10 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		if !s.parseForm(w, r, endSessionFields...) {
 			return
 		}
+		if err := endSessionOrigin.Check(r); err != nil {
+			s.crossSiteEndSession(w, r)
+			return
+		}
 	} else if err := r.ParseForm(); err != nil {
 		s.renderBadEndSession(w, r, "The sign-out request could not be read.")
 		return
@@ -233,4 +237,34 @@ func originOf(raw string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// endSessionOrigin tells an app's form post to the end-session endpoint
+// (from its own site) from the confirmation, which only this site posts.
+var endSessionOrigin = http.NewCrossOriginProtection()
+
+// endSessionRequestFields are the parameters an app sends; the confirmation
+// adds confirm and csrf_token.
+var endSessionRequestFields = []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"}
+
+// crossSiteEndSession answers a POST from another site. RP-Initiated Logout
+// lets an app post its request, but browsers do not send the Lax session
+// cookie with a cross-site POST, so the request would look signed out (and
+// the app would be told so while the person is still signed in): the same
+// parameters continue as a top-level GET, which carries the cookie, to the
+// confirmation. A confirmation posted from another site is refused.
+func (s *Server) crossSiteEndSession(w http.ResponseWriter, r *http.Request) {
+	if r.PostForm.Has("confirm") || r.PostForm.Has("csrf_token") {
+		s.log.WarnContext(r.Context(), "cross-origin form refused", "path", r.URL.Path)
+		s.RenderError(w, r, http.StatusForbidden, "This form was sent from another site",
+			"For your safety the request was refused. Go back and try again from this site.")
+		return
+	}
+	q := url.Values{}
+	for _, f := range endSessionRequestFields {
+		if v, ok := r.PostForm[f]; ok {
+			q[f] = v
+		}
+	}
+	seeOther(w, endSessionPath+"?"+q.Encode())
 }

@@ -126,6 +126,32 @@ func TestEndSessionE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("an app's cross-site form post continues as a GET to the confirmation", func(t *testing.T) {
+		t.Parallel()
+		b := s.newBrowser(t)
+		b.signInDirect()
+		f := url.Values{"id_token_hint": {s.idTokenHint(t, s.ClientID, s.URL, nil)},
+			"post_logout_redirect_uri": {bye}, "state": {"st-post"}}
+		confirm := b.post(s.URL+"/oauth/end-session", f, "Sec-Fetch-Site", "cross-site", "Origin", "https://app.example")
+		if confirm.StatusCode != http.StatusOK || !strings.Contains(confirm.Body, "Sign out of Nextoria Hub?") {
+			t.Fatalf("cross-site request: status %d at %s\n%.400s", confirm.StatusCode, confirm.Request.URL, confirm.Body)
+		}
+		if confirm.Request.Method != http.MethodGet || confirm.Request.URL.Query().Get("state") != "st-post" ||
+			confirm.Request.URL.Query().Get("post_logout_redirect_uri") != bye {
+			t.Errorf("continued as %s %s", confirm.Request.Method, confirm.Request.URL)
+		}
+		if !b.signedIn() {
+			t.Fatal("an app's request signed the person out without confirmation")
+		}
+		done := b.post(s.URL+"/oauth/end-session", hidden(confirm.Body), "Sec-Fetch-Site", "same-origin")
+		if done.StatusCode != http.StatusSeeOther || done.Header.Get("Location") != bye+"?state=st-post" {
+			t.Fatalf("confirm: %d %q", done.StatusCode, done.Header.Get("Location"))
+		}
+		if b.signedIn() {
+			t.Error("still signed in after the sign-out")
+		}
+	})
+
 	t.Run("unregistered URI ends on the signed-out page", func(t *testing.T) {
 		t.Parallel()
 		b := s.newBrowser(t)

@@ -188,6 +188,9 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	for _, p := range append(authz.BypassCrossOriginProtection(), dcr.BypassCrossOriginProtection()...) {
 		cop.AddInsecureBypassPattern(p)
 	}
+	// An app may post its end-session request from its own site; the
+	// handler continues it as a GET and guards its confirmation itself.
+	cop.AddInsecureBypassPattern("POST " + web.EndSessionPath)
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		browser.RenderError(w, r, http.StatusForbidden, "This form was sent from another site",
 			"For your safety the request was refused. Go back and try again from this site.")
