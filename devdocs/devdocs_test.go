@@ -123,7 +123,7 @@ func TestRequest(t *testing.T) {
 func TestExamples(t *testing.T) {
 	t.Parallel()
 	readerValues := []string{"ISSUER", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "STATE", "CODE_VERIFIER", "CODE_CHALLENGE",
-		"RS_CLIENT_ID", "RS_CLIENT_SECRET", "API_KEY", "API_URL", "INITIAL_ACCESS_TOKEN"}
+		"RS_CLIENT_ID", "RS_CLIENT_SECRET", "API_KEY", "API_URL", "INITIAL_ACCESS_TOKEN", "NONCE"}
 	known := slices.Clone(readerValues)
 	ids := map[string]bool{}
 	var pages []string

@@ -43,6 +43,10 @@ var Pages = []Page{
 	{PageRegistration, "Client registration", "Register and manage OAuth clients by API (RFC 7591 and RFC 7592)."},
 }
 
+// UserInfoField is the metadata member that names the OpenID Connect
+// UserInfo endpoint; the sign-in examples require it.
+const UserInfoField = "userinfo_endpoint"
+
 // RegistrationField is the metadata member that names the client
 // registration endpoint; the registration examples require it.
 const RegistrationField = "registration_endpoint"
@@ -54,8 +58,9 @@ const RegistrationField = "registration_endpoint"
 // Placeholders a reader provides: CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
 // (an app's registration), STATE, CODE_VERIFIER and CODE_CHALLENGE (made per
 // authorization), RS_CLIENT_ID and RS_CLIENT_SECRET (a resource server's
-// credentials), API_KEY, API_URL (the REST API's base URL) and
-// INITIAL_ACCESS_TOKEN (a registration token).
+// credentials), API_KEY, API_URL (the REST API's base URL),
+// INITIAL_ACCESS_TOKEN (a registration token) and NONCE (made per sign-in).
+// USER_ID, the signed-in user's id, appears only in the checks of answers.
 var Examples = []Example{
 	{
 		ID: "discovery", Page: PageOverview,
@@ -156,6 +161,52 @@ var Examples = []Example{
 		Response: `(200, empty body)`,
 	},
 	{
+		ID: "authorize-openid", Page: PageAuthCode, Browser: true, Requires: UserInfoField,
+		Title: "Sign the user in with OpenID Connect",
+		Path:  "/oauth/authorize",
+		Query: []Param{
+			{"client_id", "$CLIENT_ID"},
+			{"redirect_uri", "$REDIRECT_URI"},
+			{"response_type", "code"},
+			{"scope", "openid profile email"},
+			{"state", "$STATE"},
+			{"nonce", "$NONCE"},
+			{"code_challenge", "$CODE_CHALLENGE"},
+			{"code_challenge_method", "S256"},
+		},
+		Sets:     map[string]string{"SIGNIN_CODE": "code"},
+		Response: `$REDIRECT_URI?code=…&state=$STATE&iss=$ISSUER`,
+	},
+	{
+		ID: "token-openid", Page: PageAuthCode, Requires: UserInfoField,
+		Title:  "Exchange the code: the answer carries an ID token",
+		Method: http.MethodPost, Path: "/v1/oauth/token",
+		User: "$CLIENT_ID", Password: "$CLIENT_SECRET",
+		Form: []Param{
+			{"grant_type", "authorization_code"},
+			{"code", "$SIGNIN_CODE"},
+			{"redirect_uri", "$REDIRECT_URI"},
+			{"code_verifier", "$CODE_VERIFIER"},
+		},
+		Status: http.StatusOK,
+		Fields: []string{"access_token", "token_type", "expires_in", "refresh_token", "scope", "id_token"},
+		Want:   map[string]any{"token_type": "Bearer", "scope": "openid profile email"},
+		Sets:   map[string]string{"SIGNIN_ACCESS_TOKEN": "access_token"},
+		Response: `{"access_token":"eyJ...","token_type":"Bearer","expires_in":3600,
+ "refresh_token":"…","scope":"openid profile email","id_token":"eyJ..."}`,
+	},
+	{
+		ID: "userinfo", Page: PageAuthCode, Requires: UserInfoField,
+		Title:    "Read the user's claims (UserInfo)",
+		Path:     "/v1/oauth/userinfo",
+		Bearer:   "$SIGNIN_ACCESS_TOKEN",
+		Status:   http.StatusOK,
+		Fields:   []string{"sub", "name", "email", "email_verified"},
+		Want:     map[string]any{"sub": "$USER_ID"},
+		Headers:  []string{"Cache-Control"},
+		Response: `{"sub":"…","name":"Ada Lovelace","email":"ada@example.com","email_verified":true}`,
+	},
+	{
 		ID: "introspect-revoked", Page: PageTokens,
 		Title:  "Introspect a token of a revoked grant",
 		Method: http.MethodPost, Path: "/v1/oauth/introspect",
@@ -249,8 +300,8 @@ RateLimit-Reset: 1
 		Status: http.StatusCreated,
 		Fields: []string{"client_id", "client_secret", "client_id_issued_at", "client_secret_expires_at",
 			"registration_access_token", "registration_client_uri", "client_name", "redirect_uris",
-			"token_endpoint_auth_method", "grant_types", "response_types", "scope"},
-		Want: map[string]any{"client_name": "Acme Sync", "client_secret_expires_at": float64(0)},
+			"token_endpoint_auth_method", "grant_types", "response_types", "scope", "id_token_signed_response_alg"},
+		Want: map[string]any{"client_name": "Acme Sync", "client_secret_expires_at": float64(0), "id_token_signed_response_alg": "RS256"},
 		Sets: map[string]string{
 			"REGISTERED_CLIENT_ID":      "client_id",
 			"REGISTRATION_ACCESS_TOKEN": "registration_access_token",
@@ -268,7 +319,8 @@ RateLimit-Reset: 1
   "token_endpoint_auth_method": "client_secret_basic",
   "grant_types": ["authorization_code", "refresh_token"],
   "response_types": ["code"],
-  "scope": "projects:read tasks:read"
+  "scope": "projects:read tasks:read",
+  "id_token_signed_response_alg": "RS256"
 }`,
 	},
 	{
@@ -325,7 +377,7 @@ RateLimit-Reset: 1
 		Status:  http.StatusUnauthorized,
 		Headers: []string{"WWW-Authenticate"},
 		Response: `HTTP/1.1 401 Unauthorized
-WWW-Authenticate: Bearer error="invalid_token"`,
+WWW-Authenticate: Bearer realm="nextoria", error="invalid_token", error_description="…"`,
 	},
 	{
 		ID: "register-delete", Page: PageRegistration, Requires: RegistrationField,

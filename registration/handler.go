@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -218,7 +219,7 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	c, err := h.clients().Register(r.Context(), h.cfg.Issuer, owner, m)
+	c, err := h.clients().Register(h.auditContext(r), h.cfg.Issuer, owner, m)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -244,6 +245,13 @@ func (h *Handler) clientAddr(r *http.Request) string {
 	return host
 }
 
+// auditContext is the context of r carrying its client address and
+// User-Agent, which the audit events of the change record.
+func (h *Handler) auditContext(r *http.Request) context.Context {
+	ip, _ := netip.ParseAddr(h.clientAddr(r))
+	return storage.WithRequestSource(r.Context(), ip.Unmap(), r.UserAgent())
+}
+
 // managed runs fn with the registration access token of the request, or
 // answers the challenge when there is none.
 func (h *Handler) managed(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, clientID, rat string) error) {
@@ -252,7 +260,7 @@ func (h *Handler) managed(w http.ResponseWriter, r *http.Request, fn func(ctx co
 		challenge(w, sent, "A registration access token is required: Authorization: Bearer <registration access token>.")
 		return
 	}
-	if err := fn(r.Context(), r.PathValue("client_id"), rat); err != nil {
+	if err := fn(h.auditContext(r), r.PathValue("client_id"), rat); err != nil {
 		h.fail(w, r, err)
 	}
 }

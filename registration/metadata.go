@@ -12,6 +12,7 @@ import (
 
 	"github.com/nextoria/authz/apps"
 	"github.com/nextoria/authz/consent"
+	"github.com/nextoria/authz/storage"
 )
 
 // Error codes of RFC 7591 §3.2.2 and RFC 6750 §3.1.
@@ -44,9 +45,9 @@ const MaxBodyBytes = 64 << 10
 const MaxRedirectURIs = apps.MaxRedirectURIs
 
 // Metadata is the client metadata of RFC 7591 §2 that this server
-// supports. Unknown fields of a request are ignored (§2); a field added
-// later (post_logout_redirect_uris, id_token_signed_response_alg with
-// OpenID Connect) is one field here, one check in validate and one column.
+// supports, with the OpenID Connect fields of Dynamic Client Registration
+// 1.0 §2 and RP-Initiated Logout 1.0 §3.1. Unknown fields of a request are
+// ignored (§2).
 type Metadata struct {
 	ClientName              string   `json:"client_name"`
 	RedirectURIs            []string `json:"redirect_uris"`
@@ -57,6 +58,13 @@ type Metadata struct {
 	ClientURI               string   `json:"client_uri,omitempty"`
 	PolicyURI               string   `json:"policy_uri,omitempty"`
 	LogoURI                 string   `json:"logo_uri,omitempty"`
+	// PostLogoutRedirectURIs are where the end-session endpoint may send
+	// the browser after a sign-out the client asked for; checked like
+	// redirect_uris.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens:
+	// RS256 (the default) or ES256.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 
 	// Only in RFC 7592 update requests: the client_id (which must match)
 	// and, optionally, the current client_secret (which must be right).
@@ -208,11 +216,20 @@ func (m *Metadata) normalize() ([]string, error) {
 	// answer says so (RFC 7591 §3.2.1 lets the server replace values).
 	m.GrantTypes = slices.Clone(supportedGrantTypes)
 	m.ResponseTypes = slices.Clone(supportedResponseTypes)
+	if m.IDTokenSignedResponseAlg == "" {
+		m.IDTokenSignedResponseAlg = storage.IDTokenRS256
+	}
+	if msg := apps.CheckIDTokenAlg(m.IDTokenSignedResponseAlg); msg != "" {
+		return nil, metadataError("id_token_signed_response_alg: %s.", msg)
+	}
 	if strings.TrimSpace(m.Scope) == "" {
 		m.Scope = strings.Join(consent.Names(), " ")
 	}
 	if len(m.RedirectURIs) > MaxRedirectURIs {
 		return nil, &Error{Code: CodeInvalidRedirectURI, Description: fmt.Sprintf("At most %d redirect URIs are allowed.", MaxRedirectURIs)}
+	}
+	if len(m.PostLogoutRedirectURIs) > MaxRedirectURIs {
+		return nil, &Error{Code: CodeInvalidRedirectURI, Description: fmt.Sprintf("At most %d post-logout redirect URIs are allowed.", MaxRedirectURIs)}
 	}
 	return strings.Fields(m.Scope), nil
 }
@@ -224,6 +241,7 @@ var fieldNames = map[string]string{
 	apps.FieldLogo:        "logo_uri",
 	apps.FieldHomepageURL: "client_uri",
 	apps.FieldPrivacyURL:  "policy_uri",
+	apps.FieldIDTokenAlg:  "id_token_signed_response_alg",
 }
 
 // fromFieldErrors turns the problems package apps found into one RFC 7591
@@ -232,6 +250,9 @@ var fieldNames = map[string]string{
 func fromFieldErrors(fe apps.FieldErrors) *Error {
 	if msg, ok := fe[apps.FieldRedirectURIs]; ok {
 		return &Error{Code: CodeInvalidRedirectURI, Description: "redirect_uris: " + msg}
+	}
+	if msg, ok := fe[apps.FieldPostLogoutRedirectURIs]; ok {
+		return &Error{Code: CodeInvalidRedirectURI, Description: "post_logout_redirect_uris: " + msg}
 	}
 	keys := make([]string, 0, len(fe))
 	for k := range fe {

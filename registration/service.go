@@ -66,6 +66,9 @@ func (c Clients) prepare(ctx context.Context, m *Metadata) (prepared, error) {
 		Scopes:       scopes,
 		Public:       m.TokenEndpointAuthMethod == AuthNone,
 		Profile:      apps.Profile{HomepageURL: m.ClientURI, PrivacyURL: m.PolicyURI},
+		IDTokenAlg:   m.IDTokenSignedResponseAlg,
+
+		PostLogoutRedirectURIs: m.PostLogoutRedirectURIs,
 	}
 	// Check everything else before spending a fetch on the logo.
 	if fe := apps.Validate(reg); fe != nil {
@@ -130,9 +133,11 @@ func (c Clients) Register(ctx context.Context, issuer string, owner Owner, m Met
 			return err
 		}
 		if owner.TokenID != "" {
-			return c.Store.TouchRegistrationToken(ctx, owner.TokenID)
+			if err := c.Store.TouchRegistrationToken(ctx, owner.TokenID); err != nil {
+				return err
+			}
 		}
-		return nil
+		return c.Store.RecordAudit(ctx, createdEvent(owner, app))
 	})
 	if err != nil {
 		return Client{}, c.mapAppError(err)
@@ -172,20 +177,56 @@ func (c Clients) inTx(ctx context.Context, fn func(ctx context.Context) error) (
 	return c.Store.Commit(ctx)
 }
 
+// auditVia marks the audit events of changes made through the registration
+// API, as opposed to the settings pages or the command line.
+const auditVia = "registration_api"
+
+// createdEvent is the audit event of app's registration by owner: the
+// initial access token is the actor (its id, never the token); under open
+// registration, the client itself.
+func createdEvent(owner Owner, app storage.App) storage.AuditEvent {
+	ev := clientEvent(storage.AuditAppCreated, app)
+	ev.Details["public"] = app.Public
+	if owner.TokenID != "" {
+		ev.ActorKind, ev.ActorID = storage.ActorRegistrationToken, owner.TokenID
+	} else {
+		ev.Details["open_registration"] = true
+	}
+	return ev
+}
+
+// clientEvent is the audit event of a change to app made by the client
+// through RFC 7592 (with its registration access token), seen by the app's
+// workspace. The client address and User-Agent come from the request
+// (storage.WithRequestSource).
+func clientEvent(action string, app storage.App) storage.AuditEvent {
+	return storage.AuditEvent{
+		WorkspaceID: app.WorkspaceID,
+		ActorKind:   storage.ActorClient,
+		ActorID:     app.ClientID,
+		Action:      action,
+		TargetKind:  storage.TargetApp,
+		TargetID:    app.ClientID,
+		Details:     map[string]any{"app_name": app.Name, "via": auditVia},
+	}
+}
+
 // answer is the metadata in force for app.
 func answer(issuer string, app storage.App, authMethod, logoURI string) Client {
 	out := Client{
 		Metadata: Metadata{
-			ClientID:                app.ClientID,
-			ClientName:              app.Name,
-			RedirectURIs:            app.RedirectURIs,
-			TokenEndpointAuthMethod: authMethod,
-			GrantTypes:              supportedGrantTypes,
-			ResponseTypes:           supportedResponseTypes,
-			Scope:                   strings.Join(app.Scopes, " "),
-			ClientURI:               app.HomepageURL,
-			PolicyURI:               app.PrivacyURL,
-			LogoURI:                 logoURI,
+			ClientID:                 app.ClientID,
+			ClientName:               app.Name,
+			RedirectURIs:             app.RedirectURIs,
+			TokenEndpointAuthMethod:  authMethod,
+			GrantTypes:               supportedGrantTypes,
+			ResponseTypes:            supportedResponseTypes,
+			Scope:                    strings.Join(app.Scopes, " "),
+			ClientURI:                app.HomepageURL,
+			PolicyURI:                app.PrivacyURL,
+			LogoURI:                  logoURI,
+			PostLogoutRedirectURIs:   app.PostLogoutRedirectURIs,
+			IDTokenSignedResponseAlg: idTokenAlg(app),
 		},
 		ClientIDIssuedAt:      app.CreatedAt.Unix(),
 		RegistrationClientURI: issuer + Path + "/" + app.ClientID,
@@ -195,6 +236,14 @@ func answer(issuer string, app storage.App, authMethod, logoURI string) Client {
 		out.ClientSecretExpiresAt = &never
 	}
 	return out
+}
+
+// idTokenAlg is the algorithm of app's ID tokens; apps without one use RS256.
+func idTokenAlg(app storage.App) string {
+	if app.IDTokenAlg == "" {
+		return storage.IDTokenRS256
+	}
+	return app.IDTokenAlg
 }
 
 // authorize checks the registration access token of clientID in constant
@@ -275,6 +324,9 @@ func (c Clients) Update(ctx context.Context, issuer, clientID, rat string, m Met
 			Logo:         p.reg.Logo,
 			RemoveLogo:   removeLogo,
 			Profile:      apps.Profile{HomepageURL: m.ClientURI, PrivacyURL: m.PolicyURI, Description: app.Description},
+			IDTokenAlg:   p.reg.IDTokenAlg,
+
+			PostLogoutRedirectURIs: p.reg.PostLogoutRedirectURIs,
 		})
 		if err != nil {
 			return err
@@ -282,7 +334,10 @@ func (c Clients) Update(ctx context.Context, issuer, clientID, rat string, m Met
 		reg.AccessTokenHash = c.Hasher.Sum([]byte(newRAT))
 		reg.TokenEndpointAuthMethod = m.TokenEndpointAuthMethod
 		reg.LogoURI = m.LogoURI
-		return c.Store.UpdateClientRegistration(ctx, reg)
+		if err := c.Store.UpdateClientRegistration(ctx, reg); err != nil {
+			return err
+		}
+		return c.Store.RecordAudit(ctx, clientEvent(storage.AuditAppUpdated, app))
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return Client{}, ErrUnauthorized // deleted meanwhile
@@ -299,10 +354,13 @@ func (c Clients) Update(ctx context.Context, issuer, clientID, rat string, m Met
 // settings does: its codes, tokens and consents go with it, so every token
 // it was issued stops working at once.
 func (c Clients) Delete(ctx context.Context, clientID, rat string) error {
-	if _, _, err := c.authorize(ctx, clientID, rat); err != nil {
+	app, _, err := c.authorize(ctx, clientID, rat)
+	if err != nil {
 		return err
 	}
-	err := c.Apps.Delete(ctx, clientID)
+	err = c.Store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
+		return clientEvent(storage.AuditAppDeleted, app), c.Apps.Delete(ctx, clientID)
+	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrUnauthorized
 	}

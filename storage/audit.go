@@ -53,6 +53,9 @@ const (
 	ActorClient = "client"
 	// ActorSystem is the server itself.
 	ActorSystem = "system"
+	// ActorRegistrationToken is an initial access token of the client
+	// registration API (RFC 7591); the actor id is the token's id.
+	ActorRegistrationToken = "registration_token"
 )
 
 // Kinds of target: what the event is about.
@@ -72,7 +75,7 @@ type AuditEvent struct {
 	// user's own for sign-in and consent events, the app's or key's for
 	// app and key events. Empty for none.
 	WorkspaceID string
-	ActorKind   string // ActorUser, ActorOperator, ActorClient or ActorSystem
+	ActorKind   string // ActorUser, ActorOperator, ActorClient, ActorSystem or ActorRegistrationToken
 	ActorID     string
 	Action      string // one of AuditActions
 	TargetKind  string // "" or one of the Target constants
@@ -147,7 +150,7 @@ func (ev AuditEvent) validate() error {
 		errs = append(errs, fmt.Errorf("unknown action %q", ev.Action))
 	}
 	switch ev.ActorKind {
-	case ActorUser, ActorOperator, ActorClient, ActorSystem:
+	case ActorUser, ActorOperator, ActorClient, ActorSystem, ActorRegistrationToken:
 	default:
 		errs = append(errs, fmt.Errorf("unknown actor kind %q", ev.ActorKind))
 	}

@@ -180,7 +180,8 @@ func (s *Server) handleSecurityLog(w http.ResponseWriter, r *http.Request, p sto
 }
 
 // actorLabel says who did it: a person's e-mail (or id, once deleted), the
-// operator's name, an app's client_id, or the server.
+// operator's name, an app's client_id, a registration token's id, or the
+// server.
 func actorLabel(ev storage.AuditEvent) string {
 	switch ev.ActorKind {
 	case storage.ActorUser:
@@ -189,6 +190,8 @@ func actorLabel(ev storage.AuditEvent) string {
 		return "operator " + ev.ActorID
 	case storage.ActorClient:
 		return "app " + ev.ActorID
+	case storage.ActorRegistrationToken:
+		return "registration token " + ev.ActorID
 	}
 	return "system"
 }

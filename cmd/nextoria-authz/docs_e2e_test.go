@@ -44,6 +44,8 @@ func TestE2EDocsExamples(t *testing.T) {
 		"RS_CLIENT_SECRET": rsSecret,
 		"API_KEY":          apiKey,
 		"API_URL":          api.URL,
+		"NONCE":            "n-" + oauth2.GenerateVerifier()[:16],
+		"USER_ID":          s.UserID,
 	}
 	var meta map[string]any
 	getJSON(t, s.URL+"/.well-known/oauth-authorization-server", &meta)

@@ -264,6 +264,13 @@ func TestRegistrationRefusesBadInput(t *testing.T) {
 		{"http logo", "application/json", good(func(m map[string]any) { m["logo_uri"] = "http://app.example/logo.png" }), dcr.CodeInvalidClientMetadata},
 		{"private logo", "application/json", good(func(m map[string]any) { m["logo_uri"] = "https://10.0.0.1/logo.png" }), dcr.CodeInvalidClientMetadata},
 		{"loopback logo", "application/json", good(func(m map[string]any) { m["logo_uri"] = "https://127.0.0.1:1/logo.png" }), dcr.CodeInvalidClientMetadata},
+		{"HS256 ID tokens", "application/json", good(func(m map[string]any) { m["id_token_signed_response_alg"] = "HS256" }), dcr.CodeInvalidClientMetadata},
+		{"unsigned ID tokens", "application/json", good(func(m map[string]any) { m["id_token_signed_response_alg"] = "none" }), dcr.CodeInvalidClientMetadata},
+		{"post-logout fragment", "application/json", good(func(m map[string]any) { m["post_logout_redirect_uris"] = []string{"https://app.example/bye#x"} }), dcr.CodeInvalidRedirectURI},
+		{"post-logout plain http", "application/json", good(func(m map[string]any) { m["post_logout_redirect_uris"] = []string{"http://app.example/bye"} }), dcr.CodeInvalidRedirectURI},
+		{"post-logout javascript", "application/json", good(func(m map[string]any) { m["post_logout_redirect_uris"] = []string{"javascript:alert(1)"} }), dcr.CodeInvalidRedirectURI},
+		{"post-logout 21 URIs", "application/json", good(func(m map[string]any) { m["post_logout_redirect_uris"] = many }), dcr.CodeInvalidRedirectURI},
+		{"post-logout not a list", "application/json", good(func(m map[string]any) { m["post_logout_redirect_uris"] = "https://app.example/bye" }), dcr.CodeInvalidClientMetadata},
 	}
 	before := s.countRows(t)
 	for _, tc := range tests {

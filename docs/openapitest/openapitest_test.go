@@ -22,7 +22,7 @@ func TestValidatorCatchesMismatches(t *testing.T) {
 	tokenOK := `{"access_token":"eyJ","token_type":"bearer","expires_in":3600,"refresh_token":"r","scope":"projects:read"}`
 	regOK := `{"client_id":"abc","client_name":"A","redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none",` +
 		`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"scope":"projects:read",` +
-		`"client_id_issued_at":1,"registration_client_uri":"https://auth.example/v1/oauth/register/abc"}`
+		`"client_id_issued_at":1,"registration_client_uri":"https://auth.example/v1/oauth/register/abc","id_token_signed_response_alg":"RS256"}`
 	tests := []struct {
 		name, method, path, contentType, body string
 		status                                int
@@ -36,6 +36,12 @@ func TestValidatorCatchesMismatches(t *testing.T) {
 		{"oauth error without error", "POST", "/v1/oauth/token", "application/json", `{"error_description":"x"}`, 400, nil, false},
 		{"registration", "POST", "/v1/oauth/register", "application/json; charset=utf-8", regOK, 201, map[string]string{"Cache-Control": "no-store"}, true},
 		{"registration without client_id", "POST", "/v1/oauth/register", "application/json", strings.Replace(regOK, `"client_id":"abc",`, "", 1), 201, map[string]string{"Cache-Control": "no-store"}, false},
+		{"registration with an HS256 ID token alg", "POST", "/v1/oauth/register", "application/json", strings.Replace(regOK, `"RS256"`, `"HS256"`, 1), 201, map[string]string{"Cache-Control": "no-store"}, false},
+		{"userinfo", "GET", "/v1/oauth/userinfo", "application/json", `{"sub":"u1","name":"Ada","email":"ada@example.com","email_verified":true}`, 200, map[string]string{"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}, true},
+		{"userinfo with an unknown claim", "GET", "/v1/oauth/userinfo", "application/json", `{"sub":"u1","password":"x"}`, 200, map[string]string{"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"}, false},
+		{"userinfo 403", "POST", "/v1/oauth/userinfo", "application/json", `{"error":"insufficient_scope"}`, 403, map[string]string{"WWW-Authenticate": `Bearer error="insufficient_scope", scope="openid"`}, true},
+		{"userinfo 401 without challenge", "GET", "/v1/oauth/userinfo", "application/json", `{"error":"invalid_token"}`, 401, nil, false},
+		{"discovery without userinfo_endpoint", "GET", "/.well-known/openid-configuration", "application/json", `{"issuer":"x"}`, 200, nil, false},
 		{"registration 401 without challenge", "POST", "/v1/oauth/register", "application/json", `{"error":"invalid_token"}`, 401, nil, false},
 		{"registration 401", "POST", "/v1/oauth/register", "application/json", `{"error":"invalid_token"}`, 401, map[string]string{"WWW-Authenticate": `Bearer realm="nextoria"`}, true},
 		{"registration error of another kind", "POST", "/v1/oauth/register", "application/json", `{"error":"invalid_scope"}`, 400, nil, false},
