@@ -48,7 +48,7 @@ func TestCLIOpenIDConnect(t *testing.T) {
 	if _, err := runCLI(t, env, "", "apps", "update", app, "--id-token-alg", "HS256"); err == nil {
 		t.Error("HS256 accepted")
 	}
-	upd := decode[map[string]string](t, mustRun(t, env, "", "apps", "update", app, "--id-token-alg", "RS256", "--json"))
+	upd := decode[map[string]any](t, mustRun(t, env, "", "apps", "update", app, "--id-token-alg", "RS256", "--json"))
 	if a, _ := st.GetApp(context.Background(), app); a.IDTokenAlg != "RS256" || upd["id_token_alg"] != "RS256" {
 		t.Errorf("updated to %q (%v)", a.IDTokenAlg, upd)
 	}
