@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -172,5 +174,64 @@ func TestBrowserEndSession(t *testing.T) {
 		chromedp.WaitVisible(testID("login-form")),
 	); err != nil {
 		t.Fatalf("still signed in: %v", err)
+	}
+}
+
+// TestBrowserEndSessionFormPost: in Chromium, an app's page on its own site
+// posts the end-session request as a form. The browser lands on the
+// confirmation still signed in (the server continued the post as a GET, which
+// carries the session cookie), and confirming reaches the app's post-logout
+// URI with its state.
+func TestBrowserEndSessionFormPost(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t)
+	landing, states := recordingApp(t, "state")
+	bye := landing.URL + "/bye"
+	s.setPostLogoutURIs(t, s.ClientID, bye)
+	hint := s.idTokenHint(t, s.ClientID, s.URL, nil)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/oauth/end-session">
+<input type="hidden" name="id_token_hint" value="%s">
+<input type="hidden" name="post_logout_redirect_uri" value="%s">
+<input type="hidden" name="state" value="posted-state">
+<button type="submit" data-testid="app-sign-out">Sign out</button></form>`,
+			html.EscapeString(s.URL), html.EscapeString(hint), html.EscapeString(bye))
+	}))
+	t.Cleanup(app.Close)
+
+	ctx := newChrome(t)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.URL+"/login"),
+		chromedp.WaitVisible(testID("login-form")),
+		chromedp.SendKeys(testID("email"), s.Email),
+		chromedp.SendKeys(testID("password"), e2ePassword),
+		chromedp.Click(testID("sign-in")),
+		chromedp.WaitVisible(testID("settings-links")),
+		chromedp.Navigate(app.URL),
+		chromedp.Click(testID("app-sign-out")),
+		chromedp.WaitVisible(testID("end-session-form")),
+	); err != nil {
+		t.Fatalf("the app's form post did not reach the confirmation: %v", err)
+	}
+	if got := text(ctx, t, testID("end-session-app-name")); got != "Test App" {
+		t.Errorf("confirmation names %q", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(testID("confirm-sign-out"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-states:
+		if st != "posted-state" {
+			t.Errorf("state %q", st)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the browser never reached the post-logout URI")
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(s.URL+"/settings"),
+		chromedp.WaitVisible(testID("login-form")),
+	); err != nil {
+		t.Fatalf("after the sign-out /settings does not ask to sign in: %v", err)
 	}
 }
