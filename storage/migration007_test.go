@@ -3,11 +3,6 @@ package storage_test
 import (
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/nextoria/authz/migrations"
-	"github.com/nextoria/authz/storage/storagetest"
 )
 
 // TestMigration007 applies migrations 001–006, stores apps and a signing
@@ -17,24 +12,7 @@ import (
 func TestMigration007(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, storagetest.NewEmptyDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(ctx) })
-	apply := func(name string) {
-		t.Helper()
-		sql, err := migrations.FS.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, string(sql)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	for _, name := range []string{"001_init.sql", "002_resource_servers.sql", "003_api_keys.sql", "004_login_throttle.sql", "005_refresh_chain.sql", "006_app_profile.sql"} {
-		apply(name)
-	}
+	conn, apply := migratedBefore(t, "007")
 	if _, err := conn.Exec(ctx, `
 		WITH w AS (INSERT INTO workspaces (name, plan) VALUES ('Acme', 'growth') RETURNING id),
 		     u AS (INSERT INTO users (email, password_hash, workspace_id) SELECT 'ada@acme.example', 'x', id FROM w RETURNING id, workspace_id)

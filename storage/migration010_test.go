@@ -2,11 +2,6 @@ package storage_test
 
 import (
 	"testing"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/nextoria/authz/migrations"
-	"github.com/nextoria/authz/storage/storagetest"
 )
 
 // TestMigration010 applies the migrations before 010, stores an app as an
@@ -15,30 +10,7 @@ import (
 func TestMigration010(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, storagetest.NewEmptyDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(ctx) })
-	apply := func(name string) {
-		t.Helper()
-		sql, err := migrations.FS.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, string(sql)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	entries, err := migrations.FS.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if n := e.Name(); n < "010" && n[len(n)-4:] == ".sql" {
-			apply(n)
-		}
-	}
+	conn, apply := migratedBefore(t, "010")
 	if _, err := conn.Exec(ctx, `
 		WITH w AS (INSERT INTO workspaces (name, plan) VALUES ('Acme', 'growth') RETURNING id),
 		     u AS (INSERT INTO users (email, name, password_hash, workspace_id) SELECT 'ada@acme.example', 'Ada', 'x', id FROM w RETURNING id, workspace_id)

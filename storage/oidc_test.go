@@ -5,13 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 
-	"github.com/nextoria/authz/migrations"
 	"github.com/nextoria/authz/storage"
-	"github.com/nextoria/authz/storage/storagetest"
 )
 
 // TestOpenIDConnectSession: the OIDC request of a code is stored under the
@@ -105,30 +102,7 @@ func TestUserIdentity(t *testing.T) {
 func TestMigration009(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, storagetest.NewEmptyDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(ctx) })
-	entries, err := migrations.FS.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply := func(name string) {
-		t.Helper()
-		sql, err := migrations.FS.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, string(sql)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	for _, e := range entries {
-		if e.Name() < "009" {
-			apply(e.Name())
-		}
-	}
+	conn, apply := migratedBefore(t, "009")
 	if _, err := conn.Exec(ctx, `
 		WITH w AS (INSERT INTO workspaces (name, plan) VALUES ('Acme', 'growth') RETURNING id),
 		     u AS (INSERT INTO users (email, password_hash, workspace_id) SELECT 'ada.lovelace@acme.example', 'x', id FROM w RETURNING id, workspace_id),
