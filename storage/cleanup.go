@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 )
 
 // sweep is one table DeleteExpired cleans and the condition of its dead rows.
@@ -73,4 +75,45 @@ func (s *Store) deleteInBatches(ctx context.Context, table, dead string, batch i
 			return total, fmt.Errorf("storage: delete expired rows of %s: %w", table, err)
 		}
 	}
+}
+
+// cleanupLock is the key of the session-level advisory lock that lets one
+// process at a time run DeleteExpiredAlone ("nxclean").
+const cleanupLock int64 = 0x6e78636c65616e
+
+// ErrCleanupRunning is DeleteExpiredAlone's answer while another process
+// (another instance, or the cleanup command) is deleting expired rows.
+var ErrCleanupRunning = errors.New("storage: another process is deleting expired rows")
+
+// DeleteExpiredAlone runs DeleteExpired while holding an advisory lock, so
+// that several server instances and a cron job never do the same work at
+// once: when another process holds the lock it returns ErrCleanupRunning at
+// once. The lock lives on one pooled connection for the length of the run
+// (the deletes themselves run as usual); if that connection is lost,
+// PostgreSQL releases the lock with it.
+func (s *Store) DeleteExpiredAlone(ctx context.Context, batch int) (deleted int64, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("storage: cleanup lock: %w", mapError(err))
+	}
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, cleanupLock).Scan(&locked); err != nil {
+		conn.Release()
+		return 0, fmt.Errorf("storage: cleanup lock: %w", mapError(err))
+	}
+	if !locked {
+		conn.Release()
+		return 0, ErrCleanupRunning
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, cleanupLock); err != nil {
+			// Never hand a session that may still hold the lock back to
+			// the pool: closing it releases the lock.
+			_ = conn.Conn().Close(uctx)
+		}
+		conn.Release()
+	}()
+	return s.DeleteExpired(ctx, batch)
 }

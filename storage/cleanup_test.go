@@ -86,3 +86,39 @@ func TestDeleteExpired(t *testing.T) {
 		t.Errorf("second DeleteExpired = %d, %v; want 0, nil", n, err)
 	}
 }
+
+// TestDeleteExpiredAlone: while another process holds the cleanup lock, a
+// run does nothing and says so; once it is free, a run deletes the expired
+// rows and leaves the lock free again.
+func TestDeleteExpiredAlone(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := newWidePool(t, 4)
+	f := fixtureOn(t, storage.New(pool, storage.Options{}))
+	if err := f.st.CreateLoginSession(ctx, sum("expired"), f.user.ID, time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	const cleanupLock = 0x6e78636c65616e // storage's key ("nxclean")
+	other, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_lock($1)`, cleanupLock); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.st.DeleteExpiredAlone(ctx, 10); !errors.Is(err, storage.ErrCleanupRunning) || n != 0 {
+		t.Fatalf("with the lock held elsewhere: %d, %v; want 0, ErrCleanupRunning", n, err)
+	}
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_unlock($1)`, cleanupLock); err != nil {
+		t.Fatal(err)
+	}
+	other.Release()
+
+	if n, err := f.st.DeleteExpiredAlone(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredAlone = %d, %v; want the 1 expired session", n, err)
+	}
+	var free bool
+	if err := pool.QueryRow(ctx, `SELECT pg_try_advisory_lock($1) AND pg_advisory_unlock($1)`, cleanupLock).Scan(&free); err != nil || !free {
+		t.Fatalf("the lock was left held (%v)", err)
+	}
+}

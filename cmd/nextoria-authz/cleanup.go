@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -19,13 +20,24 @@ func (c *cli) cleanupCmd() *cobra.Command {
 		Short: "Delete expired codes, tokens, sessions and consent challenges",
 		Long: `Delete expired authorization codes, PKCE sessions, access and refresh
 tokens, login sessions and consent challenges. Run it periodically, e.g. from
-cron or a systemd timer; it is safe to run while the server is serving.`,
+cron or a systemd timer; it is safe to run while the server is serving.
+Only one process deletes at a time (an advisory lock): when a server instance
+is already at it, the command does nothing and says so ("skipped": true).`,
 		Example:     "  nextoria-authz cleanup --json   # {\"deleted\":42}",
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{needsConfig: configData},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
-				n, err := store.DeleteExpired(ctx, cleanupBatch)
+				n, err := store.DeleteExpiredAlone(ctx, cleanupBatch)
+				if errors.Is(err, storage.ErrCleanupRunning) {
+					// A server instance (or another cleanup) is deleting
+					// them right now: nothing to do.
+					if c.json {
+						return c.printJSON(map[string]any{"deleted": 0, "skipped": true})
+					}
+					c.printf("another process is deleting expired rows; nothing done\n")
+					return nil
+				}
 				if err != nil {
 					return fmt.Errorf("cleanup: %w", err)
 				}

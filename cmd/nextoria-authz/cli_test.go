@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
@@ -219,6 +221,21 @@ func TestCLIWorkspacesUsersApps(t *testing.T) {
 	cleaned := decode[map[string]int64](t, mustRun(t, env, "", "cleanup", "--json"))
 	if _, ok := cleaned["deleted"]; !ok {
 		t.Errorf("cleanup --json = %v", cleaned)
+	}
+
+	// While another process (a server instance) holds the cleanup lock, the
+	// command does nothing and says so.
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	if _, err := conn.Exec(t.Context(), `SELECT pg_advisory_lock(x'6e78636c65616e'::bigint)`); err != nil {
+		t.Fatal(err)
+	}
+	skipped := decode[map[string]any](t, mustRun(t, env, "", "cleanup", "--json"))
+	if skipped["skipped"] != true || skipped["deleted"] != float64(0) {
+		t.Errorf("cleanup --json while another process cleans = %v", skipped)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -40,8 +41,11 @@ const keyReloadInterval = authz.KeyReloadInterval
 // reach the database.
 const apiKeyFlushInterval = 10 * time.Second
 
-// cleanupInterval is how often expired codes, tokens and sessions are deleted.
-const cleanupInterval = 10 * time.Minute
+// cleanupInterval is how often expired codes, tokens and sessions are
+// deleted. Each run drains everything expired (in batches), and only one
+// instance runs at a time, so a short interval keeps the tables small
+// without duplicated work.
+const cleanupInterval = time.Minute
 
 // finalFlushTimeout bounds writing the buffered last-use stamps at shutdown,
 // after shutdown.timeout.
@@ -263,7 +267,8 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 
 func (a *app) close() { a.pool.Close() }
 
-// cleanup deletes expired rows in small batches, never holding locks for long.
+// cleanup deletes expired rows in small batches, never holding locks for
+// long; of several instances, one at a time does it.
 func (a *app) cleanup(ctx context.Context) {
 	t := time.NewTicker(cleanupInterval)
 	defer t.Stop()
@@ -272,7 +277,10 @@ func (a *app) cleanup(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := a.store.DeleteExpired(ctx, 1000)
+			n, err := a.store.DeleteExpiredAlone(ctx, 1000)
+			if errors.Is(err, storage.ErrCleanupRunning) {
+				continue // another instance is at it
+			}
 			if err != nil && ctx.Err() == nil {
 				a.logger.ErrorContext(ctx, "delete expired rows", "error", err)
 			} else if n > 0 {
