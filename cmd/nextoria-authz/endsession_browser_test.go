@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"html"
 	"net/http"
@@ -105,21 +106,8 @@ func TestBrowserEndSession(t *testing.T) {
 	s.setPostLogoutURIs(t, s.ClientID, bye)
 
 	ctx := newChrome(t)
-	signIn := func() {
-		t.Helper()
-		if err := chromedp.Do(ctx,
-			chromedp.Navigate(s.URL+"/login"),
-			chromedp.WaitVisible(testID("login-form")),
-			chromedp.SendKeys(testID("email"), s.Email),
-			chromedp.SendKeys(testID("password"), e2ePassword),
-			chromedp.Click(testID("sign-in")),
-			chromedp.WaitVisible(testID("settings-links")),
-		); err != nil {
-			t.Fatalf("sign-in: %v", err)
-		}
-	}
 
-	signIn()
+	chromeSignIn(ctx, t, s)
 	q := url.Values{"id_token_hint": {s.idTokenHint(t, s.ClientID, s.URL, nil)}, "post_logout_redirect_uri": {bye}, "state": {"bye-state-1"}}
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(s.URL+"/oauth/end-session?"+q.Encode()),
@@ -128,28 +116,9 @@ func TestBrowserEndSession(t *testing.T) {
 	); err != nil {
 		t.Fatalf("confirmation: %v", err)
 	}
-	if got := text(ctx, t, testID("end-session-app-name")); got != "Test App" {
-		t.Errorf("confirmation names %q", got)
-	}
-	if err := chromedp.Do(ctx, chromedp.Click(testID("confirm-sign-out"))); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case st := <-states:
-		if st != "bye-state-1" {
-			t.Errorf("state %q", st)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the browser never reached the post-logout URI")
-	}
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(s.URL+"/settings"),
-		chromedp.WaitVisible(testID("login-form")),
-	); err != nil {
-		t.Fatalf("after the sign-out /settings does not ask to sign in: %v", err)
-	}
+	confirmSignOut(ctx, t, s, states, "bye-state-1")
 
-	signIn()
+	chromeSignIn(ctx, t, s)
 	q = url.Values{"client_id": {s.ClientID}, "post_logout_redirect_uri": {app.URL + "/not-registered"}, "state": {"x"}}
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(s.URL+"/oauth/end-session?"+q.Encode()),
@@ -201,6 +170,20 @@ func TestBrowserEndSessionFormPost(t *testing.T) {
 	t.Cleanup(app.Close)
 
 	ctx := newChrome(t)
+	chromeSignIn(ctx, t, s)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(app.URL),
+		chromedp.Click(testID("app-sign-out")),
+		chromedp.WaitVisible(testID("end-session-form")),
+	); err != nil {
+		t.Fatalf("the app's form post did not reach the confirmation: %v", err)
+	}
+	confirmSignOut(ctx, t, s, states, "posted-state")
+}
+
+// chromeSignIn signs the test user in on the sign-in page.
+func chromeSignIn(ctx context.Context, t *testing.T, s *e2eServer) {
+	t.Helper()
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(s.URL+"/login"),
 		chromedp.WaitVisible(testID("login-form")),
@@ -208,12 +191,16 @@ func TestBrowserEndSessionFormPost(t *testing.T) {
 		chromedp.SendKeys(testID("password"), e2ePassword),
 		chromedp.Click(testID("sign-in")),
 		chromedp.WaitVisible(testID("settings-links")),
-		chromedp.Navigate(app.URL),
-		chromedp.Click(testID("app-sign-out")),
-		chromedp.WaitVisible(testID("end-session-form")),
 	); err != nil {
-		t.Fatalf("the app's form post did not reach the confirmation: %v", err)
+		t.Fatalf("sign-in: %v", err)
 	}
+}
+
+// confirmSignOut checks that the end-session confirmation names the test app,
+// confirms it, and checks that the browser reached the app's post-logout URI
+// with state and that the login session is gone.
+func confirmSignOut(ctx context.Context, t *testing.T, s *e2eServer, states <-chan string, state string) {
+	t.Helper()
 	if got := text(ctx, t, testID("end-session-app-name")); got != "Test App" {
 		t.Errorf("confirmation names %q", got)
 	}
@@ -222,8 +209,8 @@ func TestBrowserEndSessionFormPost(t *testing.T) {
 	}
 	select {
 	case st := <-states:
-		if st != "posted-state" {
-			t.Errorf("state %q", st)
+		if st != state {
+			t.Errorf("state %q, want %q", st, state)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the browser never reached the post-logout URI")
