@@ -129,6 +129,9 @@ type PoolOptions struct {
 	// StatementTimeout plus a second, so a database that stops answering
 	// altogether fails fast too.
 	StatementTimeout time.Duration
+	// Tracer, when set, traces every statement of the pool (see package
+	// dbtrace, which counts round trips per request).
+	Tracer pgx.QueryTracer
 }
 
 // Connect opens a pool on url (a postgres:// URL or a key=value DSN) of
@@ -167,6 +170,9 @@ func ConnectPool(ctx context.Context, url string, opts PoolOptions) (*pgxpool.Po
 		cfg.ConnConfig.RuntimeParams[statementTimeoutParam] = strconv.FormatInt(opts.StatementTimeout.Milliseconds(), 10)
 	case cfg.ConnConfig.RuntimeParams[statementTimeoutParam] == "":
 		cfg.ConnConfig.RuntimeParams[statementTimeoutParam] = strconv.FormatInt(DefaultStatementTimeout.Milliseconds(), 10)
+	}
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
