@@ -3,22 +3,36 @@
 // By default it builds nextoria-authz (and nextoria-example-api when the
 // repository has it), creates and seeds a throwaway PostgreSQL database
 // through the CLI's --json contract, starts `nextoria-authz serve --dev` on
-// a free loopback port, and drives each scenario for a fixed time at a fixed
-// concurrency: introspection of JWT access tokens and API keys, the
-// resource-server middleware with and without its cache, refresh rotation,
-// code exchange, and whole browser flows with and without a password
-// sign-in. It prints one table of throughput, latency percentiles, errors,
-// server CPU per request and peak RSS, and can write it as JSON and as a
-// Markdown report (docs/benchmarks.md). With --target it drives a server
-// that is already running instead.
+// a free loopback port (with its metrics listener on another), and drives
+// each scenario for a fixed time at a fixed concurrency: introspection of
+// JWT access tokens and API keys, the resource-server middleware with and
+// without its cache, refresh rotation, code exchange, and whole browser
+// flows with and without a password sign-in. refresh-chain instead rotates
+// one grant 10,000 times in a row and compares its first and last 100
+// rotations. With --target it drives a server that is already running
+// instead.
+//
+// Before the scenarios it measures PostgreSQL's own ceilings with pgbench
+// (select-only, and a single-row insert per transaction) at the same
+// concurrency, in a scratch database, and reports each scenario as a
+// fraction of the matching ceiling. For every scenario it prints
+// throughput, latency percentiles, errors, the server's and PostgreSQL's
+// CPU per request (from /proc) and their sum, the PostgreSQL round trips
+// per request (the server's nextoria_db_round_trips_total), peak RSS and
+// the load average; it can write the results as JSON and as a Markdown
+// report (docs/benchmarks.md). --concurrency takes a list (16,64) and runs
+// every scenario at each; --pprof DIR saves CPU and heap profiles of the
+// server during each scenario.
 //
 // Any unexpected status or body is an error, and a run with errors exits
-// with status 1. Every request goes to loopback and every run is bounded in
-// time; the database and the processes are removed at the end, also on
-// error or interrupt.
+// with status 1, as does a refresh-chain whose last rotations take more
+// than 1.5 times as long as its first (in a full run). Every request goes
+// to loopback and every run is bounded in time; the databases and the
+// processes are removed at the end, also on error or interrupt.
 //
 //	go run ./cmd/nextoria-bench                  # every scenario, 10 s each, 16 workers
 //	go run ./cmd/nextoria-bench --short          # 1 s each, 4 workers: keeps the tool working in CI
+//	go run ./cmd/nextoria-bench --concurrency 16,64 --markdown docs/benchmarks.md
 //	go run ./cmd/nextoria-bench --scenarios refresh,code-exchange --duration 30s --json out.json
 package main
 
