@@ -24,6 +24,10 @@ const pgbenchPath = "/usr/bin/pgbench"
 // as the server's token tables do.
 const ceilingScale = 10
 
+// ceilingScaleShort is the scale of --short runs: initialising scale 10
+// takes several seconds, and short runs only keep the tool working.
+const ceilingScaleShort = 1
+
 // insertTable and insertScript make the single-row insert ceiling: one
 // INSERT into a small table with a primary key per transaction, the shape
 // of the token endpoint's writes.
@@ -43,6 +47,8 @@ const (
 type ceiling struct {
 	Kind        string `json:"kind"` // "select" or "insert"
 	Concurrency int    `json:"concurrency"`
+	Scale       int    `json:"scale"`
+	Seconds     int    `json:"seconds"`
 	pgbenchResult
 	// PostgresCPUPerTx is the PostgreSQL server processes' CPU per
 	// transaction; null when they could not be read (not on this machine).
@@ -111,6 +117,8 @@ func parsePgbench(out string) (pgbenchResult, error) {
 		}
 	}
 	switch {
+	case haveTx && r.Transactions == 0:
+		return r, errors.New("pgbench: no transaction completed (did opening the connections take the whole duration?)")
 	case !haveTPS:
 		return r, errors.New("pgbench: no tps line in its output")
 	case !haveTx:
@@ -119,9 +127,12 @@ func parsePgbench(out string) (pgbenchResult, error) {
 	return r, nil
 }
 
-// pgbenchDuration is pgbench's -T, which takes whole seconds.
-func pgbenchDuration(d time.Duration) int {
-	return max(1, int(math.Round(d.Seconds())))
+// pgbenchDuration is pgbench's -T (whole seconds) for a scenario duration
+// at n clients. -T includes opening the connections, which takes a while
+// at 64 clients on a busy machine, so short runs get a second per 16
+// clients on top of two.
+func pgbenchDuration(d time.Duration, n int) int {
+	return max(2+n/16, int(math.Round(d.Seconds())))
 }
 
 // ceilings runs pgbench's select-only and single-row insert transactions at
@@ -139,8 +150,12 @@ func (b *bench) ceilings(ctx context.Context, concurrencies []int) ([]ceiling, e
 			b.progress("%v", err)
 		}
 	}()
-	b.progress("ceilings: pgbench -i -s %d in database %s", ceilingScale, db.name)
-	if _, err := runPgbench(ctx, "-i", "-s", strconv.Itoa(ceilingScale), "-q", db.url); err != nil {
+	scale := ceilingScale
+	if b.opts.short {
+		scale = ceilingScaleShort
+	}
+	b.progress("ceilings: pgbench -i -s %d in database %s", scale, db.name)
+	if _, err := runPgbench(ctx, "-i", "-s", strconv.Itoa(scale), "-q", db.url); err != nil {
 		return nil, err
 	}
 	if err := execSQL(ctx, db.url, insertTable); err != nil {
@@ -159,9 +174,9 @@ func (b *bench) ceilings(ctx context.Context, concurrencies []int) ([]ceiling, e
 	if err != nil {
 		return nil, err
 	}
-	secs := strconv.Itoa(pgbenchDuration(b.opts.duration))
 	var out []ceiling
 	for _, n := range concurrencies {
+		secs := strconv.Itoa(pgbenchDuration(b.opts.duration, n))
 		for _, kind := range []string{ceilingSelect, ceilingInsert} {
 			// -M prepared: the server's driver (pgx) prepares its
 			// statements too. -n: no vacuum between runs (-i vacuumed).
@@ -177,8 +192,8 @@ func (b *bench) ceilings(ctx context.Context, concurrencies []int) ([]ceiling, e
 			if err != nil {
 				return nil, err
 			}
-			c := ceiling{Kind: kind, Concurrency: n, pgbenchResult: res,
-				Command: "pgbench " + strings.Join(args, " ") + " " + ceilingDBArg(kind)}
+			c := ceiling{Kind: kind, Concurrency: n, Scale: scale, Seconds: pgbenchDuration(b.opts.duration, n), pgbenchResult: res,
+				Command: "pgbench " + strings.Join(args, " ") + " " + ceilingDBArg(kind, scale)}
 			if cpu, ok := pg.finish(); ok && res.Transactions > 0 {
 				c.PostgresCPUPerTx = ptr(msPer(cpu, res.Transactions))
 			}
@@ -192,9 +207,9 @@ func (b *bench) ceilings(ctx context.Context, concurrencies []int) ([]ceiling, e
 }
 
 // ceilingDBArg stands for the scratch database in the printed command.
-func ceilingDBArg(kind string) string {
+func ceilingDBArg(kind string, scale int) string {
 	if kind == ceilingSelect {
-		return "DB  # after pgbench -i -s " + strconv.Itoa(ceilingScale) + " DB"
+		return "DB  # after pgbench -i -s " + strconv.Itoa(scale) + " DB"
 	}
 	return "DB  # script: " + strings.ReplaceAll(strings.TrimSpace(insertScript), "\n", "; ")
 }

@@ -56,6 +56,20 @@ initial connection time = 107.927 ms
 tps = 6102.025873 (without initial connection time)
 `
 
+// pgbench15None is pgbench 15.20's output when 64 clients took the whole
+// -T 3 to connect on a busy machine: no tps line.
+const pgbench15None = `pgbench (15.20 (Debian 15.20-0+deb12u1))
+transaction type: /tmp/nextoria-bench-ceiling-833682230.sql
+scaling factor: 1
+query mode: prepared
+number of clients: 64
+number of threads: 2
+maximum number of tries: 1
+duration: 3 s
+number of transactions actually processed: 0
+number of failed transactions: 0 (NaN%)
+`
+
 // pgbench13 is the summary format of pgbench 13 and earlier: two tps
 // lines, no failed-transaction count.
 const pgbench13 = `starting vacuum...end.
@@ -85,6 +99,7 @@ func TestParsePgbench(t *testing.T) {
 		{"13 excluding connections", pgbench13, pgbenchResult{TPS: 12350.123456, Transactions: 123456, LatencyAverageMS: 1.296}, false},
 		{"failed transactions", "number of transactions actually processed: 90\nnumber of failed transactions: 10 (10.000%)\ntps = 90.5 (without initial connection time)\n",
 			pgbenchResult{TPS: 90.5, Transactions: 90, FailedTransactions: 10}, false},
+		{"15 no transaction", pgbench15None, pgbenchResult{}, true},
 		{"no tps", "number of transactions actually processed: 600\n", pgbenchResult{}, true},
 		{"no count", "tps = 1.0 (without initial connection time)\n", pgbenchResult{}, true},
 		{"garbled tps", "number of transactions actually processed: 600\ntps = fast (without initial connection time)\n", pgbenchResult{}, true},
@@ -106,9 +121,21 @@ func TestParsePgbench(t *testing.T) {
 
 func TestPgbenchDuration(t *testing.T) {
 	t.Parallel()
-	for d, want := range map[time.Duration]int{200 * time.Millisecond: 1, time.Second: 1, 10 * time.Second: 10, 2600 * time.Millisecond: 3} {
-		if got := pgbenchDuration(d); got != want {
-			t.Errorf("pgbenchDuration(%s) = %d, want %d", d, got, want)
+	tests := []struct {
+		d    time.Duration
+		n    int
+		want int
+	}{
+		{time.Second, 4, 2},
+		{time.Second, 16, 3},
+		{3 * time.Second, 64, 6},
+		{10 * time.Second, 16, 10},
+		{10 * time.Second, 64, 10},
+		{12600 * time.Millisecond, 1, 13},
+	}
+	for _, tt := range tests {
+		if got := pgbenchDuration(tt.d, tt.n); got != tt.want {
+			t.Errorf("pgbenchDuration(%s, %d) = %d, want %d", tt.d, tt.n, got, tt.want)
 		}
 	}
 }

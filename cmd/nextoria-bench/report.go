@@ -243,20 +243,20 @@ func (rep *report) ceilingRows() [][]string {
 
 // ceilingsAbout explains the ceilings and the fraction column.
 func (rep *report) ceilingsAbout() string {
-	return fmt.Sprintf("pgbench on the same PostgreSQL, in a scratch database, at each concurrency for %d s (-M prepared -j 2): "+
-		"select-only after pgbench -i -s %d, and a single-row INSERT into a small table with a primary key per transaction. "+
+	scale, secs, seen := ceilingScale, "", map[int]bool{}
+	for _, c := range rep.Ceilings {
+		scale = c.Scale
+		if !seen[c.Concurrency] {
+			seen[c.Concurrency] = true
+			secs += fmt.Sprintf(", %d s at %d", c.Seconds, c.Concurrency)
+		}
+	}
+	secs = strings.TrimPrefix(secs, ", ")
+	return fmt.Sprintf("pgbench on the same PostgreSQL, in a scratch database, at each concurrency (-M prepared -j 2; %s clients): "+
+		"select-only (-S) after pgbench -i -s %d, and a single-row INSERT into a small table with a primary key per transaction. "+
 		"\"of ceiling\" divides a scenario's requests/s by the matching ceiling at the same concurrency: introspection and "+
 		"middleware-cache-off by select-only; refresh, code exchange and the flows by the insert (no figure where pgbench did not "+
-		"run at the scenario's concurrency).", pgbenchDurationOf(rep.Duration), ceilingScale)
-}
-
-// pgbenchDurationOf is pgbench's -T for the report's scenario duration.
-func pgbenchDurationOf(d string) int {
-	v, err := time.ParseDuration(d)
-	if err != nil {
-		return 0
-	}
-	return pgbenchDuration(v)
+		"run at the scenario's concurrency).", secs, scale)
 }
 
 // cpuNote explains the CPU columns.
@@ -349,6 +349,7 @@ func (rep *report) writeTable(w io.Writer) {
 			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 		}
 		tw.Flush()
+		fmt.Fprintln(w, rep.ceilingsAbout())
 		fmt.Fprintln(w)
 	}
 	if rep.CeilingsSkipped != "" {
@@ -449,8 +450,12 @@ func (rep *report) writeMarkdown(path string) error {
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "## Scenarios")
 	fmt.Fprintln(&b)
+	described := map[string]bool{}
 	for _, r := range rep.Results {
-		fmt.Fprintf(&b, "- `%s`: %s\n", r.Scenario, r.About)
+		if !described[r.Scenario] {
+			described[r.Scenario] = true
+			fmt.Fprintf(&b, "- `%s`: %s\n", r.Scenario, r.About)
+		}
 	}
 	var notes []string
 	if rep.Mode != "target" {
