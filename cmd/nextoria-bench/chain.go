@@ -114,6 +114,7 @@ func runChain(ctx context.Context, b *bench, res *result) {
 	lat := make([]time.Duration, 0, n)
 	st := &runStats{kinds: map[string]int{}}
 	rt := b.startRoundTrips(ctx)
+	prof := b.startProfile(ctx, res.Scenario+"-c1")
 	serverMeter := startMeter(b.server)
 	pgMeter := b.startPostgres(ctx)
 	var first0, first1, last0 cpuSample
@@ -151,6 +152,9 @@ func runChain(ctx context.Context, b *bench, res *result) {
 	st.elapsed = time.Since(start)
 	res.fill(st)
 	b.finishMeters(ctx, res, st.ok, serverMeter, nil, pgMeter, rt)
+	if err := prof.finish(ctx); err != nil {
+		res.Notes = append(res.Notes, "profiles not saved: "+err.Error())
+	}
 	if len(lat) < n {
 		return
 	}
