@@ -144,6 +144,9 @@ func runChain(ctx context.Context, b *bench, res *result) {
 			break
 		}
 		token = next.RefreshToken
+		if (i+1)%(n/5) == 0 && i+1 < n {
+			b.progress("  %d rotations, last %s", i+1, d.Round(10*time.Microsecond))
+		}
 		lat = append(lat, d)
 		st.hist.Record(d)
 		st.ok++

@@ -159,7 +159,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario is measured")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long each scenario runs unmeasured first")
 	o.concurrencies = intList{16}
-	fs.Var(&o.concurrencies, "concurrency", "concurrent `workers` per scenario; a list (16,64) runs every scenario at each (default 16)")
+	fs.Var(&o.concurrencies, "concurrency", "concurrent `workers` per scenario; a list (16,64) runs every scenario at each")
 	fs.IntVar(&o.passwordConcurrency, "password-concurrency", 0, "workers of flow-password (default: --concurrency, at most 2 per CPU: each sign-in holds 19 MiB of argon2id memory)")
 	fs.StringVar(&o.scenarios, "scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(scenarioNames(), ",")+")")
 	fs.BoolVar(&o.short, "short", false, "quick run for CI: --duration 1s --concurrency 4 --warmup 200ms unless given")
