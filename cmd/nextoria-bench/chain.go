@@ -10,7 +10,7 @@ import (
 // Rotations of refresh-chain, and the window compared at each end.
 const (
 	chainRotations      = 10000
-	chainRotationsShort = 1000
+	chainRotationsShort = 500
 	chainWindow         = 100
 	// chainMaxRatio is the most the last window's median may exceed the
 	// first's in a full run: a rotation must not cost more as the grant's
