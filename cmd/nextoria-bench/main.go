@@ -388,6 +388,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.Target = b.base
 	}
 	rep.Machine = describeMachine(postgresVersion(ctx, opts.adminURL))
+	rep.Machine.PostgreSQLSettings = postgresSettings(ctx, opts.adminURL)
 	if opts.ceilings {
 		cs, err := b.ceilings(ctx, opts.concurrencies)
 		if err != nil {

@@ -94,7 +94,11 @@ type machine struct {
 	MemoryMB   int    `json:"memory_mb"`
 	GoVersion  string `json:"go_version"`
 	PostgreSQL string `json:"postgresql"`
-	Kernel     string `json:"kernel"`
+	// PostgreSQLSettings are the settings that move the database's share
+	// of the figures (e.g. autovacuum off lets dead rows pile up under a
+	// grant that rotates), "name=value" each.
+	PostgreSQLSettings []string `json:"postgresql_settings,omitempty"`
+	Kernel             string   `json:"kernel"`
 	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute averages before the
 	// scenarios: on a shared machine it tells how busy the rest of it was.
 	LoadAverage string `json:"load_average"`
@@ -369,6 +373,9 @@ func (rep *report) writeTable(w io.Writer) {
 		fmt.Fprintln(w, rssCaveat)
 	}
 	fmt.Fprintln(w, cpuNote)
+	if len(rep.Machine.PostgreSQLSettings) > 0 {
+		fmt.Fprintf(w, "PostgreSQL settings: %s\n", strings.Join(rep.Machine.PostgreSQLSettings, ", "))
+	}
 	for _, n := range rep.Notes {
 		fmt.Fprintln(w, n)
 	}
@@ -418,6 +425,9 @@ func (rep *report) writeMarkdown(path string) error {
 	fmt.Fprintf(&b, "- Kernel: %s\n", m.Kernel)
 	fmt.Fprintf(&b, "- Go: %s\n", m.GoVersion)
 	fmt.Fprintf(&b, "- PostgreSQL: %s\n", m.PostgreSQL)
+	if len(m.PostgreSQLSettings) > 0 {
+		fmt.Fprintf(&b, "- PostgreSQL settings: %s\n", strings.Join(m.PostgreSQLSettings, ", "))
+	}
 	if m.LoadAverage != "" {
 		fmt.Fprintf(&b, "- Load average before the scenarios ran (1, 5, 15 min): %s\n", m.LoadAverage)
 	}

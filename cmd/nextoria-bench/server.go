@@ -263,6 +263,29 @@ func postgresVersion(ctx context.Context, adminURL string) string {
 	return v
 }
 
+// reportedSettings are the PostgreSQL settings the report shows.
+var reportedSettings = []string{"autovacuum", "synchronous_commit", "fsync", "shared_buffers", "max_connections"}
+
+// postgresSettings reads reportedSettings as "name=value"; nil when the
+// server cannot be reached.
+func postgresSettings(ctx context.Context, adminURL string) []string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close(context.Background())
+	var out []string
+	for _, name := range reportedSettings {
+		var v string
+		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err == nil {
+			out = append(out, name+"="+v)
+		}
+	}
+	return out
+}
+
 // buildCommand compiles the package ./cmd/<name> of the module in srcDir
 // into dir and returns the binary's path.
 func buildCommand(ctx context.Context, srcDir, name, dir string) (string, error) {
