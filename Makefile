@@ -34,5 +34,5 @@ bench: ## load benchmark of every scenario, 10 s each at 16 workers (builds and 
 bench-short: ## quick load benchmark (1 s per scenario, 4 workers) that keeps the tool working
 	go run ./cmd/nextoria-bench --short $(BENCH_FLAGS)
 
-bench-report: ## full load benchmark, written to docs/benchmarks.md
-	go run ./cmd/nextoria-bench --markdown docs/benchmarks.md $(BENCH_FLAGS)
+bench-report: ## full load benchmark at 16 and 64 workers, written to docs/benchmarks.md
+	go run ./cmd/nextoria-bench --concurrency 16,64 --markdown docs/benchmarks.md $(BENCH_FLAGS)

@@ -77,6 +77,7 @@ type Metrics struct {
 	reuse          prometheus.Counter
 	signIns        map[string]prometheus.Counter
 	rateLimited    map[string]prometheus.Counter
+	dbRoundTrips   prometheus.Counter
 }
 
 type introspectionKey struct {
@@ -141,7 +142,12 @@ func New() *Metrics {
 	}, []string{"endpoint"})
 	m.rateLimited = children(limited, []string{EndpointToken, EndpointIntrospection, EndpointRevocation})
 
-	reg.MustRegister(m.requests, m.duration, issued, tokenErrs, intro, m.reuse, signIns, limited)
+	m.dbRoundTrips = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "db_round_trips_total",
+		Help: "Network round trips to PostgreSQL: each statement sent alone, each batch once; statement preparation is not counted.",
+	})
+
+	reg.MustRegister(m.requests, m.duration, issued, tokenErrs, intro, m.reuse, signIns, limited, m.dbRoundTrips)
 	return m
 }
 
@@ -226,6 +232,15 @@ func (m *Metrics) RateLimited(endpoint string) {
 	if c, ok := m.rateLimited[endpoint]; ok {
 		c.Inc()
 	}
+}
+
+// DBRoundTrip counts one network round trip to PostgreSQL. It is meant for
+// dbtrace.Tracer.OnRoundTrip, so it costs one atomic add per statement.
+func (m *Metrics) DBRoundTrip() {
+	if m == nil {
+		return
+	}
+	m.dbRoundTrips.Inc()
 }
 
 // inc adds one to the child of value, or of Other when value is not in

@@ -118,6 +118,7 @@ func TestNilMetrics(t *testing.T) {
 	m.RefreshReuseDetected()
 	m.SignIn(metrics.SignInSuccess)
 	m.RateLimited(metrics.EndpointToken)
+	m.DBRoundTrip()
 	m.RegisterPool(func() metrics.PoolStats { return metrics.PoolStats{} })
 	next := http.NotFoundHandler()
 	if got := m.Middleware(next); got == nil {
@@ -236,6 +237,57 @@ func TestServe(t *testing.T) {
 		{"POST", "/metrics", http.StatusMethodNotAllowed},
 		{"GET", "/", http.StatusNotFound},
 		{"GET", "/debug/pprof/", http.StatusNotFound},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
+		}
+	}
+}
+
+// TestDBRoundTrips: each call counts one round trip, and the series exists
+// at zero before the first.
+func TestDBRoundTrips(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	const help = "# HELP nextoria_db_round_trips_total Network round trips to PostgreSQL: each statement sent alone, each batch once; statement preparation is not counted.\n" +
+		"# TYPE nextoria_db_round_trips_total counter\n"
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(help+"nextoria_db_round_trips_total 0\n"), "nextoria_db_round_trips_total"); err != nil {
+		t.Error(err)
+	}
+	for range 3 {
+		m.DBRoundTrip()
+	}
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(help+"nextoria_db_round_trips_total 3\n"), "nextoria_db_round_trips_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestServePprof: with Pprof on, the metrics listener also serves Go's
+// profiles, and still nothing else.
+func TestServePprof(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	addr, err := metrics.ServeWith(t.Context(), "127.0.0.1:0", m.Handler(), metrics.ServeOptions{Pprof: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + addr.String()
+	for _, tt := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/metrics", http.StatusOK},
+		{"GET", "/debug/pprof/", http.StatusOK},
+		{"GET", "/debug/pprof/heap", http.StatusOK},
+		{"GET", "/debug/pprof/goroutine?debug=1", http.StatusOK},
+		{"GET", "/debug/pprof/profile?seconds=1", http.StatusOK},
+		{"GET", "/", http.StatusNotFound},
 	} {
 		req, _ := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, nil)
 		resp, err := http.DefaultClient.Do(req)

@@ -181,6 +181,10 @@ type MetricsConfig struct {
 	// Listen, when set, serves GET /metrics on this address: a separate
 	// listener, never the public one. Empty (the default) turns metrics off.
 	Listen string `koanf:"listen"`
+	// Pprof also serves Go's profiles (net/http/pprof, /debug/pprof/) on the
+	// metrics listener, for profiling under load; never on the public
+	// listener. Off by default.
+	Pprof bool `koanf:"pprof"`
 }
 
 // LogConfig selects the log level and format. Logs go to stderr.
@@ -361,6 +365,8 @@ func (c Config) Validate(dev bool) error {
 		} else if c.Metrics.Listen == c.Listen {
 			errs = append(errs, fmt.Errorf("metrics.listen %q must differ from listen: metrics are never served on the public listener", c.Metrics.Listen))
 		}
+	} else if c.Metrics.Pprof {
+		errs = append(errs, errors.New("metrics.pprof needs metrics.listen: the profiles are served on the metrics listener only"))
 	}
 
 	errs = append(errs, c.validateIssuer(dev)...)

@@ -17,11 +17,13 @@ import (
 // metric of the documented set is there with its labels and moved by
 // exactly what the traffic did; that no label holds a token, secret, client
 // id or e-mail of the traffic; and that /metrics is not on the public
+// listener, nor the profiles that metrics.pprof adds to the metrics
 // listener.
 func TestE2EMetrics(t *testing.T) {
 	t.Parallel()
 	s := startE2E(t, func(c *Config) {
 		c.Metrics.Listen = "127.0.0.1:0"
+		c.Metrics.Pprof = true
 		c.OAuth.RefreshGracePeriod = 0   // a second use of a refresh token is reuse
 		c.Limits.RevocationPerMinute = 1 // the second revocation is refused
 		c.Limits.RevocationBurst = 1     //
@@ -104,6 +106,8 @@ func TestE2EMetrics(t *testing.T) {
 	for _, tt := range []struct{ method, path string }{
 		{http.MethodGet, "/" + probe},
 		{http.MethodGet, "/metrics"},
+		{http.MethodGet, "/debug/pprof/"},
+		{http.MethodGet, "/debug/pprof/heap"},
 		{"BREW", "/" + probe},
 	} {
 		req, _ := http.NewRequestWithContext(t.Context(), tt.method, s.URL+tt.path, nil)
@@ -115,6 +119,16 @@ func TestE2EMetrics(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("%s %s on the public listener = %d, want 404", tt.method, tt.path, resp.StatusCode)
 		}
+	}
+
+	// The profiles are on the metrics listener.
+	resp, err = http.Get("http://" + addr.String() + "/debug/pprof/heap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/debug/pprof/heap on the metrics listener = %d, want 200", resp.StatusCode)
 	}
 
 	after := metricstest.Scrape(t, metricsURL)
@@ -151,7 +165,7 @@ func TestE2EMetrics(t *testing.T) {
 		{"nextoria_http_requests_total", []string{"handler", "/login", "method", "POST", "code", "401"}, 2},
 		{"nextoria_http_requests_total", []string{"handler", "/login", "method", "POST", "code", "429"}, 1},
 		{"nextoria_http_requests_total", []string{"handler", "/login", "method", "POST", "code", "303"}, 1},
-		{"nextoria_http_requests_total", []string{"handler", "/", "method", "GET", "code", "404"}, 2},
+		{"nextoria_http_requests_total", []string{"handler", "/", "method", "GET", "code", "404"}, 4},
 		{"nextoria_http_requests_total", []string{"handler", "/", "method", "other", "code", "404"}, 1},
 		{"nextoria_http_request_duration_seconds", []string{"handler", "/v1/oauth/token", "method", "POST"}, 4},
 		{"nextoria_http_request_duration_seconds", []string{"handler", "/v1/oauth/introspect", "method", "POST"}, 5},
@@ -163,6 +177,10 @@ func TestE2EMetrics(t *testing.T) {
 	}
 	if got := after.Value("nextoria_http_requests_total", "handler", "/oauth/authorize", "method", "GET"); got < 1 {
 		t.Errorf("authorization requests counted: %v", got)
+	}
+	// Every request above reached the database at least once.
+	if got := delta("nextoria_db_round_trips_total"); got < 10 {
+		t.Errorf("nextoria_db_round_trips_total moved by %v, want at least 10", got)
 	}
 	if delta("nextoria_db_pool_acquires_total") <= 0 {
 		t.Error("nextoria_db_pool_acquires_total did not move")

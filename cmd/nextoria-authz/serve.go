@@ -82,10 +82,12 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	if err != nil {
 		return nil, err
 	}
-	pool, err := storage.ConnectPool(ctx, cfg.Database.URL, cfg.Database.PoolOptions())
+	m := newMetrics(cfg.Metrics)
+	pool, err := storage.ConnectPool(ctx, cfg.Database.URL, poolOptions(cfg.Database, m))
 	if err != nil {
 		return nil, err
 	}
+	registerPool(m, pool)
 	ok := false
 	defer func() {
 		if !ok {
@@ -112,7 +114,6 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	if err != nil {
 		return nil, err
 	}
-	m := newMetrics(cfg.Metrics, pool)
 	apiKeys := &apikey.Service{Store: store, Hasher: secret.NewHasher(keys.SecretHash), Logger: logger}
 	browser, err := web.New(web.Config{
 		Issuer:             cfg.Issuer,

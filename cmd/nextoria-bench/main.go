@@ -3,22 +3,36 @@
 // By default it builds nextoria-authz (and nextoria-example-api when the
 // repository has it), creates and seeds a throwaway PostgreSQL database
 // through the CLI's --json contract, starts `nextoria-authz serve --dev` on
-// a free loopback port, and drives each scenario for a fixed time at a fixed
-// concurrency: introspection of JWT access tokens and API keys, the
-// resource-server middleware with and without its cache, refresh rotation,
-// code exchange, and whole browser flows with and without a password
-// sign-in. It prints one table of throughput, latency percentiles, errors,
-// server CPU per request and peak RSS, and can write it as JSON and as a
-// Markdown report (docs/benchmarks.md). With --target it drives a server
-// that is already running instead.
+// a free loopback port (with its metrics listener on another), and drives
+// each scenario for a fixed time at a fixed concurrency: introspection of
+// JWT access tokens and API keys, the resource-server middleware with and
+// without its cache, refresh rotation, code exchange, and whole browser
+// flows with and without a password sign-in. refresh-chain instead rotates
+// one grant 10,000 times in a row and compares its first and last 100
+// rotations. With --target it drives a server that is already running
+// instead.
+//
+// Before the scenarios it measures PostgreSQL's own ceilings with pgbench
+// (select-only, and a single-row insert per transaction) at the same
+// concurrency, in a scratch database, and reports each scenario as a
+// fraction of the matching ceiling. For every scenario it prints
+// throughput, latency percentiles, errors, the server's and PostgreSQL's
+// CPU per request (from /proc) and their sum, the PostgreSQL round trips
+// per request (the server's nextoria_db_round_trips_total), peak RSS and
+// the load average; it can write the results as JSON and as a Markdown
+// report (docs/benchmarks.md). --concurrency takes a list (16,64) and runs
+// every scenario at each; --pprof DIR saves CPU and heap profiles of the
+// server during each scenario.
 //
 // Any unexpected status or body is an error, and a run with errors exits
-// with status 1. Every request goes to loopback and every run is bounded in
-// time; the database and the processes are removed at the end, also on
-// error or interrupt.
+// with status 1, as does a refresh-chain whose last rotations take more
+// than 1.5 times as long as its first (in a full run). Every request goes
+// to loopback and every run is bounded in time; the databases and the
+// processes are removed at the end, also on error or interrupt.
 //
 //	go run ./cmd/nextoria-bench                  # every scenario, 10 s each, 16 workers
 //	go run ./cmd/nextoria-bench --short          # 1 s each, 4 workers: keeps the tool working in CI
+//	go run ./cmd/nextoria-bench --concurrency 16,64 --markdown docs/benchmarks.md
 //	go run ./cmd/nextoria-bench --scenarios refresh,code-exchange --duration 30s --json out.json
 package main
 
@@ -34,6 +48,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,11 +78,41 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// intList is a comma-separated list of positive integers (--concurrency).
+type intList []int
+
+func (l *intList) String() string {
+	if l == nil {
+		return ""
+	}
+	var out []string
+	for _, n := range *l {
+		out = append(out, strconv.Itoa(n))
+	}
+	return strings.Join(out, ",")
+}
+
+func (l *intList) Set(v string) error {
+	var out intList
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("%q is not a list of numbers", v)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	*l = out
+	return nil
+}
+
 // options are the command-line settings.
 type options struct {
 	duration            time.Duration
 	warmup              time.Duration
-	concurrency         int
+	concurrency         int // of the current round, one of concurrencies
+	concurrencies       intList
 	passwordConcurrency int
 	scenarios           string
 	short               bool
@@ -81,6 +127,9 @@ type options struct {
 	apiCacheOn          string
 	apiCacheOff         string
 	list                bool
+	pprofDir            string
+	ceilings            bool
+	passwordDefault     bool // --password-concurrency not given: it follows each round's concurrency
 
 	// --target mode: a running server and credentials made beforehand.
 	target         string
@@ -109,7 +158,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario is measured")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long each scenario runs unmeasured first")
-	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent workers per scenario")
+	o.concurrencies = intList{16}
+	fs.Var(&o.concurrencies, "concurrency", "concurrent `workers` per scenario; a list (16,64) runs every scenario at each")
 	fs.IntVar(&o.passwordConcurrency, "password-concurrency", 0, "workers of flow-password (default: --concurrency, at most 2 per CPU: each sign-in holds 19 MiB of argon2id memory)")
 	fs.StringVar(&o.scenarios, "scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(scenarioNames(), ",")+")")
 	fs.BoolVar(&o.short, "short", false, "quick run for CI: --duration 1s --concurrency 4 --warmup 200ms unless given")
@@ -125,6 +175,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.apiCacheOn, "api-cache-on", "30s", "cache TTL value for middleware-cache-on")
 	fs.StringVar(&o.apiCacheOff, "api-cache-off", "0s", "cache TTL value for middleware-cache-off")
 	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
+	fs.StringVar(&o.pprofDir, "pprof", "", "save a CPU profile (5 s) and a heap profile of the server during each scenario in `DIR` (starts it with metrics.pprof)")
+	fs.BoolVar(&o.ceilings, "ceilings", true, "measure PostgreSQL's ceilings with "+pgbenchPath+" before the scenarios")
 
 	fs.StringVar(&o.target, "target", "", "`URL` of a running server to drive instead of starting one (loopback only)")
 	fs.StringVar(&o.clientID, "client-id", envOr("NEXTORIA_BENCH_CLIENT_ID", "demo-app"), "--target: client id of a confidential app (env NEXTORIA_BENCH_CLIENT_ID)")
@@ -152,13 +204,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			o.duration = time.Second
 		}
 		if !set["concurrency"] {
-			o.concurrency = 4
+			o.concurrencies = intList{4}
 		}
 		if !set["warmup"] {
 			o.warmup = 200 * time.Millisecond
 		}
 	}
-	if !set["password-concurrency"] {
+	o.concurrency = o.concurrencies[0]
+	o.passwordDefault = !set["password-concurrency"]
+	if o.passwordDefault {
 		o.passwordConcurrency = min(o.concurrency, 2*runtime.NumCPU())
 	}
 	var problems []string
@@ -168,8 +222,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.warmup < 0 || o.warmup > 10*time.Minute {
 		problems = append(problems, "--warmup must be between 0 and 10m")
 	}
-	if o.concurrency < 1 || o.concurrency > 1024 {
+	if slices.ContainsFunc(o.concurrencies, func(n int) bool { return n < 1 || n > 1024 }) {
 		problems = append(problems, "--concurrency must be between 1 and 1024")
+	}
+	if o.pprofDir != "" && o.target != "" {
+		problems = append(problems, "--pprof needs the self-managed mode (it starts the server with metrics.pprof)")
 	}
 	if set["password-concurrency"] && (o.passwordConcurrency < 1 || o.passwordConcurrency > 1024) {
 		problems = append(problems, "--password-concurrency must be between 1 and 1024")
@@ -211,6 +268,7 @@ type bench struct {
 
 	// Self-managed mode only.
 	db          *benchDatabase
+	metricsBase string // http://host:port of the server's metrics listener
 	server      *process
 	cli         *authzCLI
 	hasAPIKeys  bool
@@ -301,11 +359,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Every step is bounded; this bounds the whole run as well.
+	rounds := len(opts.concurrencies)
 	perScenario := opts.warmup + opts.duration + 2*time.Minute
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute+time.Duration(len(selected))*perScenario)
+	limit := 5*time.Minute + time.Duration(rounds*len(selected))*perScenario
+	if opts.ceilings {
+		limit += time.Duration(rounds) * 2 * (opts.duration + time.Minute)
+	}
+	if slices.ContainsFunc(selected, func(s scenario) bool { return s.sequence != nil }) {
+		limit += 10 * time.Minute // refresh-chain's rotations are counted, not timed
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
-	b := &bench{opts: opts, stderr: stderr, transport: newTransport(max(opts.concurrency, opts.passwordConcurrency))}
+	b := &bench{opts: opts, stderr: stderr, transport: newTransport(max(slices.Max(opts.concurrencies), opts.passwordConcurrency))}
 	defer b.close()
 	rep := &report{
 		Started: time.Now(), Command: commandLine(args), Duration: opts.duration.String(), Warmup: opts.warmup.String(),
@@ -322,21 +388,60 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.Target = b.base
 	}
 	rep.Machine = describeMachine(postgresVersion(ctx, opts.adminURL))
-	rep.Notes = b.notes
+	rep.Machine.PostgreSQLSettings = postgresSettings(ctx, opts.adminURL)
+	if opts.ceilings {
+		cs, err := b.ceilings(ctx, opts.concurrencies)
+		if err != nil {
+			return fmt.Errorf("ceilings: %w", err)
+		}
+		rep.Ceilings = cs
+		for _, c := range cs {
+			b.progress("ceiling %s at %d clients: %s tps", c.Kind, c.Concurrency, rate(c.TPS))
+		}
+	} else {
+		rep.CeilingsSkipped = "--ceilings=false"
+	}
 
+	// Each scenario at each concurrency; a scenario whose worker count does
+	// not follow --concurrency (refresh-chain, a capped flow-password) runs
+	// once per distinct count.
+	ran := map[string]bool{}
 	for _, sc := range selected {
-		if ctx.Err() != nil {
-			break
-		}
-		res := b.run(ctx, sc)
-		rep.Results = append(rep.Results, res)
-		if res.Skipped == "" {
-			b.progress("%s: %s/s, p99 %s ms, %d errors", sc.name, rate(res.RequestsPerSecond), num(res.P99MS), res.TimedErrors+res.WarmupErrors)
-		}
-		if b.server != nil && b.server.exited() {
-			return fmt.Errorf("the server exited during %s:\n%s", sc.name, b.server.logTail(20))
+		for _, c := range opts.concurrencies {
+			if ctx.Err() != nil {
+				break
+			}
+			b.opts.concurrency = c
+			if opts.passwordDefault {
+				b.opts.passwordConcurrency = min(c, 2*runtime.NumCPU())
+			}
+			key := fmt.Sprintf("%s@%d", sc.name, sc.workers(&b.opts))
+			if ran[key] {
+				continue
+			}
+			ran[key] = true
+			res := b.run(ctx, sc)
+			rep.Results = append(rep.Results, res)
+			if res.Skipped == "" {
+				b.progress("%s (%d workers): %s/s, p99 %s ms, %d errors", sc.name, res.Concurrency, rate(res.RequestsPerSecond), num(res.P99MS), res.TimedErrors+res.WarmupErrors)
+			}
+			if b.server != nil && b.server.exited() {
+				return fmt.Errorf("the server exited during %s:\n%s", sc.name, b.server.logTail(20))
+			}
 		}
 	}
+	rep.setCeilingFractions()
+	if b.server != nil {
+		if msg := postgresCPUError(); msg != "" {
+			b.notes = append(b.notes, "PostgreSQL CPU not measured: "+msg)
+		}
+	}
+	if opts.pprofDir != "" {
+		b.notes = append(b.notes, "--pprof: a CPU profile of up to 5 s and a heap profile per scenario were saved in "+opts.pprofDir+
+			"; profiling costs the server CPU, so that run's throughput and CPU figures are not comparable with others")
+	}
+	rep.Notes = b.notes
+
 	if b.server != nil {
 		if _, hwm, err := memory(b.server.pid()); err == nil {
 			rep.ServerHWMMB = ptr(float64(hwm) / (1 << 20))

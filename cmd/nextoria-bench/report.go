@@ -44,9 +44,24 @@ type result struct {
 	// Helper* are the example API's, for the middleware scenarios.
 	HelperCPUPerRequest *float64 `json:"example_api_cpu_ms_per_request,omitempty"`
 	HelperPeakRSSMB     *float64 `json:"example_api_peak_rss_mb,omitempty"`
-	Notes               []string `json:"notes,omitempty"`
-	Skipped             string   `json:"skipped,omitempty"`
-	Failed              string   `json:"failed,omitempty"`
+	// PostgresCPUPerRequest is the CPU of every PostgreSQL server process
+	// (other databases' work included) per request; TotalCPUPerRequest is it
+	// plus the server's. Null when PostgreSQL's processes cannot be read.
+	PostgresCPUPerRequest *float64 `json:"postgres_cpu_ms_per_request"`
+	TotalCPUPerRequest    *float64 `json:"total_cpu_ms_per_request"`
+	// RoundTripsPerRequest is the server's nextoria_db_round_trips_total
+	// over the timed run divided by the requests; null without metrics.
+	RoundTripsPerRequest *float64 `json:"db_round_trips_per_request"`
+	// CeilingFraction is requests/s over the matching pgbench ceiling's tps
+	// at the same concurrency (Ceiling names it); null without one.
+	Ceiling         string   `json:"ceiling,omitempty"`
+	CeilingFraction *float64 `json:"ceiling_fraction"`
+	// LoadAverage is /proc/loadavg's 1-minute average as the scenario began.
+	LoadAverage string       `json:"load_average_1m,omitempty"`
+	Chain       *chainResult `json:"chain,omitempty"`
+	Notes       []string     `json:"notes,omitempty"`
+	Skipped     string       `json:"skipped,omitempty"`
+	Failed      string       `json:"failed,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -79,7 +94,11 @@ type machine struct {
 	MemoryMB   int    `json:"memory_mb"`
 	GoVersion  string `json:"go_version"`
 	PostgreSQL string `json:"postgresql"`
-	Kernel     string `json:"kernel"`
+	// PostgreSQLSettings are the settings that move the database's share
+	// of the figures (e.g. autovacuum off lets dead rows pile up under a
+	// grant that rotates), "name=value" each.
+	PostgreSQLSettings []string `json:"postgresql_settings,omitempty"`
+	Kernel             string   `json:"kernel"`
 	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute averages before the
 	// scenarios: on a shared machine it tells how busy the rest of it was.
 	LoadAverage string `json:"load_average"`
@@ -116,20 +135,38 @@ func describeMachine(pgVersion string) machine {
 	return m
 }
 
+// loadAverage is /proc/loadavg's 1-minute average, "" when unknown: on a
+// shared machine it tells whether others were busy during a scenario (their
+// PostgreSQL work counts in the PostgreSQL CPU column).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
 // report is everything one run found; --json writes it as is.
 type report struct {
-	Started     time.Time `json:"started_at"`
-	Command     string    `json:"command"`
-	Mode        string    `json:"mode"` // "self-managed" or "target"
-	Target      string    `json:"target"`
-	Duration    string    `json:"duration"`
-	Warmup      string    `json:"warmup"`
-	Short       bool      `json:"short"`
-	Machine     machine   `json:"machine"`
-	Notes       []string  `json:"notes,omitempty"`
-	Results     []result  `json:"results"`
-	ServerHWMMB *float64  `json:"server_vmhwm_mb"`
-	Failed      bool      `json:"failed"`
+	Started  time.Time `json:"started_at"`
+	Command  string    `json:"command"`
+	Mode     string    `json:"mode"` // "self-managed" or "target"
+	Target   string    `json:"target"`
+	Duration string    `json:"duration"`
+	Warmup   string    `json:"warmup"`
+	Short    bool      `json:"short"`
+	Machine  machine   `json:"machine"`
+	Notes    []string  `json:"notes,omitempty"`
+	// Ceilings are pgbench's select-only and single-row insert rates on
+	// the same PostgreSQL at each concurrency, measured before the scenarios.
+	Ceilings        []ceiling `json:"ceilings"`
+	CeilingsSkipped string    `json:"ceilings_skipped,omitempty"`
+	Results         []result  `json:"results"`
+	ServerHWMMB     *float64  `json:"server_vmhwm_mb"`
+	Failed          bool      `json:"failed"`
 }
 
 // flowsNote explains the unit of the flow scenarios.
@@ -139,7 +176,8 @@ const flowsNote = "(flows) rows count whole authorization flows: requests/s is f
 const rssCaveat = "Peak RSS is resident memory, which includes heap the Go runtime has not yet returned to the OS after " +
 	"earlier work (notably the 19 MiB argon2id buffer of each sign-in, also those made while preparing a scenario)."
 
-var tableHeader = []string{"scenario", "concurrency", "requests/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req", "peak RSS MB"}
+var tableHeader = []string{"scenario", "concurrency", "requests/s", "of ceiling", "p50 ms", "p90 ms", "p99 ms", "errors",
+	"server CPU ms/req", "PG CPU ms/req", "total CPU ms/req", "DB round trips/req", "peak RSS MB", "load 1m"}
 
 // rows renders the table's cells.
 func (rep *report) rows() [][]string {
@@ -152,14 +190,110 @@ func (rep *report) rows() [][]string {
 		row := []string{name, strconv.Itoa(r.Concurrency)}
 		switch {
 		case r.Skipped != "":
-			row = append(row, "skipped", "", "", "", "", "", "")
+			row = append(row, "skipped")
 		case r.Requests == 0 && r.failed():
-			row = append(row, "failed", "", "", "", strconv.FormatUint(r.TimedErrors+r.WarmupErrors, 10), "", "")
+			row = append(row, "failed", "", "", "", "", strconv.FormatUint(r.TimedErrors+r.WarmupErrors, 10))
 		default:
-			row = append(row, rate(r.RequestsPerSecond), num(r.P50MS), num(r.P90MS), num(r.P99MS),
-				strconv.FormatUint(r.TimedErrors+r.WarmupErrors, 10), optional(r.ServerCPUPerRequest, 3), optional(r.PeakRSSMB, 0))
+			row = append(row, rate(r.RequestsPerSecond), percent(r.CeilingFraction), num(r.P50MS), num(r.P90MS), num(r.P99MS),
+				strconv.FormatUint(r.TimedErrors+r.WarmupErrors, 10), optional(r.ServerCPUPerRequest, 3),
+				optional(r.PostgresCPUPerRequest, 3), optional(r.TotalCPUPerRequest, 3), optional(r.RoundTripsPerRequest, 2),
+				optional(r.PeakRSSMB, 0), r.LoadAverage)
+		}
+		for len(row) < len(tableHeader) {
+			row = append(row, "")
 		}
 		out = append(out, row)
+	}
+	return out
+}
+
+func percent(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v*100, 'f', 0, 64) + "%"
+}
+
+// setCeilingFractions compares each result with the ceiling of its kind at
+// its concurrency.
+func (rep *report) setCeilingFractions() {
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		kind := ceilingOf(r.Scenario)
+		if kind == "" || r.Requests == 0 {
+			continue
+		}
+		if c := findCeiling(rep.Ceilings, kind, r.Concurrency); c != nil && c.TPS > 0 {
+			r.Ceiling = kind
+			r.CeilingFraction = ptr(r.RequestsPerSecond / c.TPS)
+		}
+	}
+}
+
+var ceilingHeader = []string{"ceiling", "concurrency", "tps", "latency avg ms", "PG CPU ms/tx"}
+
+// ceilingRows renders the ceilings' table.
+func (rep *report) ceilingRows() [][]string {
+	var out [][]string
+	for _, c := range rep.Ceilings {
+		name := "select-only (pgbench -S)"
+		if c.Kind == ceilingInsert {
+			name = "single-row insert"
+		}
+		out = append(out, []string{name, strconv.Itoa(c.Concurrency), rate(c.TPS), num(c.LatencyAverageMS), optional(c.PostgresCPUPerTx, 3)})
+	}
+	return out
+}
+
+// ceilingsAbout explains the ceilings and the fraction column.
+func (rep *report) ceilingsAbout() string {
+	scale, secs, seen := ceilingScale, "", map[int]bool{}
+	for _, c := range rep.Ceilings {
+		scale = c.Scale
+		if !seen[c.Concurrency] {
+			seen[c.Concurrency] = true
+			secs += fmt.Sprintf(", %d s at %d", c.Seconds, c.Concurrency)
+		}
+	}
+	secs = strings.TrimPrefix(secs, ", ")
+	return fmt.Sprintf("pgbench on the same PostgreSQL, in a scratch database, at each concurrency (-M prepared -j 2; %s clients): "+
+		"select-only (-S) after pgbench -i -s %d, and a single-row INSERT into a small table with a primary key per transaction. "+
+		"\"of ceiling\" divides a scenario's requests/s by the matching ceiling at the same concurrency: introspection and "+
+		"middleware-cache-off by select-only; refresh, code exchange and the flows by the insert (no figure where pgbench did not "+
+		"run at the scenario's concurrency).", secs, scale)
+}
+
+// cpuNote explains the CPU columns.
+const cpuNote = "CPU columns are user+system time divided by the requests served: the server's process, and every PostgreSQL " +
+	"server process (the postmaster and its children, from /proc), which includes any other database's work on the same " +
+	"PostgreSQL: compare the load column, the 1-minute load average as the scenario began, with the machine's CPUs. Their " +
+	"sum does not depend on the load generator sharing the cores. DB round trips/req is the server's " + roundTripsMetric +
+	" over the timed run divided by the requests (background work, such as the cleanup each minute, adds a little)."
+
+// chainNotes describe the refresh-chain results.
+func (rep *report) chainNotes() []string {
+	var out []string
+	for _, r := range rep.Results {
+		c := r.Chain
+		if c == nil {
+			continue
+		}
+		enforced := fmt.Sprintf("the run fails above %.1f×", c.MaxRatio)
+		if !c.Enforced {
+			enforced = "not enforced in a short run"
+		}
+		line := fmt.Sprintf("%s: %d rotations of one grant: median %.2f ms over rotations 1–%d, %.2f ms over %d–%d: ratio %.2f (%s)",
+			r.Scenario, c.Rotations, c.FirstP50MS, c.Window, c.LastP50MS, c.Rotations-c.Window+1, c.Rotations, c.Ratio, enforced)
+		if c.FirstCPUMS != nil && c.LastCPUMS != nil {
+			line += fmt.Sprintf("; server CPU per rotation %.3f ms first, %.3f ms last", *c.FirstCPUMS, *c.LastCPUMS)
+		}
+		if c.FirstPGCPU != nil && c.LastPGCPU != nil {
+			line += fmt.Sprintf("; PostgreSQL CPU per rotation %.3f ms first, %.3f ms last", *c.FirstPGCPU, *c.LastPGCPU)
+		}
+		if slices.Contains(rep.Machine.PostgreSQLSettings, "autovacuum=off") {
+			line += "; PostgreSQL ran with autovacuum=off, so the rows each rotation leaves dead were never vacuumed during the chain"
+		}
+		out = append(out, line)
 	}
 	return out
 }
@@ -210,11 +344,24 @@ func (rep *report) footnotes() []string {
 			out = append(out, fmt.Sprintf("%s: %s", r.Scenario, n))
 		}
 	}
-	return out
+	return append(out, rep.chainNotes()...)
 }
 
-// writeTable prints the table and its footnotes.
+// writeTable prints the ceilings, the table and its footnotes.
 func (rep *report) writeTable(w io.Writer) {
+	if len(rep.Ceilings) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, strings.Join(ceilingHeader, "\t")+"\t")
+		for _, row := range rep.ceilingRows() {
+			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+		}
+		tw.Flush()
+		fmt.Fprintln(w, rep.ceilingsAbout())
+		fmt.Fprintln(w)
+	}
+	if rep.CeilingsSkipped != "" {
+		fmt.Fprintf(w, "ceilings not measured: %s\n\n", rep.CeilingsSkipped)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, strings.Join(tableHeader, "\t")+"\t")
 	for _, row := range rep.rows() {
@@ -227,6 +374,10 @@ func (rep *report) writeTable(w io.Writer) {
 	}
 	if rep.Mode != "target" {
 		fmt.Fprintln(w, rssCaveat)
+	}
+	fmt.Fprintln(w, cpuNote)
+	if len(rep.Machine.PostgreSQLSettings) > 0 {
+		fmt.Fprintf(w, "PostgreSQL settings: %s\n", strings.Join(rep.Machine.PostgreSQLSettings, ", "))
 	}
 	for _, n := range rep.Notes {
 		fmt.Fprintln(w, n)
@@ -264,7 +415,10 @@ func (rep *report) writeMarkdown(path string) error {
 	fmt.Fprintln(&b, "Each scenario runs for a fixed time at a fixed number of concurrent workers after a warm-up;")
 	fmt.Fprintln(&b, "latency percentiles are per request (per flow for the `flows` rows), measured by the client over")
 	fmt.Fprintln(&b, "loopback; server CPU is the server process's user+system time during the timed run divided by")
-	fmt.Fprintln(&b, "the requests it served; peak RSS is the highest VmRSS sampled every 100 ms.")
+	fmt.Fprintln(&b, "the requests it served; PostgreSQL CPU is the same for every PostgreSQL server process; DB round")
+	fmt.Fprintln(&b, "trips are counted by the server (`"+roundTripsMetric+"`); \"of ceiling\" compares requests/s with")
+	fmt.Fprintln(&b, "what pgbench reaches on the same PostgreSQL (see Ceilings); peak RSS is the highest VmRSS sampled")
+	fmt.Fprintln(&b, "every 100 ms.")
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "## Machine")
 	fmt.Fprintln(&b)
@@ -274,6 +428,9 @@ func (rep *report) writeMarkdown(path string) error {
 	fmt.Fprintf(&b, "- Kernel: %s\n", m.Kernel)
 	fmt.Fprintf(&b, "- Go: %s\n", m.GoVersion)
 	fmt.Fprintf(&b, "- PostgreSQL: %s\n", m.PostgreSQL)
+	if len(m.PostgreSQLSettings) > 0 {
+		fmt.Fprintf(&b, "- PostgreSQL settings: %s\n", strings.Join(m.PostgreSQLSettings, ", "))
+	}
 	if m.LoadAverage != "" {
 		fmt.Fprintf(&b, "- Load average before the scenarios ran (1, 5, 15 min): %s\n", m.LoadAverage)
 	}
@@ -281,6 +438,20 @@ func (rep *report) writeMarkdown(path string) error {
 	fmt.Fprintln(&b, "## Command")
 	fmt.Fprintln(&b)
 	fmt.Fprintf(&b, "```sh\n%s\n```\n\n", rep.Command)
+	fmt.Fprintln(&b, "## Ceilings")
+	fmt.Fprintln(&b)
+	if len(rep.Ceilings) > 0 {
+		fmt.Fprintln(&b, rep.ceilingsAbout())
+		fmt.Fprintln(&b)
+		fmt.Fprintln(&b, "| "+strings.Join(ceilingHeader, " | ")+" |")
+		fmt.Fprintln(&b, "|---"+strings.Repeat("|--:", len(ceilingHeader)-1)+"|")
+		for _, row := range rep.ceilingRows() {
+			fmt.Fprintln(&b, "| "+strings.Join(row, " | ")+" |")
+		}
+	} else {
+		fmt.Fprintf(&b, "Not measured: %s\n", rep.CeilingsSkipped)
+	}
+	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "## Results")
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "| "+strings.Join(tableHeader, " | ")+" |")
@@ -292,13 +463,18 @@ func (rep *report) writeMarkdown(path string) error {
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "## Scenarios")
 	fmt.Fprintln(&b)
+	described := map[string]bool{}
 	for _, r := range rep.Results {
-		fmt.Fprintf(&b, "- `%s`: %s\n", r.Scenario, r.About)
+		if !described[r.Scenario] {
+			described[r.Scenario] = true
+			fmt.Fprintf(&b, "- `%s`: %s\n", r.Scenario, r.About)
+		}
 	}
 	var notes []string
 	if rep.Mode != "target" {
 		notes = append(notes, rssCaveat)
 	}
+	notes = append(notes, cpuNote)
 	notes = append(notes, rep.Notes...)
 	notes = append(notes, rep.footnotes()...)
 	if rep.ServerHWMMB != nil {

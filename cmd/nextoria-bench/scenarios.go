@@ -23,6 +23,9 @@ type scenario struct {
 	// setup prepares everything the workers need before any clock starts. It
 	// returns a skipError when the scenario cannot run here.
 	setup func(ctx context.Context, b *bench, workers int) (workload, error)
+	// sequence, instead of setup and the timed run, measures a fixed
+	// sequence of requests (refresh-chain).
+	sequence func(ctx context.Context, b *bench, res *result)
 }
 
 // workload performs one request (or one flow) as worker w. Workers never
@@ -87,6 +90,12 @@ var scenarios = []scenario{
 		setup: setupRefresh,
 	},
 	{
+		name:        "refresh-chain",
+		about:       "one grant rotated sequentially by one worker: median latency of the first 100 rotations vs the last 100",
+		concurrency: func(*options) int { return 1 },
+		sequence:    runChain,
+	},
+	{
 		name:  "code-exchange",
 		about: "authorization_code grant alone, codes (PKCE S256) minted before the clock starts",
 		setup: setupCodeExchange,
@@ -106,6 +115,14 @@ var scenarios = []scenario{
 		},
 		setup: setupFlowPassword,
 	},
+}
+
+// workers is how many workers run sc with the options o.
+func (sc scenario) workers(o *options) int {
+	if sc.concurrency != nil {
+		return sc.concurrency(o)
+	}
+	return o.concurrency
 }
 
 func scenarioNames() []string {
@@ -529,11 +546,13 @@ func drive(ctx context.Context, wl workload, n int, d time.Duration) *runStats {
 
 // run prepares, warms up and measures one scenario.
 func (b *bench) run(ctx context.Context, sc scenario) result {
-	n := b.opts.concurrency
-	if sc.concurrency != nil {
-		n = sc.concurrency(&b.opts)
-	}
+	n := sc.workers(&b.opts)
 	res := result{Scenario: sc.name, About: sc.about, Concurrency: n, Flows: sc.flows, Errors: map[string]int{}}
+	res.LoadAverage = loadAverage()
+	if sc.sequence != nil {
+		sc.sequence(ctx, b, &res)
+		return res
+	}
 	b.progress("%s: preparing (%d workers)", sc.name, n)
 	wl, err := sc.setup(ctx, b, n)
 	var se skipError
@@ -572,22 +591,14 @@ func (b *bench) run(ctx context.Context, sc scenario) result {
 		return res
 	}
 	b.progress("%s: measuring for %s", sc.name, b.opts.duration)
-	serverMeter, apiMeter := startMeter(b.server), startMeter(api)
+	rt := b.startRoundTrips(ctx)
+	prof := b.startProfile(ctx, fmt.Sprintf("%s-c%d", sc.name, n))
+	serverMeter, apiMeter, pgMeter := startMeter(b.server), startMeter(api), b.startPostgres(ctx)
 	st := drive(ctx, wl, n, b.opts.duration)
 	res.fill(st)
-	if serverMeter != nil {
-		cpu, peak, err := serverMeter.finish()
-		if err == nil && st.ok > 0 {
-			res.ServerCPUPerRequest = ptr(msPer(cpu, st.ok))
-		}
-		res.PeakRSSMB = ptr(float64(peak) / (1 << 20))
-	}
-	if apiMeter != nil {
-		cpu, peak, err := apiMeter.finish()
-		if err == nil && st.ok > 0 {
-			res.HelperCPUPerRequest = ptr(msPer(cpu, st.ok))
-			res.HelperPeakRSSMB = ptr(float64(peak) / (1 << 20))
-		}
+	b.finishMeters(ctx, &res, st.ok, serverMeter, apiMeter, pgMeter, rt)
+	if err := prof.finish(ctx); err != nil {
+		res.Notes = append(res.Notes, "profiles not saved: "+err.Error())
 	}
 	if nt, ok := wl.(noter); ok {
 		for _, s := range nt.notes() {
@@ -610,6 +621,41 @@ func (b *bench) run(ctx context.Context, sc scenario) result {
 		res.Failed = "interrupted"
 	}
 	return res
+}
+
+// startPostgres measures PostgreSQL's CPU when the benchmark started the
+// server (in --target mode its database may be anywhere).
+func (b *bench) startPostgres(ctx context.Context) *postgresMeter {
+	if b.server == nil {
+		return nil
+	}
+	return startPostgresMeter(ctx, b.opts.adminURL)
+}
+
+// finishMeters ends the measurements of a timed run of ok requests and
+// fills res's CPU, memory and round-trip columns.
+func (b *bench) finishMeters(ctx context.Context, res *result, ok uint64, server, api *meter, pg *postgresMeter, rt *roundTripMeter) {
+	if server != nil {
+		cpu, peak, err := server.finish()
+		if err == nil && ok > 0 {
+			res.ServerCPUPerRequest = ptr(msPer(cpu, ok))
+		}
+		res.PeakRSSMB = ptr(float64(peak) / (1 << 20))
+	}
+	if api != nil {
+		cpu, peak, err := api.finish()
+		if err == nil && ok > 0 {
+			res.HelperCPUPerRequest = ptr(msPer(cpu, ok))
+			res.HelperPeakRSSMB = ptr(float64(peak) / (1 << 20))
+		}
+	}
+	if cpu, measured := pg.finish(); measured && ok > 0 {
+		res.PostgresCPUPerRequest = ptr(msPer(cpu, ok))
+		if res.ServerCPUPerRequest != nil {
+			res.TotalCPUPerRequest = ptr(*res.ServerCPUPerRequest + *res.PostgresCPUPerRequest)
+		}
+	}
+	res.RoundTripsPerRequest = rt.perRequest(ctx, ok)
 }
 
 func msPer(d time.Duration, n uint64) float64 {

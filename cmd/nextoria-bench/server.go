@@ -76,6 +76,21 @@ func (b *bench) startServer(ctx context.Context) error {
 		"NEXTORIA_LIMITS_SIGNIN_PER_ACCOUNT_IP=1000000000",
 		"NEXTORIA_LIMITS_SIGNIN_PER_ACCOUNT=1000000000",
 	)
+	metricsAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	b.metricsBase = "http://" + metricsAddr
+	// The metrics give the round trips per request
+	// (nextoria_db_round_trips_total); they cost about a microsecond and
+	// one atomic add per statement.
+	serveEnv := []string{"NEXTORIA_METRICS_LISTEN=" + metricsAddr}
+	if o.pprofDir != "" {
+		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
+			return err
+		}
+		serveEnv = append(serveEnv, "NEXTORIA_METRICS_PPROF=true")
+	}
 	b.cli = &authzCLI{bin: bin, env: env}
 	if err := b.cli.run(ctx, "", nil, "migrate", "up"); err != nil {
 		return err
@@ -84,7 +99,7 @@ func (b *bench) startServer(ctx context.Context) error {
 		return err
 	}
 	b.progress("starting nextoria-authz serve --dev on %s", addr)
-	b.server, err = startProcess("nextoria-authz", bin, []string{"serve", "--dev"}, append(env, o.serverEnv...), tmp)
+	b.server, err = startProcess("nextoria-authz", bin, []string{"serve", "--dev"}, slices.Concat(env, serveEnv, o.serverEnv), tmp)
 	if err != nil {
 		return err
 	}
@@ -94,7 +109,7 @@ func (b *bench) startServer(ctx context.Context) error {
 	b.codeLifespanNote = "the server ran with NEXTORIA_OAUTH_AUTHORIZATION_CODE_LIFESPAN=" + codeLifespan +
 		" so that codes minted before the clock starts outlive the run"
 	b.notes = append(b.notes, "server: nextoria-authz serve --dev, NEXTORIA_LOG_LEVEL=warn, NEXTORIA_OAUTH_AUTHORIZATION_CODE_LIFESPAN="+codeLifespan+
-		", NEXTORIA_LIMITS_TOKEN_PER_MINUTE=0, NEXTORIA_LIMITS_INTROSPECTION_PER_MINUTE=0 (one app and one resource server carry all the load), sign-in throttling raised out of reach, other settings default"+strings.Join(append([]string{""}, o.serverEnv...), ", "))
+		", NEXTORIA_LIMITS_TOKEN_PER_MINUTE=0, NEXTORIA_LIMITS_INTROSPECTION_PER_MINUTE=0 (one app and one resource server carry all the load), sign-in throttling raised out of reach, NEXTORIA_METRICS_LISTEN on loopback (for the round-trip counter), other settings default"+strings.Join(append([]string{""}, o.serverEnv...), ", "))
 	return nil
 }
 
@@ -246,6 +261,29 @@ func postgresVersion(ctx context.Context, adminURL string) string {
 		return "unknown"
 	}
 	return v
+}
+
+// reportedSettings are the PostgreSQL settings the report shows.
+var reportedSettings = []string{"autovacuum", "synchronous_commit", "fsync", "shared_buffers", "max_connections"}
+
+// postgresSettings reads reportedSettings as "name=value"; nil when the
+// server cannot be reached.
+func postgresSettings(ctx context.Context, adminURL string) []string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close(context.Background())
+	var out []string
+	for _, name := range reportedSettings {
+		var v string
+		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err == nil {
+			out = append(out, name+"="+v)
+		}
+	}
+	return out
 }
 
 // buildCommand compiles the package ./cmd/<name> of the module in srcDir

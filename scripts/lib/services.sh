@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Helpers that make sure the services the server and its tests need are
-# running on this machine: PostgreSQL, Redis and Chromium. Source this file;
-# each ensure_* function uses what is already there, starts what is installed
-# but stopped, and installs from Debian's packages what is missing.
+# running on this machine: PostgreSQL, Redis and Chromium, and pgbench for
+# the load benchmark. Source this file; each ensure_* function uses what is
+# already there, starts what is installed but stopped, and installs from
+# Debian's packages what is missing.
 #
 # This is development and test machine setup, not a production recipe: a
 # PostgreSQL cluster it installs accepts password-less (trust) connections on
@@ -145,6 +146,14 @@ ensure_redis() {
 ensure_chromium() {
 	if [ ! -x /usr/bin/chromium ]; then
 		_apt_install chromium || return 1
+	fi
+}
+
+# ensure_pgbench makes sure pgbench exists: the load benchmark measures
+# PostgreSQL's own ceilings with it (Debian ships it in postgresql-client).
+ensure_pgbench() {
+	if [ ! -x /usr/bin/pgbench ]; then
+		_apt_install postgresql-client || return 1
 	fi
 }
 
