@@ -165,7 +165,8 @@ func Seed(ctx context.Context, store *storage.Store, opts Options) (Result, erro
 		s.opts.Apps = int(min(max(n/20000, 200), 2000))
 	}
 	if s.opts.Workspaces <= 0 {
-		s.opts.Workspaces = max(s.opts.Users/20, 100)
+		// Most workspaces are small teams.
+		s.opts.Workspaces = max(s.opts.Users/4, 1000)
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -205,7 +206,7 @@ func Seed(ctx context.Context, store *storage.Store, opts Options) (Result, erro
 	s.progress("rebuilt %d indexes in %s", len(idx), res.Indexes.Round(time.Millisecond))
 
 	anStart := time.Now()
-	if _, err := s.pool.Exec(ctx, `ANALYZE`); err != nil {
+	if err := s.analyze(ctx); err != nil {
 		return res, fmt.Errorf("seedrows: analyze: %w", err)
 	}
 	res.Analyze = time.Since(anStart)
@@ -213,6 +214,29 @@ func Seed(ctx context.Context, store *storage.Store, opts Options) (Result, erro
 	s.progress("seeded %d token rows in %s: %.0f rows/s", n, res.Total.Round(time.Millisecond), res.RowsPerSecond())
 	return res, nil
 }
+
+// analyze updates the planner's statistics of every table.
+func (s *seeder) analyze(ctx context.Context) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	if _, err := c.Exec(ctx, `SET statement_timeout = 0`); err != nil {
+		return err
+	}
+	_, err = c.Exec(ctx, `ANALYZE`)
+	if _, rerr := c.Exec(context.WithoutCancel(ctx), `RESET statement_timeout`); rerr != nil {
+		_ = c.Conn().Close(context.WithoutCancel(ctx))
+	}
+	return err
+}
+
+// resourceServers is how many resource servers Seed adds. A deployment has
+// few, and the lookup of a few rows is a one-page sequential scan, the right
+// plan and free; seeding a thousand makes the index the planner's choice, so
+// that a query that could not use it stands out.
+const resourceServers = 1000
 
 // createActors inserts the workspaces, users, apps, logos, resource servers
 // and API keys, server-side, and reads back the ids the token rows refer to.
@@ -246,7 +270,7 @@ func (s *seeder) createActors(ctx context.Context) error {
 		  FROM oauth_apps a WHERE a.client_id LIKE 'seed-' || $1 || '-%' AND hashtext(a.client_id) % 3 = 0`, []any{s.tag}},
 		{`INSERT INTO resource_servers (client_id, secret_hash, name)
 		  SELECT 'seed-rs-' || $1 || '-' || i, sha256(('rs' || i)::bytea), 'Seed API ' || i
-		  FROM generate_series(1, $2) i`, []any{s.tag, max(o.Apps/2, 100)}},
+		  FROM generate_series(1, $2) i`, []any{s.tag, resourceServers}},
 		{`INSERT INTO api_keys (workspace_id, created_by, name, scopes, key_hash, display_id, expires_at, revoked_at)
 		  SELECT w.id, NULL, 'Seed key ' || k, ARRAY['projects:read'],
 		         sha256(('key' || $1 || w.id || k)::bytea), 'nxk_seed' || k,
@@ -414,11 +438,12 @@ func (s *seeder) withCopyConn(ctx context.Context, fn func(*pgx.Conn) error) err
 		return err
 	}
 	defer c.Release()
-	if _, err := c.Exec(ctx, `SET session_replication_role = replica`); err != nil {
+	// A copy outlasts the server's statement_timeout.
+	if _, err := c.Exec(ctx, `SET session_replication_role = replica; SET statement_timeout = 0`); err != nil {
 		return err
 	}
 	ferr := fn(c.Conn())
-	if _, err := c.Exec(context.WithoutCancel(ctx), `RESET session_replication_role`); err != nil {
+	if _, err := c.Exec(context.WithoutCancel(ctx), `RESET session_replication_role; RESET statement_timeout`); err != nil {
 		// Never hand a connection without foreign-key checks back to the pool.
 		_ = c.Conn().Close(context.WithoutCancel(ctx))
 		return errors.Join(ferr, err)
@@ -570,7 +595,8 @@ func createIndexes(ctx context.Context, pool *pgxpool.Pool, idx []index, workers
 			}
 			defer c.Release()
 			// Index builds sort; more memory means fewer passes over disk.
-			_, _ = c.Exec(ctx, `SET maintenance_work_mem = '256MB'`)
+			// They outlast the server's statement_timeout.
+			_, _ = c.Exec(ctx, `SET maintenance_work_mem = '256MB'; SET statement_timeout = 0`)
 			for ix := range ch {
 				if _, err := c.Exec(ctx, ix.create); err != nil {
 					mu.Lock()
@@ -578,7 +604,7 @@ func createIndexes(ctx context.Context, pool *pgxpool.Pool, idx []index, workers
 					mu.Unlock()
 				}
 			}
-			_, _ = c.Exec(ctx, `RESET maintenance_work_mem`)
+			_, _ = c.Exec(ctx, `RESET maintenance_work_mem; RESET statement_timeout`)
 		})
 	}
 	order := make([]index, 0, len(idx))
