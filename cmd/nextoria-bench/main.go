@@ -81,6 +81,9 @@ type options struct {
 	apiCacheOn          string
 	apiCacheOff         string
 	list                bool
+	// rows, when positive, reruns the scenarios after seeding that many
+	// token rows (seed.go).
+	rows int64
 
 	// --target mode: a running server and credentials made beforehand.
 	target         string
@@ -125,6 +128,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.apiCacheOn, "api-cache-on", "30s", "cache TTL value for middleware-cache-on")
 	fs.StringVar(&o.apiCacheOff, "api-cache-off", "0s", "cache TTL value for middleware-cache-off")
 	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
+	fs.Int64Var(&o.rows, "rows", 0, "run the scenarios on the empty database, seed `N` token rows (COPY), run them again and report both side by side with table and index sizes")
 
 	fs.StringVar(&o.target, "target", "", "`URL` of a running server to drive instead of starting one (loopback only)")
 	fs.StringVar(&o.clientID, "client-id", envOr("NEXTORIA_BENCH_CLIENT_ID", "demo-app"), "--target: client id of a confidential app (env NEXTORIA_BENCH_CLIENT_ID)")
@@ -173,6 +177,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if set["password-concurrency"] && (o.passwordConcurrency < 1 || o.passwordConcurrency > 1024) {
 		problems = append(problems, "--password-concurrency must be between 1 and 1024")
+	}
+	if o.rows < 0 || o.rows > 1_000_000_000 {
+		problems = append(problems, "--rows must be between 0 and 1000000000")
+	}
+	if o.rows > 0 && o.target != "" {
+		problems = append(problems, "--rows seeds the benchmark's own database: it does not work with --target")
 	}
 	if o.target != "" {
 		if err := checkLoopback(o.target); err != nil {
@@ -302,7 +312,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	// Every step is bounded; this bounds the whole run as well.
 	perScenario := opts.warmup + opts.duration + 2*time.Minute
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute+time.Duration(len(selected))*perScenario)
+	budget := 5*time.Minute + time.Duration(len(selected))*perScenario
+	if opts.rows > 0 {
+		budget += time.Duration(len(selected))*perScenario + seedBudget(opts.rows)
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 
 	b := &bench{opts: opts, stderr: stderr, transport: newTransport(max(opts.concurrency, opts.passwordConcurrency))}
@@ -337,6 +351,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("the server exited during %s:\n%s", sc.name, b.server.logTail(20))
 		}
 	}
+	var sizeErr error
+	if opts.rows > 0 && ctx.Err() == nil {
+		if sizeErr = b.runAtSize(ctx, rep, selected); sizeErr != nil {
+			b.progress("%v", sizeErr)
+		}
+	}
 	if b.server != nil {
 		if _, hwm, err := memory(b.server.pid()); err == nil {
 			rep.ServerHWMMB = ptr(float64(hwm) / (1 << 20))
@@ -348,7 +368,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			failed = append(failed, r.Scenario)
 		}
 	}
-	rep.Failed = len(failed) > 0 || ctx.Err() != nil
+	if rep.AtSize != nil {
+		for _, r := range rep.AtSize.Results {
+			if r.failed() {
+				failed = append(failed, r.Scenario+" at size")
+			}
+		}
+	}
+	rep.Failed = len(failed) > 0 || ctx.Err() != nil || sizeErr != nil
 
 	fmt.Fprintln(stdout)
 	rep.writeTable(stdout)
@@ -367,6 +394,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("run stopped before the end: %w", context.Cause(ctx))
 	case len(failed) > 0:
 		return fmt.Errorf("FAILED: errors in %s", strings.Join(failed, ", "))
+	case sizeErr != nil:
+		return sizeErr
 	}
 	return nil
 }
