@@ -471,26 +471,37 @@ func (s *seeder) copyJob(ctx context.Context, j job, worker uint64) (int64, erro
 }
 
 // copyConsents remembers the consent of every live grant's user to its app:
-// one row per distinct (user, app).
+// one row per distinct (user, app). Rows are made as the copy asks for them.
 func (s *seeder) copyConsents(ctx context.Context) (int64, error) {
 	seen := make(map[uint64]struct{}, s.mix.LiveRefresh)
-	var rows [][]any
 	scopes := []string{"openid", "profile", "projects:read", "tasks:read"}
-	for g := range s.mix.LiveRefresh {
-		u, a := s.grant(g)
-		key := uint64(u)<<32 | uint64(a)
-		if _, ok := seen[key]; ok {
-			continue
+	row := make([]any, 5)
+	g := int64(0)
+	next := func() ([]any, error) {
+		for ; g < s.mix.LiveRefresh; g++ {
+			u, a := s.grant(g)
+			key := uint64(u)<<32 | uint64(a)
+			if _, ok := seen[key]; ok {
+				continue
+			}
+			seen[key] = struct{}{}
+			granted := s.now.Add(-time.Duration(splitmix(key)%(180*24)) * time.Hour)
+			row[0], row[1], row[2], row[3] = s.users[u], s.apps[a], scopes, granted
+			used := granted.Add(time.Duration(splitmix(key^1)%(24*30)) * time.Hour)
+			if used.After(s.now) {
+				used = s.now
+			}
+			row[4] = used
+			g++
+			return row, nil
 		}
-		seen[key] = struct{}{}
-		granted := s.now.Add(-time.Duration(splitmix(key)%(180*24)) * time.Hour)
-		rows = append(rows, []any{s.users[u], s.apps[a], scopes, granted, granted.Add(time.Duration(splitmix(key^1)%(24*30)) * time.Hour)})
+		return nil, nil
 	}
 	var n int64
 	err := s.withCopyConn(ctx, func(c *pgx.Conn) error {
 		var err error
 		n, err = c.CopyFrom(ctx, pgx.Identifier{"consent_grants"},
-			[]string{"user_id", "client_id", "scopes", "granted_at", "last_used_at"}, pgx.CopyFromRows(rows))
+			[]string{"user_id", "client_id", "scopes", "granted_at", "last_used_at"}, pgx.CopyFromFunc(next))
 		return err
 	})
 	return n, err
