@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
 	"github.com/nextoria/authz/storage/dbtrace"
@@ -44,6 +45,7 @@ type plannedStatement struct {
 	text     string   // EXPLAIN's text plan
 	seqScans []string // relations read by a Seq Scan
 	skipped  string   // why it has no plan (transaction control)
+	generic  string   // the generic plan's text, when its shape differs
 }
 
 // TestHotPathPlans seeds the database with NEXTORIA_PLAN_ROWS token rows,
@@ -190,7 +192,10 @@ func countStatements(paths []hotPath) int {
 var notExplainable = regexp.MustCompile(`(?i)^\s*(begin|commit|rollback|savepoint|release|set|reset|show|start|end|deallocate|discard|listen|notify|lock)\b`)
 
 // explain plans st with its arguments: EXPLAIN without ANALYZE, so writes
-// are planned and not executed.
+// are planned and not executed. The server runs its statements prepared
+// (pgx's statement cache), and PostgreSQL may switch a prepared statement to
+// a generic plan after five executions, so the generic plan is checked too:
+// PREPARE, then EXPLAIN EXECUTE under plan_cache_mode = force_generic_plan.
 func explain(t *testing.T, s *e2eServer, st dbtrace.Statement) plannedStatement {
 	t.Helper()
 	ps := plannedStatement{Statement: st}
@@ -198,36 +203,71 @@ func explain(t *testing.T, s *e2eServer, st dbtrace.Statement) plannedStatement 
 		ps.skipped = "transaction control"
 		return ps
 	}
-	pool := s.store.Pool()
-	var raw []byte
-	if err := pool.QueryRow(t.Context(), "EXPLAIN (FORMAT JSON) "+st.SQL, st.Args...).Scan(&raw); err != nil {
-		t.Fatalf("EXPLAIN %s: %v", oneLine(st.SQL), err)
-	}
-	var plans []struct {
-		Plan planNode `json:"Plan"`
-	}
-	if err := json.Unmarshal(raw, &plans); err != nil {
-		t.Fatalf("EXPLAIN %s: %v", oneLine(st.SQL), err)
-	}
-	for _, p := range plans {
-		p.Plan.seqScans(&ps.seqScans)
-	}
-	rows, err := pool.Query(t.Context(), "EXPLAIN "+st.SQL, st.Args...)
+	ctx := t.Context()
+	conn, err := s.store.Pool().Acquire(ctx)
 	if err != nil {
-		t.Fatalf("EXPLAIN %s: %v", oneLine(st.SQL), err)
-	}
-	var lines []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, line)
-	}
-	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	ps.text = strings.Join(lines, "\n")
+	defer conn.Release()
+	plan := func(sql string, args []any) (seq []string, text, shape string) {
+		t.Helper()
+		var raw []byte
+		if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
+			t.Fatalf("EXPLAIN %s: %v", oneLine(sql), err)
+		}
+		var plans []struct {
+			Plan planNode `json:"Plan"`
+		}
+		if err := json.Unmarshal(raw, &plans); err != nil {
+			t.Fatalf("EXPLAIN %s: %v", oneLine(sql), err)
+		}
+		var sh strings.Builder
+		for _, p := range plans {
+			p.Plan.seqScans(&seq)
+			p.Plan.shape(&sh, 0)
+		}
+		rows, err := conn.Query(ctx, "EXPLAIN "+sql, args...)
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", oneLine(sql), err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", oneLine(sql), err)
+		}
+		return seq, strings.Join(lines, "\n"), sh.String()
+	}
+	var custom string
+	ps.seqScans, ps.text, custom = plan(st.SQL, st.Args)
+
+	// The generic plan of the same statement.
+	if _, err := conn.Exec(ctx, "PREPARE hot_path_plan AS "+st.SQL, pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatalf("PREPARE %s: %v", oneLine(st.SQL), err)
+	}
+	defer func() {
+		if _, err := conn.Exec(ctx, "DEALLOCATE hot_path_plan; RESET plan_cache_mode", pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	params := make([]string, len(st.Args))
+	for i := range params {
+		params[i] = "$" + strconv.Itoa(i+1)
+	}
+	execute := "EXECUTE hot_path_plan"
+	if len(params) > 0 {
+		execute += "(" + strings.Join(params, ", ") + ")"
+	}
+	// EXECUTE's arguments cannot be bound parameters: send them as
+	// literals (pgx's simple protocol quotes them).
+	seq, text, generic := plan(execute, append([]any{pgx.QueryExecModeSimpleProtocol}, st.Args...))
+	for _, rel := range seq {
+		ps.seqScans = append(ps.seqScans, rel+" (generic plan)")
+	}
+	if generic != custom {
+		ps.generic = text
+	}
 	return ps
 }
 
@@ -235,7 +275,17 @@ func explain(t *testing.T, s *e2eServer, st dbtrace.Statement) plannedStatement 
 type planNode struct {
 	NodeType string     `json:"Node Type"`
 	Relation string     `json:"Relation Name"`
+	Index    string     `json:"Index Name"`
 	Plans    []planNode `json:"Plans"`
+}
+
+// shape writes the plan's nodes, relations and indexes, which is what tells
+// two plans apart (not their costs, nor the values in their conditions).
+func (n planNode) shape(w *strings.Builder, depth int) {
+	fmt.Fprintf(w, "%*s%s %s %s\n", 2*depth, "", n.NodeType, n.Relation, n.Index)
+	for _, c := range n.Plans {
+		c.shape(w, depth+1)
+	}
 }
 
 func (n planNode) seqScans(out *[]string) {
@@ -268,7 +318,9 @@ func planReport(t *testing.T, s *e2eServer, seeded seedrows.Result, paths []hotP
 	fmt.Fprintf(&w, "The database held %d token rows seeded by `storage/seedrows` (%d live grants, %d users, %d apps, %d workspaces), "+
 		"then ANALYZEd. Each hot path ran once against the in-process server; every statement it sent (batched ones too) "+
 		"was recorded with `storage/dbtrace` and planned with `EXPLAIN` and the arguments it was sent with (no ANALYZE: "+
-		"writes are planned, not run). The test fails on a Seq Scan anywhere in any of these plans. "+
+		"writes are planned, not run), and again as a generic plan (PREPARE, then EXPLAIN EXECUTE under "+
+		"plan_cache_mode = force_generic_plan), shown below the plan when it uses other nodes or indexes. "+
+		"The test fails on a Seq Scan anywhere in any of these plans. "+
 		"Transaction control (BEGIN, COMMIT) has no plan.\n\n", seeded.TokenRows, seeded.Grants, seeded.Users, seeded.Apps, seeded.Workspaces)
 
 	fmt.Fprintf(&w, "| Table | Rows (estimate) |\n|---|--:|\n")
@@ -295,6 +347,9 @@ func planReport(t *testing.T, s *e2eServer, seeded seedrows.Result, paths []hotP
 				continue
 			}
 			fmt.Fprintf(&w, "\n%d.%s\n\n```sql\n%s\n```\n\n```\n%s\n```\n", j+1, where, oneLine(ps.SQL), ps.text)
+			if ps.generic != "" {
+				fmt.Fprintf(&w, "\nGeneric plan, which differs (a prepared statement may switch to it after five executions):\n\n```\n%s\n```\n", ps.generic)
+			}
 		}
 	}
 	return w.Bytes()
