@@ -162,7 +162,7 @@ func (rep *report) sizeRows() [][]string {
 
 var sizeHeader = []string{"scenario", "req/s empty", "req/s at size", "ratio", "p99 ms empty", "p99 ms at size", "p99 ratio", "errors at size", "flat"}
 
-var tableSizeHeader = []string{"table", "rows", "heap MB", "indexes MB", "total MB", "total MB per million rows", "bytes per row"}
+var tableSizeHeader = []string{"table", "rows (estimate)", "heap MB", "indexes MB", "total MB", "total MB per million rows", "bytes per row"}
 
 func mb(v int64) string { return strconv.FormatFloat(float64(v)/(1<<20), 'f', 1, 64) }
 
