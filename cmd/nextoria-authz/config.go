@@ -237,6 +237,9 @@ func configKeys() []string {
 	walk = func(t reflect.Type, prefix string) {
 		for i := range t.NumField() {
 			f := t.Field(i)
+			if !f.IsExported() {
+				continue // not a setting (a test hook)
+			}
 			key := prefix + f.Tag.Get("koanf")
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
 				walk(f.Type, key+".")
