@@ -24,6 +24,7 @@ import (
 	"github.com/nextoria/authz/graceful"
 	"github.com/nextoria/authz/secret"
 	"github.com/nextoria/authz/storage"
+	"github.com/nextoria/authz/storage/dbtrace"
 )
 
 // envPrefix starts the name of every environment override: key K is
@@ -72,15 +73,22 @@ type DatabaseConfig struct {
 	// second after it. A database that does not answer in time makes the
 	// endpoints answer 503 with Retry-After.
 	StatementTimeout time.Duration `koanf:"statement_timeout"`
+	// tracer, set by tests only, traces the pool's statements (the
+	// query-plan test records what each hot path sends).
+	tracer *dbtrace.Tracer
 }
 
 // PoolOptions returns the connection-pool settings of storage.ConnectPool.
 func (d DatabaseConfig) PoolOptions() storage.PoolOptions {
-	return storage.PoolOptions{
+	o := storage.PoolOptions{
 		MaxConns:         d.MaxConns,
 		ConnectTimeout:   d.ConnectTimeout,
 		StatementTimeout: d.StatementTimeout,
 	}
+	if d.tracer != nil {
+		o.Tracer = *d.tracer
+	}
+	return o
 }
 
 // SecretsConfig holds the one secret every key is derived from.
@@ -233,6 +241,9 @@ func configKeys() []string {
 	walk = func(t reflect.Type, prefix string) {
 		for i := range t.NumField() {
 			f := t.Field(i)
+			if !f.IsExported() {
+				continue // not a setting (a test hook)
+			}
 			key := prefix + f.Tag.Get("koanf")
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
 				walk(f.Type, key+".")

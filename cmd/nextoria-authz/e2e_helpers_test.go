@@ -46,6 +46,13 @@ type e2eServer struct {
 // startE2E starts the server as `serve --dev` would, minus the demo data.
 func startE2E(t testing.TB, mutate ...func(*Config)) *e2eServer {
 	t.Helper()
+	return startE2EWrapped(t, nil, mutate...)
+}
+
+// startE2EWrapped is startE2E with the server's handler wrapped in wrap
+// (when not nil), outermost.
+func startE2EWrapped(t testing.TB, wrap func(http.Handler) http.Handler, mutate ...func(*Config)) *e2eServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +76,9 @@ func startE2E(t testing.TB, mutate ...func(*Config)) *e2eServer {
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)
+	}
+	if wrap != nil {
+		a.handler = wrap(a.handler)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {

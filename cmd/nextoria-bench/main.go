@@ -130,6 +130,9 @@ type options struct {
 	pprofDir            string
 	ceilings            bool
 	passwordDefault     bool // --password-concurrency not given: it follows each round's concurrency
+	// rows, when positive, reruns the scenarios after seeding that many
+	// token rows (seed.go).
+	rows int64
 
 	// --target mode: a running server and credentials made beforehand.
 	target         string
@@ -177,6 +180,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
 	fs.StringVar(&o.pprofDir, "pprof", "", "save a CPU profile (5 s) and a heap profile of the server during each scenario in `DIR` (starts it with metrics.pprof)")
 	fs.BoolVar(&o.ceilings, "ceilings", true, "measure PostgreSQL's ceilings with "+pgbenchPath+" before the scenarios")
+	fs.Int64Var(&o.rows, "rows", 0, "run the scenarios on the empty database, seed `N` token rows (COPY), run them again and report both side by side with table and index sizes")
 
 	fs.StringVar(&o.target, "target", "", "`URL` of a running server to drive instead of starting one (loopback only)")
 	fs.StringVar(&o.clientID, "client-id", envOr("NEXTORIA_BENCH_CLIENT_ID", "demo-app"), "--target: client id of a confidential app (env NEXTORIA_BENCH_CLIENT_ID)")
@@ -230,6 +234,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if set["password-concurrency"] && (o.passwordConcurrency < 1 || o.passwordConcurrency > 1024) {
 		problems = append(problems, "--password-concurrency must be between 1 and 1024")
+	}
+	if o.rows < 0 || o.rows > 1_000_000_000 {
+		problems = append(problems, "--rows must be between 0 and 1000000000")
+	}
+	if o.rows > 0 && o.target != "" {
+		problems = append(problems, "--rows seeds the benchmark's own database: it does not work with --target")
 	}
 	if o.target != "" {
 		if err := checkLoopback(o.target); err != nil {
@@ -368,6 +378,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if slices.ContainsFunc(selected, func(s scenario) bool { return s.sequence != nil }) {
 		limit += 10 * time.Minute // refresh-chain's rotations are counted, not timed
 	}
+	if opts.rows > 0 {
+		limit += time.Duration(len(selected))*perScenario + seedBudget(opts.rows)
+	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 
@@ -440,6 +453,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		b.notes = append(b.notes, "--pprof: a CPU profile of up to 5 s and a heap profile per scenario were saved in "+opts.pprofDir+
 			"; profiling costs the server CPU, so that run's throughput and CPU figures are not comparable with others")
 	}
+	var sizeErr error
+	if opts.rows > 0 && ctx.Err() == nil {
+		if sizeErr = b.runAtSize(ctx, rep, selected); sizeErr != nil {
+			b.progress("%v", sizeErr)
+		}
+	}
 	rep.Notes = b.notes
 
 	if b.server != nil {
@@ -453,7 +472,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			failed = append(failed, r.Scenario)
 		}
 	}
-	rep.Failed = len(failed) > 0 || ctx.Err() != nil
+	if rep.AtSize != nil {
+		for _, r := range rep.AtSize.Results {
+			if r.failed() {
+				failed = append(failed, r.Scenario+" at size")
+			}
+		}
+	}
+	rep.Failed = len(failed) > 0 || ctx.Err() != nil || sizeErr != nil
 
 	fmt.Fprintln(stdout)
 	rep.writeTable(stdout)
@@ -472,6 +498,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("run stopped before the end: %w", context.Cause(ctx))
 	case len(failed) > 0:
 		return fmt.Errorf("FAILED: errors in %s", strings.Join(failed, ", "))
+	case sizeErr != nil:
+		return sizeErr
 	}
 	return nil
 }

@@ -167,6 +167,8 @@ type report struct {
 	Results         []result  `json:"results"`
 	ServerHWMMB     *float64  `json:"server_vmhwm_mb"`
 	Failed          bool      `json:"failed"`
+	// AtSize is the rerun after seeding (--rows); nil without it.
+	AtSize *atSize `json:"at_size,omitempty"`
 }
 
 // flowsNote explains the unit of the flow scenarios.
@@ -388,6 +390,7 @@ func (rep *report) writeTable(w io.Writer) {
 	if rep.ServerHWMMB != nil {
 		fmt.Fprintf(w, "server peak RSS over the whole run (VmHWM): %.0f MB\n", *rep.ServerHWMMB)
 	}
+	rep.writeSizeTable(w)
 }
 
 // writeJSON writes the report to path.
@@ -492,6 +495,7 @@ func (rep *report) writeMarkdown(path string) error {
 			fmt.Fprintf(&b, "- %s\n", n)
 		}
 	}
+	rep.writeSizeMarkdown(&b)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
