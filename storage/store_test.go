@@ -158,8 +158,18 @@ func TestConnectPoolQueryExecMode(t *testing.T) {
 				t.Errorf("DefaultQueryExecMode = %v, want %v", got, mode)
 			}
 			store := storage.New(pool, storage.Options{})
-			if _, err := store.CreateWorkspace(t.Context(), "Mode "+name, storage.PlanGrowth); err != nil {
+			ws, err := store.CreateWorkspace(t.Context(), "Mode "+name, storage.PlanGrowth)
+			if err != nil {
 				t.Fatalf("CreateWorkspace: %v", err)
+			}
+			// A jsonb parameter: exec and simple_protocol send parameters
+			// as text without knowing the column's type.
+			if err := store.RecordAudit(t.Context(), storage.AuditEvent{
+				WorkspaceID: ws.ID, ActorKind: storage.ActorSystem,
+				Action: storage.AuditSignOut, TargetKind: storage.TargetApp, TargetID: "app-1",
+				Details: map[string]any{"mode": name},
+			}); err != nil {
+				t.Fatalf("RecordAudit: %v", err)
 			}
 			var prepared int
 			if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_prepared_statements`).Scan(&prepared); err != nil {
