@@ -113,6 +113,10 @@ defaults
     timeout client 30s
     timeout server 30s
     timeout http-request 10s
+    # Longer than clients keep idle connections: a client that sends on a
+    # connection HAProxy is closing sees an error it cannot safely retry
+    # when the request is a POST.
+    timeout http-keep-alive 60s
     # Retry only when the connection to an instance could not be made: the
     # request never reached a server, so even a POST (a token redemption, a
     # refresh) is safe to send elsewhere. Never retry on empty-response or

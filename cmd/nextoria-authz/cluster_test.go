@@ -58,7 +58,11 @@ func TestCluster(t *testing.T) {
 	rsID, rsSecret := s.resourceServer(t)
 	conf := s.oauthConfig(oauth2.AuthStyleInParams)
 	lt := &loadTest{s: s, conf: conf, rsID: rsID, rsSecret: rsSecret,
-		client: &http.Client{Timeout: 20 * time.Second}, instances: map[string]int{}}
+		client: &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+			// Idle connections close on the client's side before HAProxy's
+			// keep-alive timeout closes them on its side.
+			IdleConnTimeout: 10 * time.Second, MaxIdleConnsPerHost: 16,
+		}}, instances: map[string]int{}}
 
 	// Each refresh worker gets its own grant before the load starts.
 	const refreshers, flowers, introspectors = 3, 2, 2
@@ -375,7 +379,7 @@ func (lt *loadTest) flow(ctx context.Context) (*oauth2.Token, error) {
 	jar, _ := cookiejar.New(nil)
 	base := lt.s.URL
 	seen := map[string]bool{}
-	browser := &http.Client{Jar: jar, Timeout: 20 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+	browser := &http.Client{Jar: jar, Timeout: 20 * time.Second, Transport: lt.client.Transport, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		if !strings.HasPrefix(req.URL.String(), base+"/") {
 			return http.ErrUseLastResponse
 		}
