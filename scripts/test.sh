@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test with the race detector against real services: PostgreSQL
 # (each test gets its own database), Redis and Debian's Chromium for the
-# browser tests. Starts or installs them when absent.
+# browser tests; PgBouncer and HAProxy for the pooler and cluster tests.
+# Starts or installs them when absent.
 #
 #   bash scripts/test.sh                     # go test ./...
 #   bash scripts/test.sh -run TestRegister   # extra go test flags
@@ -15,6 +16,8 @@ ensure_cc
 ensure_postgres
 ensure_redis
 ensure_chromium
+ensure_pgbouncer
+ensure_haproxy
 
 export NEXTORIA_TEST_DATABASE_URL="${NEXTORIA_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
 export NEXTORIA_CHROMIUM="${NEXTORIA_CHROMIUM:-/usr/bin/chromium}"

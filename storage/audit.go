@@ -244,8 +244,11 @@ func auditArgs(ctx context.Context, ev AuditEvent) ([]any, error) {
 	if ev.WorkspaceID != "" {
 		workspace = ev.WorkspaceID
 	}
+	// details goes as text: in the exec and simple_protocol query modes
+	// (used behind PgBouncer) pgx does not know the column is jsonb and
+	// would send a []byte as bytea, which jsonb refuses.
 	return []any{workspace, ev.ActorKind, cleanText(ev.ActorID), ev.Action, ev.TargetKind, cleanText(ev.TargetID),
-		ip, cleanUserAgent(ev.UserAgent), raw}, nil
+		ip, cleanUserAgent(ev.UserAgent), string(raw)}, nil
 }
 
 // cleanText drops what PostgreSQL's text cannot hold (NUL, invalid UTF-8).

@@ -132,6 +132,35 @@ type PoolOptions struct {
 	// Tracer, when set, traces every statement of the pool (see package
 	// dbtrace, which counts round trips per request).
 	Tracer pgx.QueryTracer
+	// QueryExecMode is how pgx sends statements (URL:
+	// default_query_exec_mode; default pgx.QueryExecModeCacheStatement,
+	// which prepares named statements once per connection). Behind a
+	// transaction-pooling PgBouncer a connection's prepared statements are
+	// not there on the next transaction, so it must be
+	// pgx.QueryExecModeExec or pgx.QueryExecModeSimpleProtocol (see
+	// ParseQueryExecMode).
+	QueryExecMode pgx.QueryExecMode
+}
+
+// QueryExecModes are the names ParseQueryExecMode accepts, as pgx spells
+// them in its default_query_exec_mode URL parameter.
+var QueryExecModes = []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"}
+
+// ParseQueryExecMode returns the pgx mode named name (one of QueryExecModes).
+func ParseQueryExecMode(name string) (pgx.QueryExecMode, error) {
+	switch name {
+	case "cache_statement":
+		return pgx.QueryExecModeCacheStatement, nil
+	case "cache_describe":
+		return pgx.QueryExecModeCacheDescribe, nil
+	case "describe_exec":
+		return pgx.QueryExecModeDescribeExec, nil
+	case "exec":
+		return pgx.QueryExecModeExec, nil
+	case "simple_protocol":
+		return pgx.QueryExecModeSimpleProtocol, nil
+	}
+	return 0, fmt.Errorf("storage: unknown query execution mode %q (want one of %s)", name, strings.Join(QueryExecModes, ", "))
 }
 
 // Connect opens a pool on url (a postgres:// URL or a key=value DSN) of
@@ -173,6 +202,9 @@ func ConnectPool(ctx context.Context, url string, opts PoolOptions) (*pgxpool.Po
 	}
 	if opts.Tracer != nil {
 		cfg.ConnConfig.Tracer = opts.Tracer
+	}
+	if opts.QueryExecMode != 0 {
+		cfg.ConnConfig.DefaultQueryExecMode = opts.QueryExecMode
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

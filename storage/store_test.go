@@ -136,6 +136,59 @@ func TestConnectPoolTimeouts(t *testing.T) {
 	})
 }
 
+// TestConnectPoolQueryExecMode checks that the pool runs the store in each
+// pgx query execution mode: the pooler-safe ones (exec, simple_protocol)
+// must not prepare named statements, which a transaction-pooling PgBouncer
+// would lose between transactions.
+func TestConnectPoolQueryExecMode(t *testing.T) {
+	t.Parallel()
+	dbURL := storagetest.NewDatabase(t)
+	for _, name := range storage.QueryExecModes {
+		t.Run(name, func(t *testing.T) {
+			mode, err := storage.ParseQueryExecMode(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool, err := storage.ConnectPool(t.Context(), dbURL, storage.PoolOptions{MaxConns: 1, QueryExecMode: mode})
+			if err != nil {
+				t.Fatalf("ConnectPool: %v", err)
+			}
+			defer pool.Close()
+			if got := pool.Config().ConnConfig.DefaultQueryExecMode; got != mode {
+				t.Errorf("DefaultQueryExecMode = %v, want %v", got, mode)
+			}
+			store := storage.New(pool, storage.Options{})
+			ws, err := store.CreateWorkspace(t.Context(), "Mode "+name, storage.PlanGrowth)
+			if err != nil {
+				t.Fatalf("CreateWorkspace: %v", err)
+			}
+			// A jsonb parameter: exec and simple_protocol send parameters
+			// as text without knowing the column's type.
+			if err := store.RecordAudit(t.Context(), storage.AuditEvent{
+				WorkspaceID: ws.ID, ActorKind: storage.ActorSystem,
+				Action: storage.AuditSignOut, TargetKind: storage.TargetApp, TargetID: "app-1",
+				Details: map[string]any{"mode": name},
+			}); err != nil {
+				t.Fatalf("RecordAudit: %v", err)
+			}
+			var prepared int
+			if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_prepared_statements`).Scan(&prepared); err != nil {
+				t.Fatal(err)
+			}
+			wantNone := name == "exec" || name == "simple_protocol" || name == "describe_exec"
+			if wantNone && prepared != 0 {
+				t.Errorf("%d named prepared statements on the connection, want none", prepared)
+			}
+			if name == "cache_statement" && prepared == 0 {
+				t.Error("no prepared statements in cache_statement mode: is the mode applied?")
+			}
+		})
+	}
+	if _, err := storage.ParseQueryExecMode("prepared"); err == nil {
+		t.Error(`ParseQueryExecMode("prepared") succeeded`)
+	}
+}
+
 // TestMigrateConcurrently starts four instances at once against an empty
 // database: tern's advisory lock must let each migration run exactly once.
 func TestMigrateConcurrently(t *testing.T) {

@@ -76,19 +76,44 @@ type DatabaseConfig struct {
 	// tracer, set by tests only, traces the pool's statements (the
 	// query-plan test records what each hot path sends).
 	tracer *dbtrace.Tracer
+	// QueryExecMode is how pgx sends statements (storage.QueryExecModes).
+	// Behind PgBouncer in transaction pooling mode it must be exec or
+	// simple_protocol: the default prepares named statements per
+	// connection, which the pooler does not keep between transactions.
+	QueryExecMode string `koanf:"query_exec_mode"`
+	// MigrateURL, when set, is the direct PostgreSQL connection migrations
+	// run on (serve and migrate up), while URL may go through a pooler:
+	// migrations hold a session advisory lock and change session settings,
+	// which a transaction pooler would spread over other clients' sessions.
+	MigrateURL string `koanf:"migrate_url"`
 }
 
 // PoolOptions returns the connection-pool settings of storage.ConnectPool.
+// Call it on a validated config: an unknown query_exec_mode is left to the
+// URL or pgx's default.
 func (d DatabaseConfig) PoolOptions() storage.PoolOptions {
+	mode, _ := storage.ParseQueryExecMode(d.QueryExecMode)
 	o := storage.PoolOptions{
 		MaxConns:         d.MaxConns,
 		ConnectTimeout:   d.ConnectTimeout,
 		StatementTimeout: d.StatementTimeout,
+		QueryExecMode:    mode,
 	}
 	if d.tracer != nil {
 		o.Tracer = *d.tracer
 	}
 	return o
+}
+
+// MigrationPoolOptions returns the settings of the pool migrations run on
+// when MigrateURL is set: one connection in pgx's default mode, since it
+// is direct.
+func (d DatabaseConfig) MigrationPoolOptions() storage.PoolOptions {
+	return storage.PoolOptions{
+		MaxConns:         1,
+		ConnectTimeout:   d.ConnectTimeout,
+		StatementTimeout: d.StatementTimeout,
+	}
 }
 
 // SecretsConfig holds the one secret every key is derived from.
@@ -211,6 +236,7 @@ func defaultConfig() Config {
 			URL:              "postgres://postgres@127.0.0.1:5432/nextoria?sslmode=disable",
 			ConnectTimeout:   storage.DefaultConnectTimeout,
 			StatementTimeout: storage.DefaultStatementTimeout,
+			QueryExecMode:    "cache_statement",
 		},
 		OAuth: OAuthConfig{
 			AccessTokenLifespan:       time.Hour,
@@ -457,6 +483,15 @@ func (c Config) validateBase() []error {
 	if u, err := url.Parse(c.Database.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		// The URL may hold a password: never echo it.
 		errs = append(errs, errors.New("database.url must be a postgres:// URL, e.g. postgres://user@127.0.0.1:5432/nextoria?sslmode=disable"))
+	}
+	if c.Database.MigrateURL != "" {
+		if u, err := url.Parse(c.Database.MigrateURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			errs = append(errs, errors.New("database.migrate_url must be empty or a postgres:// URL of a direct (not pooled) connection"))
+		}
+	}
+	if _, err := storage.ParseQueryExecMode(c.Database.QueryExecMode); err != nil {
+		errs = append(errs, fmt.Errorf("database.query_exec_mode %q is unknown: use one of %s (exec or simple_protocol behind PgBouncer in transaction mode)",
+			c.Database.QueryExecMode, strings.Join(storage.QueryExecModes, ", ")))
 	}
 	if c.Database.MaxConns < 0 {
 		errs = append(errs, fmt.Errorf("database.max_conns must be 0 (the pgx default) or more, got %d", c.Database.MaxConns))

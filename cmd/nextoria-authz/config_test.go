@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
@@ -81,6 +82,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			URL:              "postgres://postgres@127.0.0.1:5432/nextoria?sslmode=disable",
 			ConnectTimeout:   5 * time.Second,
 			StatementTimeout: 5 * time.Second,
+			QueryExecMode:    "cache_statement",
 		},
 		OAuth: OAuthConfig{
 			Audience:                  "http://127.0.0.1:8080",
@@ -123,6 +125,12 @@ func TestConfigEnvOverrides(t *testing.T) {
 			func(c Config) bool { return c.Database.ConnectTimeout == 2*time.Second }},
 		{"database.statement_timeout", "", []string{"NEXTORIA_DATABASE_STATEMENT_TIMEOUT=1500ms"},
 			func(c Config) bool { return c.Database.StatementTimeout == 1500*time.Millisecond }},
+		{"database.query_exec_mode and migrate_url", "", []string{
+			"NEXTORIA_DATABASE_QUERY_EXEC_MODE=exec", "NEXTORIA_DATABASE_MIGRATE_URL=postgres://u@db:5432/x",
+		}, func(c Config) bool {
+			return c.Database.QueryExecMode == "exec" && c.Database.MigrateURL == "postgres://u@db:5432/x" &&
+				c.Database.PoolOptions().QueryExecMode == pgx.QueryExecModeExec
+		}},
 		{"tls.cert_file and key_file", "", []string{"NEXTORIA_TLS_CERT_FILE=/c.pem", "NEXTORIA_TLS_KEY_FILE=/k.pem"},
 			func(c Config) bool { return c.TLS.CertFile == "/c.pem" && c.TLS.KeyFile == "/k.pem" }},
 		{"secrets.system", "", []string{"NEXTORIA_SECRETS_SYSTEM=" + testSecret},
@@ -259,6 +267,14 @@ func TestValidate(t *testing.T) {
 		{"metrics on the public listener", func(c *Config) { c.Metrics.Listen = c.Listen }, false, []string{"metrics.listen", "must differ from listen"}},
 		{"bad database url", func(c *Config) { c.Database.URL = "mysql://root:hunter2@db/x" }, false, []string{"database.url must be a postgres:// URL"}},
 		{"negative max_conns", func(c *Config) { c.Database.MaxConns = -1 }, false, []string{"database.max_conns"}},
+		{"pooler settings", func(c *Config) {
+			c.Database.QueryExecMode = "simple_protocol"
+			c.Database.MigrateURL = "postgres://postgres@127.0.0.1:5432/nextoria"
+		}, false, nil},
+		{"unknown query_exec_mode", func(c *Config) { c.Database.QueryExecMode = "prepared" }, false,
+			[]string{`database.query_exec_mode "prepared" is unknown`, "cache_statement, cache_describe, describe_exec, exec, simple_protocol"}},
+		{"bad migrate_url", func(c *Config) { c.Database.MigrateURL = "mysql://root:hunter2@db/x" }, false,
+			[]string{"database.migrate_url must be empty or a postgres:// URL"}},
 		{"no database timeouts", func(c *Config) {
 			c.Database.ConnectTimeout = 0
 			c.Database.StatementTimeout = -time.Second

@@ -70,7 +70,8 @@ type app struct {
 }
 
 // newApp connects to the database, applies pending migrations (under
-// tern's advisory lock, so instances may start together), loads the signing
+// tern's advisory lock, so instances may start together; on
+// database.migrate_url when set), loads the signing
 // keys and builds the HTTP handler.
 func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*app, error) {
 	if err := cfg.Validate(dev); err != nil {
@@ -94,7 +95,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 			pool.Close()
 		}
 	}()
-	applied, err := storage.Migrate(ctx, pool)
+	applied, err := migrate(ctx, cfg.Database, pool)
 	if err != nil {
 		return nil, err
 	}

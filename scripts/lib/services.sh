@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # Helpers that make sure the services the server and its tests need are
-# running on this machine: PostgreSQL, Redis and Chromium, and pgbench for
-# the load benchmark. Source this file; each ensure_* function uses what is
-# already there, starts what is installed but stopped, and installs from
-# Debian's packages what is missing.
+# running on this machine: PostgreSQL, Redis, Chromium, PgBouncer and HAProxy,
+# and pgbench for the load benchmark. Source this file; each ensure_* function
+# uses what is already there, starts what is installed but stopped, and
+# installs from Debian's packages what is missing.
 #
 # This is development and test machine setup, not a production recipe: a
 # PostgreSQL cluster it installs accepts password-less (trust) connections on
@@ -161,5 +161,22 @@ ensure_pgbench() {
 ensure_cc() {
 	if ! command -v gcc >/dev/null 2>&1; then
 		_apt_install gcc libc6-dev || return 1
+	fi
+}
+
+# ensure_pgbouncer installs Debian's PgBouncer. The tests start their own
+# pgbouncer on a free loopback port with a generated configuration, so the
+# package's system service is neither needed nor used.
+ensure_pgbouncer() {
+	if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+		_apt_install pgbouncer || return 1
+	fi
+}
+
+# ensure_haproxy installs Debian's HAProxy, which scripts/cluster.sh runs in
+# front of several server instances (again its own process, not the service).
+ensure_haproxy() {
+	if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+		_apt_install haproxy || return 1
 	fi
 }
