@@ -56,3 +56,31 @@ func TestMarkdownReport(t *testing.T) {
 		t.Errorf("introspect-jwt described %d times", n)
 	}
 }
+
+// TestMarkdownKeepsSections: rewriting the report keeps what follows the
+// marker (sections other tools write) and drops the rest of the old file.
+func TestMarkdownKeepsSections(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "benchmarks.md")
+	kept := keptMarker + "\n\n## Cluster\n\nfigures\n"
+	if err := os.WriteFile(path, []byte("# Benchmarks\n\nold results\n\n"+kept), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep := &report{Started: time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC), Mode: "self-managed", Duration: "1s", Warmup: "0s"}
+	for range 2 { // twice: the kept part must not double
+		if err := rep.writeMarkdown(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(b)
+	if strings.Contains(md, "old results") {
+		t.Error("the old generated part survived")
+	}
+	if !strings.HasSuffix(md, kept) || strings.Count(md, keptMarker) != 1 {
+		t.Errorf("kept sections not kept exactly once:\n%s", md)
+	}
+}
