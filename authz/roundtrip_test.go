@@ -63,7 +63,7 @@ func (b *budgetBrowser) RenderProblem(w http.ResponseWriter, _ *http.Request, p 
 	http.Error(w, fmt.Sprintf("%s %s %s", p.Class, p.Code, p.Detail), status)
 }
 
-func (b *budgetBrowser) CSRFToken(*http.Request, string) string     { return "csrf" }
+func (b *budgetBrowser) CSRFToken(*http.Request, string) string        { return "csrf" }
 func (b *budgetBrowser) VerifyCSRF(*http.Request, string, string) bool { return true }
 
 // budgetEnv is an in-process server on a traced pool, with a signed-in user
