@@ -1,0 +1,13 @@
+-- nextoria_require aborts the statement, and with it the transaction it runs
+-- in, with SQLSTATE NX001 when ok is not true. Conditional writes that the
+-- server sends in one batch (redeeming a code, rotating a refresh token) end
+-- with it: a write that changed nothing must undo the whole batch, and the
+-- distinct code tells the server which refusal to answer.
+CREATE FUNCTION nextoria_require(ok boolean, what text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION 'no %', what USING ERRCODE = 'NX001';
+    END IF;
+END
+$$;
