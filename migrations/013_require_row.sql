@@ -11,3 +11,8 @@ BEGIN
     END IF;
 END
 $$;
+
+-- A refresh deletes the access tokens of its grant (RotateRefreshToken), and
+-- a revocation every access token of a grant: without this index both scan
+-- the whole table.
+CREATE INDEX oauth_access_tokens_request_idx ON oauth_access_tokens (request_id);

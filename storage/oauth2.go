@@ -327,30 +327,18 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, refreshSignat
 		// token, supersede the current one (unless it is the token itself),
 		// and delete the grant's access tokens. The access token paired with
 		// a superseded refresh token was handed out with it, and the one
-		// paired with the redeemed token was replaced by the new pair. A
+		// paired with the redeemed token was replaced by the new pair. Every
+		// access token is issued paired with a refresh token and deleted
+		// when that one is retired, so those two are all the grant has; they
+		// are found by signature, not by grant, so that the statement does
+		// not wade through the index entries of the grant's deleted ones. A
 		// retired token's row is kept only as long as its grace period and
 		// the reuse window need it (see Options.RefreshReuseWindow). Each
 		// part reaches its rows through an index (the signature, and the
 		// partial index of the grant's one active token), so the cost does
 		// not grow with the length of the grant's chain.
 		return s.write(ctx, queued{
-			sql: `WITH rotated AS (
-			          UPDATE oauth_refresh_tokens
-			          SET active = false, first_used_at = COALESCE(first_used_at, now()),
-			              expires_at = least(expires_at, now() + $4::interval)
-			          WHERE signature = $1 AND request_id = $2
-			            AND (active OR ($3::interval > '0' AND first_used_at + $3::interval > now()))
-			          RETURNING request_id
-			      ), superseded AS (
-			          UPDATE oauth_refresh_tokens t
-			          SET active = false, expires_at = least(t.expires_at, now() + $4::interval)
-			          FROM rotated r
-			          WHERE t.request_id = r.request_id AND t.active AND t.signature <> $1
-			      ), deleted AS (
-			          DELETE FROM oauth_access_tokens a USING rotated r WHERE a.request_id = r.request_id
-			      )
-			      SELECT nextoria_require(count(*) > 0, 'refresh token current or in its grace period')
-			      FROM rotated`,
+			sql:  rotateRefreshSQL,
 			args: []any{hashSignature(refreshSignature), requestID, s.opts.RefreshGracePeriod, s.retiredLifetime()},
 			// The token was current or in its grace period when fosite read
 			// it, but a revocation, or the end of the period, came in between.
@@ -362,6 +350,29 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, refreshSignat
 	}
 	return nil
 }
+
+// rotateRefreshSQL is RotateRefreshToken's statement: $1 the hashed
+// signature, $2 the grant, $3 the grace period, $4 retiredLifetime.
+const rotateRefreshSQL = `WITH rotated AS (
+	    UPDATE oauth_refresh_tokens
+	    SET active = false, first_used_at = COALESCE(first_used_at, now()),
+	        expires_at = least(expires_at, now() + $4::interval)
+	    WHERE signature = $1 AND request_id = $2
+	      AND (active OR ($3::interval > '0' AND first_used_at + $3::interval > now()))
+	    RETURNING request_id, access_token_signature
+	), superseded AS (
+	    UPDATE oauth_refresh_tokens t
+	    SET active = false, expires_at = least(t.expires_at, now() + $4::interval)
+	    FROM rotated r
+	    WHERE t.request_id = r.request_id AND t.active AND t.signature <> $1
+	    RETURNING t.access_token_signature
+	), deleted AS (
+	    DELETE FROM oauth_access_tokens
+	    WHERE signature IN (SELECT access_token_signature FROM rotated
+	                        UNION ALL SELECT access_token_signature FROM superseded)
+	)
+	SELECT nextoria_require(count(*) > 0, 'refresh token current or in its grace period')
+	FROM rotated`
 
 // retiredLifetime is how long a retired refresh token's row is kept: its
 // grace period, then the reuse window.
