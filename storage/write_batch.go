@@ -153,6 +153,12 @@ func (s *Store) commitPending(ctx context.Context, p *pendingTx) error {
 	}
 	items := p.items
 	p.items = nil
+	if len(items) > 1 {
+		// The batch's implicit transaction runs at the server's default
+		// isolation; make it READ COMMITTED, as BeginTX does, whatever
+		// default_transaction_isolation says: the chain lock relies on it.
+		items = append([]queued{{sql: `SET TRANSACTION ISOLATION LEVEL READ COMMITTED`}}, items...)
+	}
 	return s.sendBatch(ctx, s.pool, items)
 }
 
