@@ -11,6 +11,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/nextoria/authz/storage"
+	"github.com/nextoria/authz/storage/storagetest"
 )
 
 // explainRotation runs the rotation statement of the grant's current token
@@ -142,5 +143,46 @@ func TestWriteBehindRefusalUndoesBatch(t *testing.T) {
 	}
 	if err := redeem(); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
 		t.Fatalf("second redemption: err = %v, want ErrInvalidatedAuthorizeCode", err)
+	}
+}
+
+// TestWriteBatchFailsMidway: a write batch whose third statement fails
+// because the database stops answering (a statement timeout, a terminated
+// connection) reports storage.ErrUnavailable, and the writes before it in
+// the batch are undone.
+func TestWriteBatchFailsMidway(t *testing.T) {
+	t.Parallel()
+	pool, err := storage.ConnectPool(t.Context(), storagetest.NewDatabase(t),
+		storage.PoolOptions{StatementTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	f := fixtureOn(t, storage.New(pool, storage.Options{}))
+	for i, failure := range []string{`SELECT pg_sleep(2)`, `SELECT pg_terminate_backend(pg_backend_pid())`} {
+		ctx := f.st.WithWriteBatch(t.Context())
+		req := f.newRequest(t)
+		at := fmt.Sprintf("at-midway-%d", i)
+		if err := f.st.CreateAccessTokenSession(ctx, at, req); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.CreateRefreshTokenSession(ctx, "rt-"+at, at, req); err != nil {
+			t.Fatal(err)
+		}
+		if err := storage.QueueWrite(ctx, f.st, failure); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.CreateAuthorizeCodeSession(ctx, "code-"+at, req); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.FlushWrites(ctx); !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("%s: err = %v, want ErrUnavailable", failure, err)
+		}
+		if _, err := f.st.GetAccessTokenSession(t.Context(), at, nil); !errors.Is(err, fosite.ErrNotFound) {
+			t.Errorf("%s: the access token written before the failure stayed: %v", failure, err)
+		}
+		if _, err := f.st.GetRefreshTokenSession(t.Context(), "rt-"+at, nil); !errors.Is(err, fosite.ErrNotFound) {
+			t.Errorf("%s: the refresh token written before the failure stayed: %v", failure, err)
+		}
 	}
 }
