@@ -292,6 +292,19 @@ func TestRoundTripBudget(t *testing.T) {
 		refreshToken, _ = body["refresh_token"].(string)
 		accessToken, _ = body["access_token"].(string)
 	})
+	measure("refresh narrowing scopes", 3, true, func(rec *dbtrace.Recorder) {
+		body := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "scope": {"projects:read"}}, rec)
+		if body["scope"] != "projects:read" {
+			t.Errorf("narrowed refresh: scope %v", body["scope"])
+		}
+		// The new refresh token keeps the grant's scopes.
+		body = e.refresh(body["refresh_token"].(string), nil)
+		if body["scope"] != plain {
+			t.Errorf("refresh after narrowing: scope %v, want %q", body["scope"], plain)
+		}
+		refreshToken, _ = body["refresh_token"].(string)
+		accessToken, _ = body["access_token"].(string)
+	})
 	oidcRefresh, _ := e.exchange(e.authorize(oidc, nil), nil)["refresh_token"].(string)
 	measure("refresh openid", 3, true, func(rec *dbtrace.Recorder) {
 		body := e.refresh(oidcRefresh, rec)
