@@ -418,6 +418,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		}
 	}
 	if err != nil {
+		s.store.DiscardWrites(ctx)
 		s.authorizeError(w, r, ar, err)
 		return
 	}

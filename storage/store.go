@@ -435,9 +435,9 @@ func (r deadlineRow) Scan(dest ...any) error {
 // In a context from WithWriteBehind it starts a pending transaction instead
 // (see pendingTx): the writes wait and Commit sends them as one batch, so
 // the transaction costs one round trip. The rules above still hold: the
-// grant's chain lock is the batch's first statement, and each statement
-// after it, run at the server's default READ COMMITTED, sees what the
-// previous holder committed.
+// grant's chain lock is the batch's first write, and each statement after
+// it, run at READ COMMITTED (which the batch sets), sees what the previous
+// holder committed.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	var (
 		tx  pgx.Tx

@@ -77,6 +77,14 @@ func (s *Store) FlushWrites(ctx context.Context) error {
 	return nil
 }
 
+// DiscardWrites forgets the writes waiting in ctx (see WithWriteBatch), or
+// rolls back the transaction they became; a no-op when there are none.
+func (s *Store) DiscardWrites(ctx context.Context) {
+	if p := pendingFrom(ctx); p != nil {
+		_ = s.rollbackPending(ctx, p)
+	}
+}
+
 // write runs q now, or queues it when ctx holds a pending transaction that
 // has not been materialized.
 func (s *Store) write(ctx context.Context, q queued) error {
