@@ -44,13 +44,18 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.browser.RenderProblem(w, r, p)
 		return
 	}
-	ar, ok := s.parseAuthorizeRequest(w, r, r.URL.Query())
-	if !ok {
-		return
-	}
+	// Who is signed in is read first, and with it, in the same round trip,
+	// the app and the user's remembered grant to it, which the request's
+	// validation and the consent decision below then find in ctx
+	// (storage.Store.PrepareAuthorize).
+	r = r.WithContext(s.store.PrepareAuthorize(r.Context(), r.URL.Query().Get("client_id")))
 	p, signedIn, err := s.browser.LoadPrincipal(r)
 	if err != nil {
 		s.storeError(w, r, "load signed-in user", err)
+		return
+	}
+	ar, ok := s.parseAuthorizeRequest(w, r, r.URL.Query())
+	if !ok {
 		return
 	}
 	prompt := consent.ParseScope(ar.GetRequestForm().Get("prompt"))
@@ -403,8 +408,17 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	sess.AuthTime = p.SignedInAt.UTC()
 	sess.GrantedAt = time.Now().UTC()
 	setIDTokenClaims(sess, p, ar.GetGrantedScopes(), requestedAt)
+	// The code's rows (code, PKCE, OpenID Connect request) are written
+	// together, in one round trip, once fosite has built the response.
+	ctx = s.store.WithWriteBatch(ctx)
 	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
+	if err == nil {
+		if ferr := s.store.FlushWrites(ctx); ferr != nil {
+			err = fosite.ErrServerError.WithWrap(ferr).WithDebug(ferr.Error())
+		}
+	}
 	if err != nil {
+		s.store.DiscardWrites(ctx)
 		s.authorizeError(w, r, ar, err)
 		return
 	}

@@ -52,7 +52,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	// A refresh that races other refreshes of the same grant needs no retry
 	// here: the store serializes them and applies the grace rule in one
 	// transaction (storage.Store.RotateRefreshToken).
-	ctx = storage.WithCodeMemo(ctx)
+	//
+	// The client and the code or refresh token rows are read up front in one
+	// round trip, and fosite's transaction is written as one batch on its
+	// commit, so a token request costs two round trips. A refusal inside the
+	// batch comes back as the store error fosite knows (a code redeemed
+	// already, a refresh token no longer current), so clients get the same
+	// answers as when each write was its own statement.
+	ctx, err = s.store.PrepareTokenRequest(ctx, s.tokenRequest(ctx, r))
+	if isUnavailable(err) {
+		s.writeAccessError(w, r, nil, err)
+		return
+	}
 	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
 	if ar != nil {
 		// CORS only for the client fosite authenticated (nil before that).
@@ -78,17 +89,17 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeAccessError(w, r, ar, fosite.ErrInvalidGrant.WithHint("The refresh token has reached its maximum lifetime; authorize again."))
 		return
 	}
-	var original fosite.Arguments
 	if refresh && r.PostForm.Get("scope") != "" {
-		if original, err = narrowScopes(ar, r.PostForm.Get("scope")); err != nil {
+		original, err := narrowScopes(ar, r.PostForm.Get("scope"))
+		if err != nil {
 			s.writeAccessError(w, r, ar, err)
 			return
 		}
+		// The new refresh token keeps the scopes of the grant, written
+		// with it in the same batch.
+		storage.KeepRefreshScopes(ctx, original)
 	}
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
-	if err == nil && original != nil {
-		err = s.store.SetRefreshTokenScopes(ctx, s.accessStrategy.RefreshTokenSignature(ctx, stringExtra(resp, "refresh_token")), original)
-	}
 	if err != nil {
 		if ar.GetGrantTypes().ExactOne("authorization_code") && lostCodeRace(err) {
 			// Another request redeemed this code at the same moment. The code
@@ -126,6 +137,29 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// tokenRequest names the rows a token request will read: its client (from
+// the Basic credentials, else the form; checkClientCredentials has made sure
+// both name the same one) and its code or refresh token.
+func (s *Server) tokenRequest(ctx context.Context, r *http.Request) storage.TokenRequest {
+	tr := storage.TokenRequest{ClientID: r.PostForm.Get("client_id")}
+	if user, _, ok := r.BasicAuth(); ok {
+		if id, err := url.QueryUnescape(user); err == nil {
+			tr.ClientID = id
+		}
+	}
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code":
+		if code := r.PostForm.Get("code"); code != "" {
+			tr.Code, tr.CodeSignature = code, s.accessStrategy.AuthorizeCodeSignature(ctx, code)
+		}
+	case "refresh_token":
+		if token := r.PostForm.Get("refresh_token"); token != "" {
+			tr.RefreshSignature = s.accessStrategy.RefreshTokenSignature(ctx, token)
+		}
+	}
+	return tr
 }
 
 // narrowScopes applies a refresh request's scope parameter: it may name a

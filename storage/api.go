@@ -111,18 +111,77 @@ func (s *Store) CreateLoginSession(ctx context.Context, idHash []byte, userID st
 	return nil
 }
 
-// GetPrincipal loads the user and workspace of an unexpired login session in one query.
+// GetPrincipal loads the user and workspace of an unexpired login session in
+// one query. In a context from PrepareAuthorize, the first call also reads
+// the app and the principal's remembered grant to it, in the same batch.
 func (s *Store) GetPrincipal(ctx context.Context, idHash []byte) (Principal, error) {
 	var p Principal
-	err := s.db(ctx).QueryRow(ctx,
-		`SELECT u.id, u.email, u.role, w.id, w.name, w.plan, s.id_hash, s.created_at, u.name, u.email_verified
+	sql := `SELECT u.id, u.email, u.role, w.id, w.name, w.plan, s.id_hash, s.created_at, u.name, u.email_verified
 		 FROM login_sessions s
 		 JOIN users u ON u.id = s.user_id
 		 JOIN workspaces w ON w.id = u.workspace_id
-		 WHERE s.id_hash = $1 AND s.expires_at > now()`, idHash).Scan(
-		&p.UserID, &p.Email, &p.Role, &p.WorkspaceID, &p.WorkspaceName, &p.Plan,
-		&p.LoginSessionID, &p.SignedInAt, &p.Name, &p.EmailVerified)
-	if err != nil {
+		 WHERE s.id_hash = $1 AND s.expires_at > now()`
+	scan := func(r pgx.Row) error {
+		return r.Scan(&p.UserID, &p.Email, &p.Role, &p.WorkspaceID, &p.WorkspaceName, &p.Plan,
+			&p.LoginSessionID, &p.SignedInAt, &p.Name, &p.EmailVerified)
+	}
+	if m := memoFrom(ctx); m != nil && m.authorizeClient != "" {
+		clientID := m.authorizeClient
+		m.authorizeClient = ""
+		var (
+			a     appRow
+			g     Grant
+			found struct{ app, grant bool }
+			perr  error
+		)
+		b := &pgx.Batch{}
+		b.Queue(sql, idHash)
+		b.Queue(`SELECT `+appColumns+`
+		 FROM oauth_apps a LEFT JOIN oauth_app_logos l ON l.app_id = a.id
+		 WHERE a.client_id = $1`, clientID)
+		b.Queue(`SELECT g.user_id, g.client_id, g.scopes, g.granted_at, g.last_used_at
+		 FROM consent_grants g JOIN login_sessions s ON s.user_id = g.user_id
+		 WHERE s.id_hash = $1 AND g.client_id = $2`, idHash, clientID)
+		optional := func(err error, ok *bool) error {
+			*ok = err == nil
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return mapError(err)
+		}
+		err := s.readBatch(ctx, b, []func(pgx.Row) error{
+			func(r pgx.Row) error { perr = scan(r); return nil },
+			func(r pgx.Row) error { return optional(r.Scan(a.dest()...), &found.app) },
+			func(r pgx.Row) error {
+				return optional(r.Scan(&g.UserID, &g.ClientID, &g.Scopes, &g.GrantedAt, &g.LastUsedAt), &found.grant)
+			},
+		})
+		if err == nil && perr != nil && !errors.Is(perr, pgx.ErrNoRows) {
+			err = perr
+		}
+		if err != nil {
+			return Principal{}, fmt.Errorf("storage: get principal: %w", mapError(err))
+		}
+		m.mu.Lock()
+		if found.app {
+			m.apps[clientID] = &a
+		} else {
+			m.apps[clientID] = nil
+		}
+		if perr == nil {
+			if found.grant {
+				m.grants[[2]string{p.UserID, clientID}] = &g
+			} else {
+				m.grants[[2]string{p.UserID, clientID}] = nil
+			}
+		}
+		m.mu.Unlock()
+		if perr != nil {
+			return Principal{}, fmt.Errorf("storage: get principal: %w", mapError(perr))
+		}
+		return p, nil
+	}
+	if err := scan(s.db(ctx).QueryRow(ctx, sql, idHash)); err != nil {
 		return Principal{}, fmt.Errorf("storage: get principal: %w", mapError(err))
 	}
 	return p, nil
@@ -349,6 +408,12 @@ func (s *Store) TakeConsentChallenge(ctx context.Context, idHash, loginSessionID
 
 // GetGrant returns the user's remembered consent for an app.
 func (s *Store) GetGrant(ctx context.Context, userID, clientID string) (Grant, error) {
+	if g, found, known := memoFrom(ctx).grant(userID, clientID); known {
+		if !found {
+			return Grant{}, fmt.Errorf("storage: get grant of user %q to app %q: %w", userID, clientID, ErrNotFound)
+		}
+		return g, nil
+	}
 	var g Grant
 	err := s.db(ctx).QueryRow(ctx,
 		`SELECT user_id, client_id, scopes, granted_at, last_used_at

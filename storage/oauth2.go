@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -79,6 +78,12 @@ func hashSignature(signature string) string {
 // (RFC6749Error.WithWrap): a database failure stays ErrUnavailable under
 // errors.Is, so the endpoints can answer 503 instead.
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	if a, found, known := memoFrom(ctx).app(id); known {
+		if !found {
+			return nil, fmt.Errorf("storage: get client %q: %w", id, fosite.ErrNotFound)
+		}
+		return newClient(a, s.opts.Audience), nil
+	}
 	a, err := s.getApp(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("storage: get client %q: %w", id, fosite.ErrNotFound)
@@ -118,14 +123,27 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 // nothing, so of two concurrent redemptions exactly one commits (fosite #778):
 // the other sees no active row, or a serialization failure.
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
-	tag, err := s.db(ctx).Exec(ctx,
-		`UPDATE oauth_codes SET active = false WHERE signature = $1 AND active`,
-		hashSignature(signature))
-	if err != nil {
-		return fmt.Errorf("storage: invalidate authorize code: %w", mapError(err))
+	key := hashSignature(signature)
+	sql := `WITH redeemed AS (
+	            UPDATE oauth_codes SET active = false WHERE signature = $1 AND active RETURNING 1
+	        )
+	        SELECT nextoria_require(count(*) = 1, 'active authorize code') FROM redeemed`
+	args := []any{key}
+	if oidcKey := memoFrom(ctx).oidcKeyOf(key); oidcKey != "" {
+		// The code's OpenID Connect request goes with the redemption, in
+		// the same statement: a code yields at most one ID token, and the
+		// OpenID Connect handler's own deletion has nothing left to do.
+		sql = `WITH redeemed AS (
+		           UPDATE oauth_codes SET active = false WHERE signature = $1 AND active RETURNING 1
+		       ), oidc AS (
+		           DELETE FROM oauth_oidc_sessions WHERE signature = $2
+		       )
+		       SELECT nextoria_require(count(*) = 1, 'active authorize code') FROM redeemed`
+		args = append(args, oidcKey)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("storage: invalidate authorize code: no active code: %w", fosite.ErrInvalidatedAuthorizeCode)
+	err := s.write(ctx, queued{sql: sql, args: args, refused: fosite.ErrInvalidatedAuthorizeCode})
+	if err != nil {
+		return fmt.Errorf("storage: invalidate authorize code: %w", err)
 	}
 	return nil
 }
@@ -255,10 +273,12 @@ func (s *Store) RevokeRefreshToken(ctx context.Context, requestID string) error 
 		if err := s.lockRefreshChain(ctx, requestID); err != nil {
 			return err
 		}
-		_, err := s.db(ctx).Exec(ctx,
-			`UPDATE oauth_refresh_tokens SET active = false, first_used_at = NULL
-			 WHERE request_id = $1 AND (active OR first_used_at IS NOT NULL)`, requestID)
-		return mapError(err)
+		return s.write(ctx, queued{
+			sql: `UPDATE oauth_refresh_tokens
+			      SET active = false, first_used_at = NULL, expires_at = least(expires_at, now() + $2::interval)
+			      WHERE request_id = $1 AND (active OR first_used_at IS NOT NULL)`,
+			args: []any{requestID, s.retiredLifetime()},
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("storage: revoke refresh tokens: %w", err)
@@ -307,36 +327,57 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, refreshSignat
 		// token, supersede the current one (unless it is the token itself),
 		// and delete the grant's access tokens. The access token paired with
 		// a superseded refresh token was handed out with it, and the one
-		// paired with the redeemed token was replaced by the new pair.
-		var rotated int
-		err := s.db(ctx).QueryRow(ctx,
-			`WITH rotated AS (
-			     UPDATE oauth_refresh_tokens
-			     SET active = false, first_used_at = COALESCE(first_used_at, now())
-			     WHERE signature = $1 AND request_id = $2
-			       AND (active OR ($3::interval > '0' AND first_used_at + $3::interval > now()))
-			     RETURNING request_id
-			 ), superseded AS (
-			     UPDATE oauth_refresh_tokens t SET active = false
-			     FROM rotated r
-			     WHERE t.request_id = r.request_id AND t.active AND t.signature <> $1
-			 ), deleted AS (
-			     DELETE FROM oauth_access_tokens a USING rotated r WHERE a.request_id = r.request_id
-			 )
-			 SELECT count(*) FROM rotated`,
-			hashSignature(refreshSignature), requestID, s.opts.RefreshGracePeriod).Scan(&rotated)
-		if err != nil {
-			return mapError(err)
-		}
-		if rotated == 0 {
-			return fmt.Errorf("no refresh token current or in its grace period: %w", fosite.ErrNotFound)
-		}
-		return nil
+		// paired with the redeemed token was replaced by the new pair. Every
+		// access token is issued paired with a refresh token and deleted
+		// when that one is retired, so those two are all the grant has; they
+		// are found by signature, not by grant, so that the statement does
+		// not wade through the index entries of the grant's deleted ones. A
+		// retired token's row is kept only as long as its grace period and
+		// the reuse window need it (see Options.RefreshReuseWindow). Each
+		// part reaches its rows through an index (the signature, and the
+		// partial index of the grant's one active token), so the cost does
+		// not grow with the length of the grant's chain.
+		return s.write(ctx, queued{
+			sql:  rotateRefreshSQL,
+			args: []any{hashSignature(refreshSignature), requestID, s.opts.RefreshGracePeriod, s.retiredLifetime()},
+			// The token was current or in its grace period when fosite read
+			// it, but a revocation, or the end of the period, came in between.
+			refused: fosite.ErrNotFound,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("storage: rotate refresh token: %w", err)
 	}
 	return nil
+}
+
+// rotateRefreshSQL is RotateRefreshToken's statement: $1 the hashed
+// signature, $2 the grant, $3 the grace period, $4 retiredLifetime.
+const rotateRefreshSQL = `WITH rotated AS (
+	    UPDATE oauth_refresh_tokens
+	    SET active = false, first_used_at = COALESCE(first_used_at, now()),
+	        expires_at = least(expires_at, now() + $4::interval)
+	    WHERE signature = $1 AND request_id = $2
+	      AND (active OR ($3::interval > '0' AND first_used_at + $3::interval > now()))
+	    RETURNING request_id, access_token_signature
+	), superseded AS (
+	    UPDATE oauth_refresh_tokens t
+	    SET active = false, expires_at = least(t.expires_at, now() + $4::interval)
+	    FROM rotated r
+	    WHERE t.request_id = r.request_id AND t.active AND t.signature <> $1
+	    RETURNING t.access_token_signature
+	), deleted AS (
+	    DELETE FROM oauth_access_tokens
+	    WHERE signature IN (SELECT access_token_signature FROM rotated
+	                        UNION ALL SELECT access_token_signature FROM superseded)
+	)
+	SELECT nextoria_require(count(*) > 0, 'refresh token current or in its grace period')
+	FROM rotated`
+
+// retiredLifetime is how long a retired refresh token's row is kept: its
+// grace period, then the reuse window.
+func (s *Store) retiredLifetime() time.Duration {
+	return max(s.opts.RefreshGracePeriod, 0) + s.opts.RefreshReuseWindow
 }
 
 // RefreshTokenGraceEnd reports when a redeemed refresh token that is still in
@@ -378,16 +419,17 @@ const refreshChainLockSpace = 0x72746368 // "rtch"
 // very statement, before the wait, and the next UPDATE of a row the previous
 // holder changed would fail to serialize (40001), whatever lock was held.
 func (s *Store) lockRefreshChain(ctx context.Context, requestID string) error {
-	_, err := s.db(ctx).Exec(ctx,
-		`SELECT pg_advisory_xact_lock($1, hashtext($2))`, refreshChainLockSpace, requestID)
-	return mapError(err)
+	return s.write(ctx, queued{
+		sql:  `SELECT pg_advisory_xact_lock($1, hashtext($2))`,
+		args: []any{refreshChainLockSpace, requestID},
+	})
 }
 
 // withTx runs fn on the transaction carried by ctx, or, when there is none,
 // in a transaction of its own (see inTx), so that a transaction-scoped lock
 // taken by fn lasts until its changes are committed.
 func (s *Store) withTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+	if _, ok := ctx.Value(txKey{}).(pgx.Tx); ok || pendingFrom(ctx) != nil {
 		return fn(ctx)
 	}
 	return s.inTx(ctx, fn)
@@ -426,7 +468,7 @@ func (s *Store) createSession(ctx context.Context, t sessionTable, signature, ac
 	vals := `$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12`
 	args := []any{
 		hashSignature(signature), r.GetID(), requestedAt.UTC(), client.GetID(), subject,
-		textArray(r.GetRequestedScopes()), textArray(r.GetGrantedScopes()),
+		textArray(r.GetRequestedScopes()), textArray(grantedScopes(ctx, t, r)),
 		textArray(r.GetRequestedAudience()), textArray(r.GetGrantedAudience()),
 		r.GetRequestForm().Encode(), string(data), expiresAt.UTC(),
 	}
@@ -435,15 +477,11 @@ func (s *Store) createSession(ctx context.Context, t sessionTable, signature, ac
 		vals += `, $13`
 		args = append(args, hashSignature(accessSignature))
 	}
-	if _, err := s.db(ctx).Exec(ctx,
-		`INSERT INTO `+t.name+` (`+cols+`) VALUES (`+vals+`)`, args...); err != nil {
-		return fmt.Errorf("storage: create %s: %w", t.what, mapError(err))
+	if err := s.write(ctx, queued{sql: `INSERT INTO ` + t.name + ` (` + cols + `) VALUES (` + vals + `)`, args: args}); err != nil {
+		return fmt.Errorf("storage: create %s: %w", t.what, err)
 	}
 	return nil
 }
-
-// codeMemoKey carries a per-request memo of authorization-code rows.
-type codeMemoKey struct{}
 
 // sessionRow is one row of a session table as read from the database.
 type sessionRow struct {
@@ -455,35 +493,24 @@ type sessionRow struct {
 	app                                     appRow
 }
 
-// WithCodeMemo returns a context in which the authorization-code row read
-// first is reused by later reads of the same code. fosite reads a code twice
-// during one exchange; the second read then costs no round trip. This is
-// safe because the code is redeemed by InvalidateAuthorizeCodeSession, which
-// succeeds only while the row is still active in the database.
-func WithCodeMemo(ctx context.Context) context.Context {
-	return context.WithValue(ctx, codeMemoKey{}, &sync.Map{})
-}
-
 // getSession loads a request session from t, re-hydrating its client in the
 // same query, and unmarshals the session data into session unless it is nil
 // (the revocation handler passes nil). An inactive row is returned together
 // with t.inactive.
 func (s *Store) getSession(ctx context.Context, t sessionTable, signature string, session fosite.Session) (fosite.Requester, error) {
 	key := hashSignature(signature)
-	memo, _ := ctx.Value(codeMemoKey{}).(*sync.Map)
-	var row *sessionRow
-	if t == codeSessions && memo != nil {
-		if v, ok := memo.Load(key); ok {
-			row = v.(*sessionRow)
-		}
-	}
-	if row == nil {
+	memo := memoFrom(ctx)
+	row, found, known := memo.session(t, key)
+	switch {
+	case known && !found:
+		return nil, fmt.Errorf("storage: get %s: %w", t.what, fosite.ErrNotFound)
+	case !known:
 		var err error
 		if row, err = s.readSession(ctx, t, key); err != nil {
 			return nil, err
 		}
-		if t == codeSessions && memo != nil {
-			memo.Store(key, row)
+		if t == codeSessions {
+			memo.putSession(t, key, row)
 		}
 	}
 
@@ -515,25 +542,35 @@ func (s *Store) getSession(ctx context.Context, t sessionTable, signature string
 
 // readSession reads a row of t, with its client, by the hashed signature.
 func (s *Store) readSession(ctx context.Context, t sessionTable, key string) (*sessionRow, error) {
+	sql, args := s.sessionQuery(t, key)
+	return scanSession(t, s.db(ctx).QueryRow(ctx, sql, args...))
+}
+
+// sessionQuery is the statement reading a row of t, with its client.
+func (s *Store) sessionQuery(t sessionTable, key string) (string, []any) {
 	inGrace := `false`
 	args := []any{key}
 	if t == refreshSessions && s.opts.RefreshGracePeriod > 0 {
 		inGrace = `t.first_used_at IS NOT NULL AND t.first_used_at + $2::interval > now()`
 		args = append(args, s.opts.RefreshGracePeriod)
 	}
+	return `SELECT t.request_id, t.requested_at, t.scopes, t.granted_scopes,
+		        t.requested_audience, t.granted_audience, t.form_data, t.session_data,
+		        t.active, ` + inGrace + `, ` + appColumns + `
+		 FROM ` + t.name + ` t
+		 JOIN oauth_apps a ON a.client_id = t.client_id
+		 LEFT JOIN oauth_app_logos l ON l.app_id = a.id
+		 WHERE t.signature = $1`, args
+}
+
+// scanSession scans the row of sessionQuery.
+func scanSession(t sessionTable, r pgx.Row) (*sessionRow, error) {
 	row := &sessionRow{}
 	dest := append([]any{
 		&row.requestID, &row.requestedAt, &row.scopes, &row.granted, &row.reqAudience, &row.audiences,
 		&row.form, &row.data, &row.active, &row.usable,
 	}, row.app.dest()...)
-	err := s.db(ctx).QueryRow(ctx,
-		`SELECT t.request_id, t.requested_at, t.scopes, t.granted_scopes,
-		        t.requested_audience, t.granted_audience, t.form_data, t.session_data,
-		        t.active, `+inGrace+`, `+appColumns+`
-		 FROM `+t.name+` t
-		 JOIN oauth_apps a ON a.client_id = t.client_id
-		 LEFT JOIN oauth_app_logos l ON l.app_id = a.id
-		 WHERE t.signature = $1`, args...).Scan(dest...)
+	err := r.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("storage: get %s: %w", t.what, fosite.ErrNotFound)
 	}

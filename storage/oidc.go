@@ -38,5 +38,8 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, r fosi
 // its ID token is issued, so a code yields at most one ID token. Deleting
 // nothing is not an error.
 func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	if memoFrom(ctx).oidcGoneWithCode(hashSignature(code)) {
+		return nil // deleted with the code's redemption (InvalidateAuthorizeCodeSession)
+	}
 	return s.deleteSession(ctx, oidcSessions, code)
 }

@@ -55,10 +55,19 @@ type Options struct {
 	// RotateRefreshToken). 0 means strict rotation: a refresh token works
 	// exactly once.
 	RefreshGracePeriod time.Duration
+	// RefreshReuseWindow is how long, after its grace period, a retired
+	// refresh token (rotated, superseded or revoked) is kept so that its
+	// reuse is detected and revokes the grant: its row's expiry is brought
+	// forward to then, and DeleteExpired removes it. A token presented after
+	// that is merely unknown. DefaultRefreshReuseWindow when 0.
+	RefreshReuseWindow time.Duration
 	// AuditRetention is how long DeleteExpired keeps audit events;
 	// DefaultAuditRetention when 0.
 	AuditRetention time.Duration
 }
+
+// DefaultRefreshReuseWindow is Options.RefreshReuseWindow when unset.
+const DefaultRefreshReuseWindow = 24 * time.Hour
 
 // Store is the PostgreSQL-backed data access of the server. It is safe for
 // concurrent use.
@@ -75,6 +84,9 @@ type Store struct {
 // statement_timeout (see ConnectPool).
 func New(pool *pgxpool.Pool, opts Options) *Store {
 	opts.Audience = append([]string(nil), opts.Audience...)
+	if opts.RefreshReuseWindow <= 0 {
+		opts.RefreshReuseWindow = DefaultRefreshReuseWindow
+	}
 	return &Store{pool: pool, opts: opts, timeout: clientTimeout(pool)}
 }
 
@@ -353,6 +365,14 @@ func (s *Store) db(ctx context.Context) DBTX {
 	var db DBTX = s.pool
 	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
 		db = tx
+	} else if p := pendingFrom(ctx); p != nil {
+		// A statement that needs its answer now: the pending
+		// transaction becomes an ordinary one.
+		tx, err := s.materialize(ctx, p)
+		if err != nil {
+			return failedDB{err: err}
+		}
+		db = tx
 	}
 	if s.timeout <= 0 {
 		return db
@@ -443,11 +463,30 @@ func (r deadlineRow) Scan(dest ...any) error {
 //
 // When ctx already carries a transaction, BeginTX opens a savepoint in it
 // instead, so fosite's flows also work inside a caller's transaction.
+//
+// In a context from WithWriteBehind it starts a pending transaction instead
+// (see pendingTx): the writes wait and Commit sends them as one batch, so
+// the transaction costs one round trip. The rules above still hold: the
+// grant's chain lock is the batch's first write, and each statement after
+// it, run at READ COMMITTED (which the batch sets), sees what the previous
+// holder committed.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	var (
 		tx  pgx.Tx
 		err error
 	)
+	_, inTx := ctx.Value(txKey{}).(pgx.Tx)
+	if p := pendingFrom(ctx); p != nil && !inTx {
+		// Nested in a pending transaction: make it an ordinary one and
+		// open a savepoint in it.
+		outer, err := s.materialize(ctx, p)
+		if err != nil {
+			return ctx, fmt.Errorf("storage: begin transaction: %w", err)
+		}
+		ctx = context.WithValue(ctx, txKey{}, outer)
+	} else if on, _ := ctx.Value(writeBehindKey{}).(bool); on && !inTx {
+		return context.WithValue(ctx, pendingKey{}, &pendingTx{}), nil
+	}
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
 	if outer, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
@@ -464,6 +503,12 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 // Commit commits the transaction started by BeginTX.
 func (s *Store) Commit(ctx context.Context) error {
 	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	if p := pendingFrom(ctx); !ok && p != nil {
+		if err := s.commitPending(ctx, p); err != nil {
+			return fmt.Errorf("storage: commit: %w", err)
+		}
+		return nil
+	}
 	if !ok {
 		return errors.New("storage: commit: no transaction in context")
 	}
@@ -480,6 +525,12 @@ func (s *Store) Commit(ctx context.Context) error {
 // back) is not an error, so callers may always defer it.
 func (s *Store) Rollback(ctx context.Context) error {
 	tx, ok := ctx.Value(txKey{}).(pgx.Tx)
+	if p := pendingFrom(ctx); !ok && p != nil {
+		if err := s.rollbackPending(ctx, p); err != nil {
+			return fmt.Errorf("storage: rollback: %w", err)
+		}
+		return nil
+	}
 	if !ok {
 		return errors.New("storage: rollback: no transaction in context")
 	}
@@ -502,6 +553,13 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context) error) er
 		tx  pgx.Tx
 		err error
 	)
+	if _, inTx := ctx.Value(txKey{}).(pgx.Tx); !inTx && pendingFrom(ctx) != nil {
+		outer, err := s.materialize(ctx, pendingFrom(ctx))
+		if err != nil {
+			return err
+		}
+		ctx = context.WithValue(ctx, txKey{}, outer)
+	}
 	bctx, cancel := s.bound(ctx)
 	defer cancel()
 	if outer, ok := ctx.Value(txKey{}).(pgx.Tx); ok {

@@ -156,6 +156,10 @@ type OAuthConfig struct {
 	// RefreshGracePeriod lets a rotated refresh token be used again for this
 	// long, so a client that lost a refresh response can retry. 0 disables it.
 	RefreshGracePeriod time.Duration `koanf:"refresh_grace_period"`
+	// RefreshReuseWindow is how long after its grace period a retired
+	// refresh token is still recognized, so that its reuse revokes the
+	// grant; after that its row is deleted and it is merely unknown.
+	RefreshReuseWindow time.Duration `koanf:"refresh_reuse_window"`
 	// OpenRegistration lets anyone register a client at /v1/oauth/register
 	// without an initial access token; the apps land in
 	// OpenRegistrationWorkspace. Off by default.
@@ -244,6 +248,7 @@ func defaultConfig() Config {
 			RefreshTokenIdleTimeout:   336 * time.Hour,
 			AuthorizationCodeLifespan: 60 * time.Second,
 			RefreshGracePeriod:        5 * time.Second,
+			RefreshReuseWindow:        storage.DefaultRefreshReuseWindow,
 		},
 		Session: SessionConfig{Lifetime: 12 * time.Hour},
 		Limits: LimitsConfig{
@@ -459,6 +464,9 @@ func (c Config) Validate(dev bool) error {
 			errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", key, v))
 		}
 	}
+	if c.OAuth.RefreshReuseWindow <= 0 {
+		errs = append(errs, fmt.Errorf("oauth.refresh_reuse_window must be positive, got %s", c.OAuth.RefreshReuseWindow))
+	}
 	if c.OAuth.RefreshGracePeriod < 0 {
 		errs = append(errs, fmt.Errorf("oauth.refresh_grace_period must not be negative, got %s", c.OAuth.RefreshGracePeriod))
 	}
@@ -601,6 +609,7 @@ func (c Config) StorageOptions() storage.Options {
 	return storage.Options{
 		Audience:           []string{c.OAuth.Audience},
 		RefreshGracePeriod: c.OAuth.RefreshGracePeriod,
+		RefreshReuseWindow: c.OAuth.RefreshReuseWindow,
 		AuditRetention:     c.Audit.Retention,
 	}
 }

@@ -91,6 +91,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 			RefreshTokenIdleTimeout:   336 * time.Hour,
 			AuthorizationCodeLifespan: time.Minute,
 			RefreshGracePeriod:        5 * time.Second,
+			RefreshReuseWindow:        24 * time.Hour,
 		},
 		Session: SessionConfig{Lifetime: 12 * time.Hour},
 		Limits: LimitsConfig{

@@ -109,6 +109,7 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 	store := storage.New(pool, storage.Options{
 		Audience:           []string{audience},
 		RefreshGracePeriod: cfg.OAuth.RefreshGracePeriod,
+		RefreshReuseWindow: cfg.OAuth.RefreshReuseWindow,
 		AuditRetention:     cfg.Audit.Retention,
 	})
 	keySet, err := authz.NewKeySet(ctx, store, keys.Seal, cfg.OAuth.AccessTokenLifespan+authz.RetiredKeyGrace, logger)
