@@ -34,7 +34,7 @@ func codecCases() map[string]*Session {
 			"name": "Ada Lovelace", "email": "ada@example.com", "email_verified": true, "sid": "c2lk",
 			"n": 42, "big": int64(1 << 60), "ratio": 0.25, "neg": -7.0, "negzero": -0.0, "none": nil,
 			"list": []any{"a", 1, false, nil, map[string]any{"x": "y"}}, "strs": []string{"p", "q"},
-			"nested": map[string]any{"deep": map[string]any{"deeper": []any{1.5}}},
+			"nested":    map[string]any{"deep": map[string]any{"deeper": []any{1.5}}},
 			"empty_map": map[string]any{}, "empty_list": []any{},
 			"when": at, "num": json.Number("12.5"), "struct": struct{ A int }{3},
 		},
@@ -45,7 +45,7 @@ func codecCases() map[string]*Session {
 		Subject:   "u",
 		AuthTime:  time.Date(2026, 3, 4, 5, 6, 7, 891011121, kolkata),
 		GrantedAt: time.Date(1969, 7, 20, 20, 17, 40, 5, time.UTC),
-		IssuedAt:  time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(9*3600 + 30*60))),
+		IssuedAt:  time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(9*3600+30*60))),
 		ExpiresAt: map[fosite.TokenType]time.Time{
 			fosite.AccessToken: {}, fosite.IDToken: time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC),
 			"custom_token": time.Unix(1, 0).In(kolkata),

@@ -104,10 +104,18 @@ func TestSessionDataOldJSONRows(t *testing.T) {
 		}
 	}
 	get := map[string]func(sig string, s fosite.Session) (fosite.Requester, error){
-		"old-access":  func(sig string, s fosite.Session) (fosite.Requester, error) { return f.st.GetAccessTokenSession(ctx, sig, s) },
-		"old-refresh": func(sig string, s fosite.Session) (fosite.Requester, error) { return f.st.GetRefreshTokenSession(ctx, sig, s) },
-		"old-code":    func(sig string, s fosite.Session) (fosite.Requester, error) { return f.st.GetAuthorizeCodeSession(ctx, sig, s) },
-		"old-pkce":    func(sig string, s fosite.Session) (fosite.Requester, error) { return f.st.GetPKCERequestSession(ctx, sig, s) },
+		"old-access": func(sig string, s fosite.Session) (fosite.Requester, error) {
+			return f.st.GetAccessTokenSession(ctx, sig, s)
+		},
+		"old-refresh": func(sig string, s fosite.Session) (fosite.Requester, error) {
+			return f.st.GetRefreshTokenSession(ctx, sig, s)
+		},
+		"old-code": func(sig string, s fosite.Session) (fosite.Requester, error) {
+			return f.st.GetAuthorizeCodeSession(ctx, sig, s)
+		},
+		"old-pkce": func(sig string, s fosite.Session) (fosite.Requester, error) {
+			return f.st.GetPKCERequestSession(ctx, sig, s)
+		},
 		"old-oidc": func(sig string, s fosite.Session) (fosite.Requester, error) {
 			return f.st.GetOpenIDConnectSession(ctx, sig, &fosite.Request{Session: s})
 		},
