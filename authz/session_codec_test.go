@@ -260,39 +260,39 @@ func BenchmarkSessionCodec(b *testing.B) {
 		}
 		b.Run(c.name+"/json/encode", func(b *testing.B) {
 			b.ReportAllocs()
-			b.ReportMetric(float64(len(js)), "bytes")
 			for b.Loop() {
 				if _, err := json.Marshal(c.s); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(js)), "bytes")
 		})
 		b.Run(c.name+"/binary/encode", func(b *testing.B) {
 			b.ReportAllocs()
-			b.ReportMetric(float64(len(bin)), "bytes")
 			for b.Loop() {
 				if _, err := c.s.MarshalBinary(); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(bin)), "bytes")
 		})
 		b.Run(c.name+"/json/decode", func(b *testing.B) {
 			b.ReportAllocs()
-			b.ReportMetric(float64(len(js)), "bytes")
 			for b.Loop() {
 				if err := json.Unmarshal(js, newSession(time.Hour)); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(js)), "bytes")
 		})
 		b.Run(c.name+"/binary/decode", func(b *testing.B) {
 			b.ReportAllocs()
-			b.ReportMetric(float64(len(bin)), "bytes")
 			for b.Loop() {
 				if err := newSession(time.Hour).UnmarshalBinary(bin); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(bin)), "bytes")
 		})
 	}
 }
