@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -21,6 +22,36 @@ import (
 type accessTokenStrategy struct {
 	*oauth2.DefaultJWTStrategy
 	keys *KeySet
+	// headers remembers the kid of header segments already seen: every
+	// token one key signs has the same header, so introspection decodes
+	// each header once rather than once per token.
+	headers headerKIDs
+}
+
+// headerKIDs maps a JWS header segment to its kid. It holds at most
+// maxHeaderKIDs entries, and only headers whose kid was published when they
+// were added, so tokens cannot fill it.
+type headerKIDs struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+const maxHeaderKIDs = 16
+
+func (h *headerKIDs) get(head string) (string, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	kid, ok := h.m[head]
+	return kid, ok
+}
+
+func (h *headerKIDs) put(head, kid string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= maxHeaderKIDs {
+		h.m = make(map[string]string, maxHeaderKIDs)
+	}
+	h.m[head] = kid
 }
 
 var _ oauth2.CoreStrategy = (*accessTokenStrategy)(nil)
@@ -43,12 +74,21 @@ func (a *accessTokenStrategy) ValidateAccessToken(ctx context.Context, r fosite.
 	if exp := r.GetSession().GetExpiresAt(fosite.AccessToken); !exp.IsZero() && !time.Now().Before(exp) {
 		return fosite.ErrTokenExpired.WithHint("The access token expired.")
 	}
-	kid, ok := headerKID(token)
-	if !ok {
-		return fosite.ErrInvalidTokenFormat
+	head, _, _ := strings.Cut(token, ".")
+	kid, cached := a.headers.get(head)
+	if !cached {
+		var ok bool
+		if kid, ok = headerKID(token); !ok {
+			return fosite.ErrInvalidTokenFormat
+		}
 	}
+	// The key is looked up every time: a key rotated out takes its tokens
+	// with it, cached header or not.
 	if _, ok := a.keys.PublicKey(ctx, kid); !ok {
 		return fosite.ErrTokenSignatureMismatch.WithHint("The token's signing key is no longer trusted.")
+	}
+	if !cached {
+		a.headers.put(head, kid)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -451,7 +450,7 @@ func (s *Store) createSession(ctx context.Context, t sessionTable, signature, ac
 		subject = session.GetSubject()
 		expiresAt = session.GetExpiresAt(t.tokenType)
 	}
-	data, err := json.Marshal(session)
+	data, err := encodeSession(session)
 	if err != nil {
 		return fmt.Errorf("storage: create %s: encode session: %w", t.what, err)
 	}
@@ -470,7 +469,7 @@ func (s *Store) createSession(ctx context.Context, t sessionTable, signature, ac
 		hashSignature(signature), r.GetID(), requestedAt.UTC(), client.GetID(), subject,
 		textArray(r.GetRequestedScopes()), textArray(grantedScopes(ctx, t, r)),
 		textArray(r.GetRequestedAudience()), textArray(r.GetGrantedAudience()),
-		r.GetRequestForm().Encode(), string(data), expiresAt.UTC(),
+		r.GetRequestForm().Encode(), data, expiresAt.UTC(),
 	}
 	if t == refreshSessions && accessSignature != "" {
 		cols += `, access_token_signature`
@@ -519,7 +518,7 @@ func (s *Store) getSession(ctx context.Context, t sessionTable, signature string
 		return nil, fmt.Errorf("storage: get %s: decode form: %w", t.what, err)
 	}
 	if session != nil {
-		if err := json.Unmarshal(row.data, session); err != nil {
+		if err := decodeSession(row.data, session); err != nil {
 			return nil, fmt.Errorf("storage: get %s: decode session: %w", t.what, err)
 		}
 	}
