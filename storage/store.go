@@ -58,6 +58,9 @@ type Options struct {
 	// AuditRetention is how long DeleteExpired keeps audit events;
 	// DefaultAuditRetention when 0.
 	AuditRetention time.Duration
+	// CleanupPause is how long DeleteExpired waits between two full
+	// batches; 0 runs them back to back.
+	CleanupPause time.Duration
 }
 
 // Store is the PostgreSQL-backed data access of the server. It is safe for
