@@ -59,7 +59,8 @@ type Config struct {
 type CleanupConfig struct {
 	// Interval is how long serve waits between two cleanup rounds. A round
 	// deletes everything expired before it ends, so the interval bounds how
-	// long expired rows linger, not how fast they go.
+	// long expired rows linger, not how fast they go. 0 turns the server's
+	// own cleanup off, for operators who run the cleanup command from cron.
 	Interval time.Duration `koanf:"interval"`
 	// Batch is how many rows one DELETE, one transaction, removes.
 	Batch int `koanf:"batch"`
@@ -476,8 +477,8 @@ func (c Config) validateBase() []error {
 	if c.Audit.Retention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("audit.retention must be at least 24h, e.g. 8760h for a year, got %s", c.Audit.Retention))
 	}
-	if c.Cleanup.Interval < time.Second {
-		errs = append(errs, fmt.Errorf("cleanup.interval must be at least 1s, e.g. 1m, got %s", c.Cleanup.Interval))
+	if c.Cleanup.Interval != 0 && c.Cleanup.Interval < time.Second {
+		errs = append(errs, fmt.Errorf("cleanup.interval must be at least 1s, e.g. 1m, or 0s to leave cleanup to the cleanup command, got %s", c.Cleanup.Interval))
 	}
 	if c.Cleanup.Batch < 1 || c.Cleanup.Batch > storage.MaxCleanupBatch {
 		errs = append(errs, fmt.Errorf("cleanup.batch must be between 1 and %d rows, e.g. 1000, got %d", storage.MaxCleanupBatch, c.Cleanup.Batch))

@@ -282,7 +282,8 @@ func TestValidate(t *testing.T) {
 		{"bad shutdown durations", func(c *Config) { c.Shutdown = ShutdownConfig{Drain: -time.Second, Timeout: 0} }, false,
 			[]string{"shutdown.drain must be 0s (no drain) or a positive duration", "shutdown.timeout must be a positive duration"}},
 		{"audit retention under a day", func(c *Config) { c.Audit.Retention = time.Hour }, false, []string{"audit.retention must be at least 24h"}},
-		{"bad cleanup settings", func(c *Config) { c.Cleanup = CleanupConfig{Interval: 0, Batch: 0, Pause: -time.Second} }, false, []string{
+		{"server cleanup off", func(c *Config) { c.Cleanup.Interval = 0 }, false, nil},
+		{"bad cleanup settings", func(c *Config) { c.Cleanup = CleanupConfig{Interval: time.Millisecond, Batch: 0, Pause: -time.Second} }, false, []string{
 			"cleanup.interval must be at least 1s", "cleanup.batch must be between 1 and 100000", "cleanup.pause must be between 0s and 10s",
 		}},
 		{"open registration with a workspace", func(c *Config) {

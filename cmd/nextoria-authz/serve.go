@@ -227,7 +227,9 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var tasks sync.WaitGroup
 	tasks.Go(func() { a.keySet.Run(bg, keyReloadInterval) })
-	tasks.Go(func() { a.cleanup(bg) })
+	if a.cfg.Cleanup.Interval > 0 {
+		tasks.Go(func() { a.cleanup(bg) })
+	}
 	tasks.Go(func() { a.apiKeys.RunFlusher(bg, apiKeyFlushInterval) })
 	tasks.Go(func() { a.authz.RunGrantUseFlusher(bg, apiKeyFlushInterval) })
 
