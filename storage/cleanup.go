@@ -58,8 +58,8 @@ const MaxCleanupBatch = 100_000
 // statement small, and loops over a table until a batch comes back short,
 // waiting Options.CleanupPause after each full batch.
 func (s *Store) DeleteExpired(ctx context.Context, batch int) (int64, error) {
-	return s.deleteExpired(ctx, batch, func(ctx context.Context, do func(pgx.Tx) error) error {
-		return pgx.BeginFunc(ctx, s.pool, do)
+	return s.deleteExpired(ctx, batch, func(ctx context.Context, do func(rowQuerier) error) error {
+		return do(s.pool) // one statement: a transaction of its own
 	})
 }
 
@@ -90,7 +90,7 @@ var errCleanupBusy = errors.New("cleanup lock busy")
 // thus take turns batch by batch and never work at once; nothing is held
 // between batches, so a process that dies leaves no lock behind.
 func (s *Store) DeleteExpiredAlone(ctx context.Context, batch int) (int64, error) {
-	n, err := s.deleteExpired(ctx, batch, func(ctx context.Context, do func(pgx.Tx) error) error {
+	n, err := s.deleteExpired(ctx, batch, func(ctx context.Context, do func(rowQuerier) error) error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			var locked bool
 			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, cleanupLock).Scan(&locked); err != nil {
@@ -108,8 +108,13 @@ func (s *Store) DeleteExpiredAlone(ctx context.Context, batch int) (int64, error
 	return n, err
 }
 
-// inTx runs one batch in a transaction of its own.
-type inTx func(ctx context.Context, do func(pgx.Tx) error) error
+// inTx runs one batch, do, in a transaction of its own.
+type inTx func(ctx context.Context, do func(rowQuerier) error) error
+
+// rowQuerier is a pool or a transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
 
 func (s *Store) deleteExpired(ctx context.Context, batch int, run inTx) (int64, error) {
 	if batch <= 0 {
@@ -153,10 +158,12 @@ func (s *Store) deleteInBatches(ctx context.Context, sw sweep, batch int, retent
 	from := minTime
 	for {
 		var n int64
-		err := run(ctx, func(tx pgx.Tx) error {
+		bctx, cancel := s.bound(ctx)
+		err := run(bctx, func(db rowQuerier) error {
 			args[1] = from
-			return tx.QueryRow(ctx, q, args...).Scan(&n, &from)
+			return db.QueryRow(bctx, q, args...).Scan(&n, &from)
 		})
+		cancel()
 		if errors.Is(err, errCleanupBusy) {
 			return total, err
 		}
