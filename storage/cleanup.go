@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -151,7 +152,7 @@ func (s *Store) deleteInBatches(ctx context.Context, sw sweep, batch int, retent
 	          RETURNING ` + sw.key + `)
 	      SELECT count(*), coalesce(max(` + sw.key + `), $2) FROM gone`
 	args := []any{batch, time.Time{}}
-	if sw.table == "audit_events" {
+	if strings.Contains(sw.dead, "$3") {
 		args = append(args, retention)
 	}
 	var total int64
