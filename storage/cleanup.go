@@ -60,9 +60,26 @@ const MaxCleanupBatch = 100_000
 // waiting Options.CleanupPause after each full batch.
 func (s *Store) DeleteExpired(ctx context.Context, batch int) (int64, error) {
 	return s.deleteExpired(ctx, batch, func(ctx context.Context, do func(rowQuerier) error) error {
-		return do(s.pool) // one statement: a transaction of its own
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, cleanupStatementTimeoutSQL); err != nil {
+				return err
+			}
+			return do(tx)
+		})
 	})
 }
+
+// cleanupStatementTimeout replaces the pool's statement_timeout (meant for
+// requests, 5s by default) in a batch's transaction. The first batch of a
+// round walks the index from its start and steps over the entries of every
+// row deleted since the table's last VACUUM, visiting each one's heap tuple
+// once (after which the index marks it dead and later scans skip it); after
+// a large backlog that takes seconds. It holds no row lock meanwhile: only
+// the DELETE of the batch's own rows does, and that is quick.
+const (
+	cleanupStatementTimeout    = time.Minute
+	cleanupStatementTimeoutSQL = "60s"
+)
 
 // cleanupLock is the key of the advisory lock that lets one process at a
 // time run DeleteExpiredAlone ("nxclean").
@@ -94,7 +111,8 @@ func (s *Store) DeleteExpiredAlone(ctx context.Context, batch int) (int64, error
 	n, err := s.deleteExpired(ctx, batch, func(ctx context.Context, do func(rowQuerier) error) error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			var locked bool
-			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, cleanupLock).Scan(&locked); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT set_config('statement_timeout', $2, true) IS NOT NULL AND pg_try_advisory_xact_lock($1)`,
+				cleanupLock, cleanupStatementTimeoutSQL).Scan(&locked); err != nil {
 				return err
 			}
 			if !locked {
@@ -159,7 +177,7 @@ func (s *Store) deleteInBatches(ctx context.Context, sw sweep, batch int, retent
 	from := minTime
 	for {
 		var n int64
-		bctx, cancel := s.bound(ctx)
+		bctx, cancel := context.WithTimeout(ctx, cleanupStatementTimeout+clientTimeoutMargin)
 		err := run(bctx, func(db rowQuerier) error {
 			args[1] = from
 			return db.QueryRow(bctx, q, args...).Scan(&n, &from)
