@@ -94,6 +94,10 @@ phase() {
 		kill -INT "$cleanup_pid" 2>/dev/null || true
 		wait "$cleanup_pid" 2>/dev/null || true
 		cleanup_pid=""
+		# Stopped by the interrupt is expected; any other error is not.
+		if grep -q '"error"' "$tmp/cleanup-$name.json" && ! grep -q 'context canceled' "$tmp/cleanup-$name.json"; then
+			echo "warning: the cleanup of $name failed: $(cat "$tmp/cleanup-$name.json")" >&2
+		fi
 		t1="$(date +%s.%N)"
 		after="$(expired)"
 	fi
