@@ -64,6 +64,9 @@ type Options struct {
 	// AuditRetention is how long DeleteExpired keeps audit events;
 	// DefaultAuditRetention when 0.
 	AuditRetention time.Duration
+	// CleanupPause is how long DeleteExpired waits between two full
+	// batches; 0 runs them back to back.
+	CleanupPause time.Duration
 }
 
 // DefaultRefreshReuseWindow is Options.RefreshReuseWindow when unset.

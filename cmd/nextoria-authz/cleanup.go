@@ -10,10 +10,6 @@ import (
 	"github.com/nextoria/authz/storage"
 )
 
-// cleanupBatch is how many rows one DELETE removes, so that a large backlog
-// never holds long locks.
-const cleanupBatch = 1000
-
 func (c *cli) cleanupCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "cleanup",
@@ -21,21 +17,23 @@ func (c *cli) cleanupCmd() *cobra.Command {
 		Long: `Delete expired authorization codes, PKCE sessions, access and refresh
 tokens, login sessions and consent challenges. Run it periodically, e.g. from
 cron or a systemd timer; it is safe to run while the server is serving.
-Only one process deletes at a time (an advisory lock): when a server instance
-is already at it, the command does nothing and says so ("skipped": true).`,
+It deletes cleanup.batch rows per transaction. Only one process deletes at a
+time (a transaction-level advisory lock taken by each batch, which also works
+through a transaction-pooling PgBouncer): when a server instance is at it, the
+command stops and says so ("skipped": true), with what it deleted before.`,
 		Example:     "  nextoria-authz cleanup --json   # {\"deleted\":42}",
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{needsConfig: configData},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withStore(cmd.Context(), true, func(ctx context.Context, store *storage.Store) error {
-				n, err := store.DeleteExpiredAlone(ctx, cleanupBatch)
+				n, err := store.DeleteExpiredAlone(ctx, c.cfg.Cleanup.Batch)
 				if errors.Is(err, storage.ErrCleanupRunning) {
 					// A server instance (or another cleanup) is deleting
-					// them right now: nothing to do.
+					// them right now and carries on: nothing more to do.
 					if c.json {
-						return c.printJSON(map[string]any{"deleted": 0, "skipped": true})
+						return c.printJSON(map[string]any{"deleted": n, "skipped": true})
 					}
-					c.printf("another process is deleting expired rows; nothing done\n")
+					c.printf("another process is deleting expired rows; deleted %d row(s) before it took over\n", n)
 					return nil
 				}
 				if err != nil {

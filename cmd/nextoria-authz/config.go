@@ -52,6 +52,22 @@ type Config struct {
 	Log      LogConfig      `koanf:"log"`
 	Metrics  MetricsConfig  `koanf:"metrics"`
 	Audit    AuditConfig    `koanf:"audit"`
+	Cleanup  CleanupConfig  `koanf:"cleanup"`
+}
+
+// CleanupConfig tunes the deletion of expired rows by serve and by the
+// cleanup command (see "Cleanup and table growth" in the README).
+type CleanupConfig struct {
+	// Interval is how long serve waits between two cleanup rounds. A round
+	// deletes everything expired before it ends, so the interval bounds how
+	// long expired rows linger, not how fast they go. 0 turns the server's
+	// own cleanup off, for operators who run the cleanup command from cron.
+	Interval time.Duration `koanf:"interval"`
+	// Batch is how many rows one DELETE, one transaction, removes.
+	Batch int `koanf:"batch"`
+	// Pause is how long a round waits between two full batches, leaving the
+	// database to the requests; 0 runs batches back to back.
+	Pause time.Duration `koanf:"pause"`
 }
 
 // AuditConfig tunes the audit log.
@@ -261,6 +277,9 @@ func defaultConfig() Config {
 		Shutdown: ShutdownConfig{Drain: graceful.DefaultDrain, Timeout: graceful.DefaultTimeout},
 		Log:      LogConfig{Level: "info", Format: "json"},
 		Audit:    AuditConfig{Retention: storage.DefaultAuditRetention},
+		Cleanup: CleanupConfig{
+			Interval: time.Minute, Batch: storage.DefaultCleanupBatch, Pause: storage.DefaultCleanupPause,
+		},
 	}
 }
 
@@ -518,6 +537,15 @@ func (c Config) validateBase() []error {
 	if c.Audit.Retention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("audit.retention must be at least 24h, e.g. 8760h for a year, got %s", c.Audit.Retention))
 	}
+	if c.Cleanup.Interval != 0 && c.Cleanup.Interval < time.Second {
+		errs = append(errs, fmt.Errorf("cleanup.interval must be at least 1s, e.g. 1m, or 0s to leave cleanup to the cleanup command, got %s", c.Cleanup.Interval))
+	}
+	if c.Cleanup.Batch < 1 || c.Cleanup.Batch > storage.MaxCleanupBatch {
+		errs = append(errs, fmt.Errorf("cleanup.batch must be between 1 and %d rows, e.g. 1000, got %d", storage.MaxCleanupBatch, c.Cleanup.Batch))
+	}
+	if c.Cleanup.Pause < 0 || c.Cleanup.Pause > 10*time.Second {
+		errs = append(errs, fmt.Errorf("cleanup.pause must be between 0s and 10s, e.g. 10ms, got %s", c.Cleanup.Pause))
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		errs = append(errs, err)
 	}
@@ -611,6 +639,7 @@ func (c Config) StorageOptions() storage.Options {
 		RefreshGracePeriod: c.OAuth.RefreshGracePeriod,
 		RefreshReuseWindow: c.OAuth.RefreshReuseWindow,
 		AuditRetention:     c.Audit.Retention,
+		CleanupPause:       c.Cleanup.Pause,
 	}
 }
 

@@ -104,6 +104,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		Shutdown: ShutdownConfig{Drain: 5 * time.Second, Timeout: 25 * time.Second},
 		Log:      LogConfig{Level: "info", Format: "json"},
 		Audit:    AuditConfig{Retention: 365 * 24 * time.Hour},
+		Cleanup:  CleanupConfig{Interval: time.Minute, Batch: 1000, Pause: 10 * time.Millisecond},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got  %+v\n want %+v", cfg, want)
@@ -153,6 +154,10 @@ func TestConfigEnvOverrides(t *testing.T) {
 		}},
 		{"audit.retention", "", []string{"NEXTORIA_AUDIT_RETENTION=2160h"},
 			func(c Config) bool { return c.Audit.Retention == 90*24*time.Hour }},
+		{"cleanup", "", []string{"NEXTORIA_CLEANUP_INTERVAL=10s", "NEXTORIA_CLEANUP_BATCH=5000", "NEXTORIA_CLEANUP_PAUSE=0s"},
+			func(c Config) bool {
+				return c.Cleanup == CleanupConfig{Interval: 10 * time.Second, Batch: 5000, Pause: 0}
+			}},
 		{"log", "", []string{"NEXTORIA_LOG_LEVEL=debug", "NEXTORIA_LOG_FORMAT=text"},
 			func(c Config) bool { return c.Log.Level == "debug" && c.Log.Format == "text" }},
 		{"issuer sets the default audience", "", []string{"NEXTORIA_ISSUER=https://auth.example.com/"},
@@ -294,6 +299,10 @@ func TestValidate(t *testing.T) {
 		{"bad shutdown durations", func(c *Config) { c.Shutdown = ShutdownConfig{Drain: -time.Second, Timeout: 0} }, false,
 			[]string{"shutdown.drain must be 0s (no drain) or a positive duration", "shutdown.timeout must be a positive duration"}},
 		{"audit retention under a day", func(c *Config) { c.Audit.Retention = time.Hour }, false, []string{"audit.retention must be at least 24h"}},
+		{"server cleanup off", func(c *Config) { c.Cleanup.Interval = 0 }, false, nil},
+		{"bad cleanup settings", func(c *Config) { c.Cleanup = CleanupConfig{Interval: time.Millisecond, Batch: 0, Pause: -time.Second} }, false, []string{
+			"cleanup.interval must be at least 1s", "cleanup.batch must be between 1 and 100000", "cleanup.pause must be between 0s and 10s",
+		}},
 		{"open registration with a workspace", func(c *Config) {
 			c.OAuth.OpenRegistration, c.OAuth.OpenRegistrationWorkspace = true, "6b1f0b6d-bb9e-4e5b-91f9-a2f59d1c8f74"
 		}, false, nil},

@@ -41,12 +41,6 @@ const keyReloadInterval = authz.KeyReloadInterval
 // reach the database.
 const apiKeyFlushInterval = 10 * time.Second
 
-// cleanupInterval is how often expired codes, tokens and sessions are
-// deleted. Each run drains everything expired (in batches), and only one
-// instance runs at a time, so a short interval keeps the tables small
-// without duplicated work.
-const cleanupInterval = time.Minute
-
 // finalFlushTimeout bounds writing the buffered last-use stamps at shutdown,
 // after shutdown.timeout.
 const finalFlushTimeout = 10 * time.Second
@@ -236,7 +230,9 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var tasks sync.WaitGroup
 	tasks.Go(func() { a.keySet.Run(bg, keyReloadInterval) })
-	tasks.Go(func() { a.cleanup(bg) })
+	if a.cfg.Cleanup.Interval > 0 {
+		tasks.Go(func() { a.cleanup(bg) })
+	}
 	tasks.Go(func() { a.apiKeys.RunFlusher(bg, apiKeyFlushInterval) })
 	tasks.Go(func() { a.authz.RunGrantUseFlusher(bg, apiKeyFlushInterval) })
 
@@ -270,24 +266,30 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 
 func (a *app) close() { a.pool.Close() }
 
-// cleanup deletes expired rows in small batches, never holding locks for
-// long; of several instances, one at a time does it.
+// cleanup deletes expired rows every cleanup.interval. A round drains
+// everything expired in short batches (storage.DeleteExpiredAlone), so it
+// keeps up with any issuance rate the database can delete at; of several
+// instances, one at a time deletes and the others skip the round.
 func (a *app) cleanup(ctx context.Context) {
-	t := time.NewTicker(cleanupInterval)
+	t := time.NewTicker(a.cfg.Cleanup.Interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := a.store.DeleteExpiredAlone(ctx, 1000)
-			if errors.Is(err, storage.ErrCleanupRunning) {
-				continue // another instance is at it
-			}
-			if err != nil && ctx.Err() == nil {
-				a.logger.ErrorContext(ctx, "delete expired rows", "error", err)
-			} else if n > 0 {
-				a.logger.InfoContext(ctx, "deleted expired rows", "count", n)
+			start := time.Now()
+			n, err := a.store.DeleteExpiredAlone(ctx, a.cfg.Cleanup.Batch)
+			switch {
+			case errors.Is(err, storage.ErrCleanupRunning):
+				// Another instance is at it; what this one did still counts.
+				if n > 0 {
+					a.logger.InfoContext(ctx, "deleted expired rows", "count", n, "duration", time.Since(start), "yielded", true)
+				}
+			case err != nil && ctx.Err() == nil:
+				a.logger.ErrorContext(ctx, "delete expired rows", "error", err, "count", n)
+			case n > 0:
+				a.logger.InfoContext(ctx, "deleted expired rows", "count", n, "duration", time.Since(start))
 			}
 		}
 	}
