@@ -219,34 +219,55 @@ nextoria_db_pool_acquire_duration_seconds_total 1.5
 	}
 }
 
-// TestServe: the metrics listener serves GET /metrics and nothing else.
+// TestServe: the metrics listener serves GET /metrics and nothing else;
+// with Pprof on, Go's profiles as well.
 func TestServe(t *testing.T) {
 	t.Parallel()
-	m := metrics.New()
-	m.SignIn(metrics.SignInSuccess)
-	addr, err := metrics.Serve(t.Context(), "127.0.0.1:0", m.Handler())
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + addr.String()
-	for _, tt := range []struct {
+	type probe struct {
 		method, path string
 		want         int
+	}
+	for _, tc := range []struct {
+		name   string
+		opts   metrics.ServeOptions
+		probes []probe
 	}{
-		{"GET", "/metrics", http.StatusOK},
-		{"POST", "/metrics", http.StatusMethodNotAllowed},
-		{"GET", "/", http.StatusNotFound},
-		{"GET", "/debug/pprof/", http.StatusNotFound},
+		{"metrics only", metrics.ServeOptions{}, []probe{
+			{"GET", "/metrics", http.StatusOK},
+			{"POST", "/metrics", http.StatusMethodNotAllowed},
+			{"GET", "/", http.StatusNotFound},
+			{"GET", "/debug/pprof/", http.StatusNotFound},
+		}},
+		{"with pprof", metrics.ServeOptions{Pprof: true}, []probe{
+			{"GET", "/metrics", http.StatusOK},
+			{"GET", "/debug/pprof/", http.StatusOK},
+			{"GET", "/debug/pprof/heap", http.StatusOK},
+			{"GET", "/debug/pprof/goroutine?debug=1", http.StatusOK},
+			{"GET", "/debug/pprof/profile?seconds=1", http.StatusOK},
+			{"GET", "/", http.StatusNotFound},
+		}},
 	} {
-		req, _ := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tt.want {
-			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := metrics.New()
+			m.SignIn(metrics.SignInSuccess)
+			addr, err := metrics.ServeWith(t.Context(), "127.0.0.1:0", m.Handler(), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := "http://" + addr.String()
+			for _, p := range tc.probes {
+				req, _ := http.NewRequestWithContext(t.Context(), p.method, base+p.path, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != p.want {
+					t.Errorf("%s %s = %d, want %d", p.method, p.path, resp.StatusCode, p.want)
+				}
+			}
+		})
 	}
 }
 
@@ -265,38 +286,5 @@ func TestDBRoundTrips(t *testing.T) {
 	}
 	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(help+"nextoria_db_round_trips_total 3\n"), "nextoria_db_round_trips_total"); err != nil {
 		t.Error(err)
-	}
-}
-
-// TestServePprof: with Pprof on, the metrics listener also serves Go's
-// profiles, and still nothing else.
-func TestServePprof(t *testing.T) {
-	t.Parallel()
-	m := metrics.New()
-	addr, err := metrics.ServeWith(t.Context(), "127.0.0.1:0", m.Handler(), metrics.ServeOptions{Pprof: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + addr.String()
-	for _, tt := range []struct {
-		method, path string
-		want         int
-	}{
-		{"GET", "/metrics", http.StatusOK},
-		{"GET", "/debug/pprof/", http.StatusOK},
-		{"GET", "/debug/pprof/heap", http.StatusOK},
-		{"GET", "/debug/pprof/goroutine?debug=1", http.StatusOK},
-		{"GET", "/debug/pprof/profile?seconds=1", http.StatusOK},
-		{"GET", "/", http.StatusNotFound},
-	} {
-		req, _ := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tt.want {
-			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
-		}
 	}
 }
