@@ -30,6 +30,10 @@ const (
 	// envPlanReport, when set, is a file the plans are written to as
 	// Markdown (docs/query-plans.md).
 	envPlanReport = "NEXTORIA_PLAN_REPORT"
+	// envPlanDatabase, when set, is the URL of a database already seeded
+	// at size (nextoria-bench --rows N --keep leaves one): the test runs on
+	// it instead of seeding a new one.
+	envPlanDatabase = "NEXTORIA_PLAN_DATABASE_URL"
 )
 
 // hotPath is one request of a hot path and the statements it sent.
@@ -73,7 +77,13 @@ func TestHotPathPlans(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	}
-	s := startE2EWrapped(t, record, func(c *Config) { c.Database.tracer = &dbtrace.Tracer{} })
+	seededURL := os.Getenv(envPlanDatabase)
+	s := startE2EWrapped(t, record, func(c *Config) {
+		c.Database.tracer = &dbtrace.Tracer{}
+		if seededURL != "" {
+			c.Database.URL = seededURL
+		}
+	})
 	ctx := t.Context()
 
 	// The server's periodic cleanup would start deleting the expired rows
@@ -83,8 +93,10 @@ func TestHotPathPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(release)
-	seeded, err := seedrows.Seed(ctx, s.store, seedrows.Options{Rows: rows, Audience: s.cfg.OAuth.Audience, Progress: t.Logf})
-	if err != nil {
+	var seeded seedrows.Result
+	if seededURL != "" {
+		seeded = seededCounts(t, s)
+	} else if seeded, err = seedrows.Seed(ctx, s.store, seedrows.Options{Rows: rows, Audience: s.cfg.OAuth.Audience, Progress: t.Logf}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -303,6 +315,22 @@ func oneLine(sql string) string { return strings.TrimSpace(spaces.ReplaceAllStri
 
 // planReport is docs/query-plans.md: the size of the database, then every
 // hot path's statements with their plans.
+// seededCounts describes a database seeded beforehand (envPlanDatabase):
+// the planner's estimate of its token rows, and exact counts of the rest.
+func seededCounts(t *testing.T, s *e2eServer) seedrows.Result {
+	t.Helper()
+	var r seedrows.Result
+	err := s.store.Pool().QueryRow(t.Context(),
+		`SELECT (SELECT sum(greatest(reltuples, 0))::bigint FROM pg_class WHERE oid = ANY($1::regclass[])),
+		        (SELECT count(*) FROM oauth_refresh_tokens WHERE active),
+		        (SELECT count(*) FROM users), (SELECT count(*) FROM oauth_apps), (SELECT count(*) FROM workspaces)`,
+		seedrows.TokenTables).Scan(&r.TokenRows, &r.Grants, &r.Users, &r.Apps, &r.Workspaces)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func planReport(t *testing.T, s *e2eServer, seeded seedrows.Result, paths []hotPath, planned [][]plannedStatement) []byte {
 	t.Helper()
 	var w bytes.Buffer

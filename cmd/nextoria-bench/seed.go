@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -113,6 +114,11 @@ func (b *bench) runAtSize(ctx context.Context, rep *report, selected []scenario)
 		ts.Rows = int64(rows)
 		as.Tables = append(as.Tables, ts)
 	}
+	// At size, each scenario runs once, at the first --concurrency.
+	b.opts.concurrency = b.opts.concurrencies[0]
+	if b.opts.passwordDefault {
+		b.opts.passwordConcurrency = min(b.opts.concurrency, 2*runtime.NumCPU())
+	}
 	for _, sc := range selected {
 		if ctx.Err() != nil {
 			break
@@ -131,13 +137,14 @@ func (b *bench) runAtSize(ctx context.Context, rep *report, selected []scenario)
 
 // sizeRows are the side-by-side cells: per scenario, empty against at size.
 func (rep *report) sizeRows() [][]string {
+	// The same scenario at the same worker count on the empty database.
 	empty := map[string]result{}
 	for _, r := range rep.Results {
-		empty[r.Scenario] = r
+		empty[fmt.Sprintf("%s@%d", r.Scenario, r.Concurrency)] = r
 	}
 	var out [][]string
 	for _, r := range rep.AtSize.Results {
-		e, ok := empty[r.Scenario]
+		e, ok := empty[fmt.Sprintf("%s@%d", r.Scenario, r.Concurrency)]
 		if !ok || r.Skipped != "" || e.Skipped != "" || r.Requests == 0 || e.Requests == 0 {
 			out = append(out, []string{r.Scenario, "", "", "", "", "", "", "", ""})
 			continue
