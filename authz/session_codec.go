@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -182,6 +183,27 @@ func (s *Session) UnmarshalBinary(data []byte) error {
 	}
 	if d.err != nil {
 		return d.err
+	}
+	// Decode into s the way encoding/json does, which fosite's handlers
+	// rely on when they read a row again into a session they have already
+	// filled (a code is read twice in one exchange): expiries already set
+	// and not in the data stay, and so do the fields JSON omits when empty.
+	if len(s.ExpiresAt) > 0 {
+		merged := maps.Clone(s.ExpiresAt)
+		maps.Copy(merged, out.ExpiresAt)
+		out.ExpiresAt = merged
+	}
+	if out.JTI == "" {
+		out.JTI = s.JTI
+	}
+	if out.IssuedAt.IsZero() {
+		out.IssuedAt = s.IssuedAt
+	}
+	if out.IDClaims == nil {
+		out.IDClaims = s.IDClaims
+	}
+	if out.IDHeaders == nil {
+		out.IDHeaders = s.IDHeaders
 	}
 	*s = out
 	return nil

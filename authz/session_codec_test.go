@@ -296,3 +296,48 @@ func BenchmarkSessionCodec(b *testing.B) {
 		})
 	}
 }
+
+// TestSessionBinaryDecodesLikeJSONIntoFilledSession: fosite reads a code
+// twice in one exchange into the same session, after setting the new
+// tokens' expiries on it in between. Decoding must keep them, as JSON
+// decoding does (it merges maps and leaves absent fields alone); replacing
+// the session lost the access and refresh token expiries.
+func TestSessionBinaryDecodesLikeJSONIntoFilledSession(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	stored := &Session{Subject: "u1", ClientID: "c1", ExpiresAt: map[fosite.TokenType]time.Time{fosite.AuthorizeCode: now.Add(time.Minute)}}
+	fill := func() *Session {
+		s := newSession(time.Hour)
+		s.Subject = "u1"
+		s.ExpiresAt = map[fosite.TokenType]time.Time{
+			fosite.AccessToken:  now.Add(time.Hour),
+			fosite.RefreshToken: now.Add(14 * 24 * time.Hour),
+		}
+		s.JTI = "jti-1"
+		s.IssuedAt = now
+		return s
+	}
+	data, err := stored.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := fill(), fill()
+	if err := got.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("binary decoding into a filled session differs from JSON's:\n got %#v\nwant %#v", got, want)
+	}
+	for _, tt := range []fosite.TokenType{fosite.AccessToken, fosite.RefreshToken, fosite.AuthorizeCode} {
+		if got.GetExpiresAt(tt).IsZero() {
+			t.Errorf("expiry of %s lost", tt)
+		}
+	}
+}
