@@ -137,7 +137,10 @@ backend instances
     # PostgreSQL, so any instance serves any step.
     option httpchk GET /health/ready
     http-check expect status 200
-    default-server inter 250ms fall 2 rise 2 on-marked-down shutdown-sessions
+    # A server marked down (readiness 503 while it drains after SIGTERM)
+    # gets no new requests but finishes those it has: no
+    # on-marked-down shutdown-sessions, which would cut them off.
+    default-server inter 250ms fall 2 rise 2
     # Which instance answered, for the cluster test (not for production).
     http-response set-header X-Nextoria-Instance %[srv_name]
 EOF
