@@ -67,6 +67,9 @@ type chainResult struct {
 	LastCPUMS  *float64 `json:"last_window_server_cpu_ms_per_rotation,omitempty"`
 	FirstPGCPU *float64 `json:"first_window_postgres_cpu_ms_per_rotation,omitempty"`
 	LastPGCPU  *float64 `json:"last_window_postgres_cpu_ms_per_rotation,omitempty"`
+	// VacuumEvery is how often, in rotations, the bench vacuumed the token
+	// tables itself (PostgreSQL without autovacuum); 0 when it did not.
+	VacuumEvery int `json:"vacuum_every,omitempty"`
 }
 
 // median returns the median of d (which it sorts).
@@ -212,6 +215,9 @@ func runChain(ctx context.Context, b *bench, res *result) {
 	first, last, ratio := chainWindows(lat, chainWindow)
 	c := &chainResult{Rotations: n, Window: chainWindow, FirstP50MS: ms(first), LastP50MS: ms(last), Ratio: ratio,
 		MaxRatio: chainMaxRatio, Enforced: !b.opts.short}
+	if vacuum != nil {
+		c.VacuumEvery = chainVacuumEvery
+	}
 	c.FirstCPUMS, c.FirstPGCPU = perRotation(first0, first1, chainWindow)
 	c.LastCPUMS, c.LastPGCPU = perRotation(last0, last1, chainWindow)
 	res.Chain = c

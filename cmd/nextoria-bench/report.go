@@ -292,7 +292,7 @@ func (rep *report) chainNotes() []string {
 		if c.FirstPGCPU != nil && c.LastPGCPU != nil {
 			line += fmt.Sprintf("; PostgreSQL CPU per rotation %.3f ms first, %.3f ms last", *c.FirstPGCPU, *c.LastPGCPU)
 		}
-		if slices.Contains(rep.Machine.PostgreSQLSettings, "autovacuum=off") {
+		if slices.Contains(rep.Machine.PostgreSQLSettings, "autovacuum=off") && c.VacuumEvery == 0 {
 			line += "; PostgreSQL ran with autovacuum=off, so the rows each rotation leaves dead were never vacuumed during the chain"
 		}
 		out = append(out, line)

@@ -114,6 +114,12 @@ func (b *bench) runAtSize(ctx context.Context, rep *report, selected []scenario)
 		ts.Rows = int64(rows)
 		as.Tables = append(as.Tables, ts)
 	}
+	// Seeding wrote gigabytes of WAL; without a checkpoint now, the
+	// checkpoints it owes would run during the measurement.
+	b.progress("checkpoint after seeding")
+	if _, err := pool.Exec(ctx, `CHECKPOINT`); err != nil {
+		return fmt.Errorf("--rows: checkpoint: %w", err)
+	}
 	// At size, each scenario runs once, at the first --concurrency.
 	b.opts.concurrency = b.opts.concurrencies[0]
 	if b.opts.passwordDefault {
