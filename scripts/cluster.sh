@@ -126,6 +126,13 @@ defaults
     retries 3
     retry-on conn-failure
     option redispatch 1
+    # A new connection to an instance for every request (clients keep
+    # theirs): an idle kept-alive connection that an instance closes as it
+    # drains (or after its idle timeout) could otherwise be picked for a
+    # request at that very moment, which then fails after it was sent and
+    # cannot be retried. A fresh connection either connects, or fails to and
+    # is retried elsewhere; on loopback or a LAN it costs a TCP handshake.
+    option http-server-close
 
 frontend nextoria
     bind 127.0.0.1:$LB_PORT

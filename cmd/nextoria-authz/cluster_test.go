@@ -397,6 +397,9 @@ func (lt *loadTest) flow(ctx context.Context) (*oauth2.Token, error) {
 	post := func(u string, form url.Values) (*http.Response, string, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if strings.HasSuffix(u, "/login") {
+			replayable(req)
+		}
 		resp, body, err := lt.do(req, browser)
 		if err != nil {
 			return nil, "", err
@@ -529,12 +532,24 @@ func (lt *loadTest) refreshLoop(ctx context.Context, ch *chain) {
 	}
 }
 
+// replayable marks a POST that is safe to send twice (a sign-in, an
+// introspection) with an Idempotency-Key, so that Go's transport resends it
+// once when a kept-alive connection turns out to be closed before any
+// answer, as browsers do with any request: otherwise a POST that races a
+// connection closing at the other end fails with EOF although no server
+// ever read it. Code exchanges and consent are single-use and are not
+// marked; refreshes retry on their own (the grace period allows it).
+func replayable(req *http.Request) {
+	req.Header.Set("Idempotency-Key", secret.HexToken(8))
+}
+
 // introspect reports whether token is active.
 func (lt *loadTest) introspect(ctx context.Context, token string) (bool, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, lt.s.URL+"/v1/oauth/introspect",
 		strings.NewReader(url.Values{"token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(lt.rsID), url.QueryEscape(lt.rsSecret))
+	replayable(req)
 	resp, body, err := lt.do(req, lt.client)
 	if err != nil {
 		return false, err
