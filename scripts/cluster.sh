@@ -36,11 +36,15 @@ state_dir() {
 	(cd "$d" && pwd)
 }
 
-# free_port prints a loopback TCP port nothing listens on.
+# free_port prints a loopback TCP port nothing listens on, below the
+# kernel's ephemeral range: a port in that range may be taken, by the time
+# HAProxy or an instance binds it, as the local end of an outgoing
+# connection (the instances' own connections to PostgreSQL, for one).
 free_port() {
-	local p _
+	local p _ low=32768
+	read -r low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
 	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (low - 10000)))
 		if ! _tcp_open 127.0.0.1 "$p"; then
 			echo "$p"
 			return 0

@@ -106,8 +106,9 @@ grep -q "^nextoria:x:${image_user}:" "$work/rootfs/etc/passwd" || fail "the imag
 
 # Everything below runs the image's own binary, as the image's user, with
 # only the image's environment and the test's settings.
-port=$((20000 + RANDOM % 20000))
-while _tcp_open 127.0.0.1 "$port"; do port=$((20000 + RANDOM % 20000)); done
+# Below the ephemeral range (32768 and up), which outgoing connections use.
+port=$((20000 + RANDOM % 12000))
+while _tcp_open 127.0.0.1 "$port"; do port=$((20000 + RANDOM % 12000)); done
 run_env=(env -i PATH=/usr/local/bin
 	$(podman "${pm[@]}" image inspect --format '{{join .Config.Env " "}}' "$tag" | tr ' ' '\n' | grep '^NEXTORIA_')
 	NEXTORIA_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
