@@ -54,19 +54,22 @@ var (
 // the wait is bounded, instead of slowing every request of the server.
 var imageSlots = make(chan struct{}, runtime.NumCPU())
 
-// maxSlotWait bounds how long an upload waits for an image slot, well
-// within the server's write timeout.
-const maxSlotWait = 3 * time.Second
+// LogoSlotWait bounds how long an upload waits for an image slot, well
+// within the server's write timeout. A process may change it once at
+// start-up, before any upload is served (test binaries that run many uploads
+// in parallel on few CPUs raise it, so that they test their own logic rather
+// than how busy the machine is).
+var LogoSlotWait = 3 * time.Second
 
 // NormalizeLogoContext is NormalizeLogo run in one of a bounded number of
-// image slots. It waits for a slot at most maxSlotWait (less if ctx ends
+// image slots. It waits for a slot at most LogoSlotWait (less if ctx ends
 // first) and returns ErrLogoBusy when none was free, ctx's error when ctx
 // ended.
 func NormalizeLogoContext(ctx context.Context, data []byte) (storage.Logo, error) {
 	if err := ctx.Err(); err != nil {
 		return storage.Logo{}, err
 	}
-	wait := time.NewTimer(maxSlotWait)
+	wait := time.NewTimer(LogoSlotWait)
 	defer wait.Stop()
 	select {
 	case imageSlots <- struct{}{}:

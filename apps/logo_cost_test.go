@@ -91,8 +91,8 @@ func TestNormalizeLogoContextSlots(t *testing.T) {
 	if _, err := NormalizeLogoContext(t.Context(), appstest.PNG(32, 32)); !errors.Is(err, ErrLogoBusy) {
 		t.Fatalf("with every slot taken: err = %v, want ErrLogoBusy", err)
 	}
-	if d := time.Since(start); d < maxSlotWait || d > maxSlotWait+2*time.Second {
-		t.Errorf("gave up after %v, want about %v", d, maxSlotWait)
+	if d := time.Since(start); d < LogoSlotWait || d > LogoSlotWait+2*time.Second {
+		t.Errorf("gave up after %v, want about %v", d, LogoSlotWait)
 	}
 	release()
 	if _, err := NormalizeLogoContext(t.Context(), appstest.PNG(32, 32)); err != nil {
