@@ -16,11 +16,16 @@ import (
 )
 
 // recordingApp is an app's web server: it answers every request and sends
-// the first request's query parameter param on the channel.
+// the first request's query parameter param on the channel (the browser's
+// own favicon request excepted).
 func recordingApp(t *testing.T, param string) (*httptest.Server, <-chan string) {
 	t.Helper()
 	got := make(chan string, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/favicon.ico" { // asked for by the browser, not sent by the server
+			http.NotFound(w, r)
+			return
+		}
 		select {
 		case got <- r.URL.Query().Get(param):
 		default:
@@ -215,10 +220,30 @@ func confirmSignOut(ctx context.Context, t *testing.T, s *e2eServer, states <-ch
 	case <-time.After(30 * time.Second):
 		t.Fatal("the browser never reached the post-logout URI")
 	}
+	// The app has answered; wait until the browser has shown its page, or
+	// the next navigation would abort that one and itself (ERR_ABORTED).
+	waitLoadedOffServer(ctx, t, s.URL)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(s.URL+"/settings"),
 		chromedp.WaitVisible(testID("login-form")),
 	); err != nil {
 		t.Fatalf("after the sign-out /settings does not ask to sign in: %v", err)
+	}
+}
+
+// waitLoadedOffServer waits until the browser has finished loading a page
+// that is not served by the server at serverURL.
+func waitLoadedOffServer(ctx context.Context, t *testing.T, serverURL string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		page, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[location.href, document.readyState]`))
+		if err == nil && len(page) == 2 && !strings.HasPrefix(page[0], serverURL) && page[1] == "complete" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the browser is still at %q (%v)", page, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
