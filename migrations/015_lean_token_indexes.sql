@@ -12,13 +12,22 @@
 -- (client_id, subject) index replaces, and two duplicates: migration 013's
 -- request_id index on access tokens (LIKE ... INCLUDING ALL had already
 -- copied oauth_codes' one) and the second client_id index of OIDC sessions.
-CREATE INDEX oauth_access_tokens_client_subject_idx ON oauth_access_tokens (client_id, subject);
-DROP INDEX oauth_access_tokens_subject_idx;
-DROP INDEX oauth_access_tokens_client_idx;
+--
+-- Building an index blocks writes to its table until it is built (about
+-- 25 s for 13.6 million access tokens, 10 s for 6 million refresh tokens,
+-- measured on the benchmark machine). On a large deployment, build the two
+-- new indexes beforehand, without blocking, and this migration finds them:
+--   CREATE INDEX CONCURRENTLY IF NOT EXISTS oauth_access_tokens_client_subject_idx
+--       ON oauth_access_tokens (client_id, subject);
+--   CREATE INDEX CONCURRENTLY IF NOT EXISTS oauth_refresh_tokens_client_subject_idx
+--       ON oauth_refresh_tokens (client_id, subject);
+CREATE INDEX IF NOT EXISTS oauth_access_tokens_client_subject_idx ON oauth_access_tokens (client_id, subject);
+DROP INDEX IF EXISTS oauth_access_tokens_subject_idx;
+DROP INDEX IF EXISTS oauth_access_tokens_client_idx;
 DROP INDEX IF EXISTS oauth_access_tokens_request_idx;
 
-CREATE INDEX oauth_refresh_tokens_client_subject_idx ON oauth_refresh_tokens (client_id, subject);
-DROP INDEX oauth_refresh_tokens_subject_idx;
-DROP INDEX oauth_refresh_tokens_client_idx;
+CREATE INDEX IF NOT EXISTS oauth_refresh_tokens_client_subject_idx ON oauth_refresh_tokens (client_id, subject);
+DROP INDEX IF EXISTS oauth_refresh_tokens_subject_idx;
+DROP INDEX IF EXISTS oauth_refresh_tokens_client_idx;
 
 DROP INDEX IF EXISTS oauth_oidc_sessions_client_idx;

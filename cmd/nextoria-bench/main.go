@@ -133,6 +133,9 @@ type options struct {
 	// rows, when positive, reruns the scenarios after seeding that many
 	// token rows (seed.go).
 	rows int64
+	// sizeRounds is how many times each scenario runs at size and on the
+	// empty twin (seed.go).
+	sizeRounds int
 
 	// --target mode: a running server and credentials made beforehand.
 	target         string
@@ -166,6 +169,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.passwordConcurrency, "password-concurrency", 0, "workers of flow-password (default: --concurrency, at most 2 per CPU: each sign-in holds 19 MiB of argon2id memory)")
 	fs.StringVar(&o.scenarios, "scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(scenarioNames(), ",")+")")
 	fs.BoolVar(&o.short, "short", false, "quick run for CI: --duration 1s --concurrency 4 --warmup 200ms unless given")
+	fs.IntVar(&o.sizeRounds, "size-rounds", 3, "--rows: rounds of each scenario on the seeded database and on an empty twin, in turn; each side's figure is the median")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database and the temporary directory (binaries, server logs)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to `FILE`")
 	fs.StringVar(&o.markdownPath, "markdown", "", "write a Markdown report to `FILE` (e.g. docs/benchmarks.md)")
@@ -238,6 +242,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.rows < 0 || o.rows > 1_000_000_000 {
 		problems = append(problems, "--rows must be between 0 and 1000000000")
 	}
+	if o.sizeRounds < 1 || o.sizeRounds > 9 {
+		problems = append(problems, "--size-rounds must be between 1 and 9")
+	}
 	if o.rows > 0 && o.target != "" {
 		problems = append(problems, "--rows seeds the benchmark's own database: it does not work with --target")
 	}
@@ -293,6 +300,9 @@ type bench struct {
 	codeLifespanNote string
 	notes            []string
 
+	// progressPrefix starts its progress lines (the empty twin of --rows).
+	progressPrefix string
+
 	mu           sync.Mutex
 	browsers     []*browser
 	accessTokens []tokens
@@ -300,7 +310,7 @@ type bench struct {
 }
 
 func (b *bench) progress(format string, args ...any) {
-	fmt.Fprintf(b.stderr, "nextoria-bench: "+format+"\n", args...)
+	fmt.Fprintf(b.stderr, "nextoria-bench: "+b.progressPrefix+format+"\n", args...)
 }
 
 // close stops what the run started and removes what it created.
@@ -379,7 +389,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		limit += 10 * time.Minute // refresh-chain's rotations are counted, not timed
 	}
 	if opts.rows > 0 {
-		limit += time.Duration(len(selected))*perScenario + seedBudget(opts.rows)
+		limit += time.Duration(2*opts.sizeRounds*len(selected))*perScenario + seedBudget(opts.rows)
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -22,9 +23,13 @@ type atSize struct {
 	Rows int64 `json:"rows"`
 	// Seed is how the rows were written.
 	Seed seedStats `json:"seed"`
-	// Results are the scenarios at size; report.Results holds the same
-	// scenarios on the empty database, measured first.
+	// Results are the scenarios at size and Empty the same scenarios on an
+	// empty database of their own, run in turn with them (Rounds rounds,
+	// each figure the median of its rounds). Without Empty (an older
+	// report), report.Results, measured before seeding, is compared.
 	Results []result    `json:"results"`
+	Empty   []result    `json:"empty,omitempty"`
+	Rounds  int         `json:"rounds,omitempty"`
 	Tables  []tableSize `json:"tables"`
 	// Grants is the number of live grants (one live refresh token each).
 	Grants int64  `json:"live_grants"`
@@ -75,9 +80,17 @@ func seedBudget(n int64) time.Duration {
 // measurement. The seeded rows belong to users and apps of their own; the
 // scenarios' user and app are the benchmark's, with their few rows from the
 // empty run.
+//
+// What is compared is measured in turn: a second server on an empty
+// database of its own (the twin) runs each scenario right before or right
+// after the seeded one, the order alternating, for --size-rounds rounds,
+// and each side's figure is the median of its rounds. A machine whose speed
+// drifts (other work, the host's) then moves both sides alike, where one
+// empty run before the seeding and one seeded run after it compare two
+// different moments.
 func (b *bench) runAtSize(ctx context.Context, rep *report, selected []scenario) error {
 	n := b.opts.rows
-	as := &atSize{Rows: n}
+	as := &atSize{Rows: n, Rounds: b.opts.sizeRounds}
 	rep.AtSize = as
 	pool, err := storage.Connect(ctx, b.db.url, 4)
 	if err != nil {
@@ -120,39 +133,119 @@ func (b *bench) runAtSize(ctx context.Context, rep *report, selected []scenario)
 	if _, err := pool.Exec(ctx, `CHECKPOINT`); err != nil {
 		return fmt.Errorf("--rows: checkpoint: %w", err)
 	}
-	// At size, each scenario runs once, at the first --concurrency.
-	b.opts.concurrency = b.opts.concurrencies[0]
-	if b.opts.passwordDefault {
-		b.opts.passwordConcurrency = min(b.opts.concurrency, 2*runtime.NumCPU())
+
+	// The twin: the same server on an empty database, never kept.
+	twinOpts := b.opts
+	twinOpts.keep, twinOpts.pprofDir = false, ""
+	twin := &bench{opts: twinOpts, stderr: b.stderr, transport: b.transport}
+	twin.progressPrefix = "empty twin: "
+	defer twin.close()
+	if err := twin.startServer(ctx); err != nil {
+		return fmt.Errorf("--rows: the empty twin: %w", err)
+	}
+	// At size, each scenario runs at the first --concurrency.
+	for _, x := range []*bench{b, twin} {
+		x.opts.concurrency = b.opts.concurrencies[0]
+		if x.opts.passwordDefault {
+			x.opts.passwordConcurrency = min(x.opts.concurrency, 2*runtime.NumCPU())
+		}
 	}
 	for _, sc := range selected {
-		if ctx.Err() != nil {
-			break
+		var sized, empty []result
+		for round := range as.Rounds {
+			if ctx.Err() != nil {
+				break
+			}
+			order := []*bench{twin, b}
+			if round%2 == 1 {
+				order = []*bench{b, twin}
+			}
+			for _, x := range order {
+				r := x.run(ctx, sc)
+				if x == b {
+					sized = append(sized, r)
+				} else {
+					empty = append(empty, r)
+				}
+				if x.server != nil && x.server.exited() {
+					return fmt.Errorf("the server exited during %s at size:\n%s", sc.name, x.server.logTail(20))
+				}
+			}
+			if len(sized) == len(empty) && sized[round].Skipped == "" && empty[round].RequestsPerSecond > 0 {
+				b.progress("%s round %d: %s/s at %d rows, %s/s empty (%.0f%%); p99 %s against %s ms", sc.name, round+1,
+					rate(sized[round].RequestsPerSecond), n, rate(empty[round].RequestsPerSecond),
+					100*sized[round].RequestsPerSecond/empty[round].RequestsPerSecond, num(sized[round].P99MS), num(empty[round].P99MS))
+			}
 		}
-		r := b.run(ctx, sc)
-		as.Results = append(as.Results, r)
-		if r.Skipped == "" {
-			b.progress("%s at %d rows: %s/s, p99 %s ms, %d errors", sc.name, n, rate(r.RequestsPerSecond), num(r.P99MS), r.TimedErrors+r.WarmupErrors)
+		if len(sized) > 0 {
+			as.Results = append(as.Results, medianResult(sized))
 		}
-		if b.server != nil && b.server.exited() {
-			return fmt.Errorf("the server exited during %s at size:\n%s", sc.name, b.server.logTail(20))
+		if len(empty) > 0 {
+			as.Empty = append(as.Empty, medianResult(empty))
 		}
 	}
 	return nil
+}
+
+// medianResult is rs[0] with each measured figure replaced by its median
+// over rs, and the errors summed: the figure of a scenario run several
+// times.
+func medianResult(rs []result) result {
+	out := rs[0]
+	med := func(f func(result) float64) float64 {
+		v := make([]float64, 0, len(rs))
+		for _, r := range rs {
+			v = append(v, f(r))
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	medPtr := func(f func(result) *float64) *float64 {
+		for _, r := range rs {
+			if f(r) == nil {
+				return nil
+			}
+		}
+		return ptr(med(func(r result) float64 { return *f(r) }))
+	}
+	out.RequestsPerSecond = med(func(r result) float64 { return r.RequestsPerSecond })
+	out.P50MS = med(func(r result) float64 { return r.P50MS })
+	out.P90MS = med(func(r result) float64 { return r.P90MS })
+	out.P99MS = med(func(r result) float64 { return r.P99MS })
+	out.ServerCPUPerRequest = medPtr(func(r result) *float64 { return r.ServerCPUPerRequest })
+	out.PostgresCPUPerRequest = medPtr(func(r result) *float64 { return r.PostgresCPUPerRequest })
+	out.TotalCPUPerRequest = medPtr(func(r result) *float64 { return r.TotalCPUPerRequest })
+	out.Requests, out.TimedErrors, out.WarmupErrors = 0, 0, 0
+	for _, r := range rs {
+		out.Requests += r.Requests
+		out.TimedErrors += r.TimedErrors
+		out.WarmupErrors += r.WarmupErrors
+		if r.Skipped != "" {
+			out.Skipped = r.Skipped
+		}
+	}
+	return out
 }
 
 // sizeRows are the side-by-side cells: per scenario, empty against at size.
 func (rep *report) sizeRows() [][]string {
 	// The same scenario at the same worker count on the empty database.
 	empty := map[string]result{}
-	for _, r := range rep.Results {
+	baseline := rep.Results
+	if len(rep.AtSize.Empty) > 0 {
+		baseline = rep.AtSize.Empty
+	}
+	for _, r := range baseline {
 		empty[fmt.Sprintf("%s@%d", r.Scenario, r.Concurrency)] = r
 	}
 	var out [][]string
 	for _, r := range rep.AtSize.Results {
 		e, ok := empty[fmt.Sprintf("%s@%d", r.Scenario, r.Concurrency)]
 		if !ok || r.Skipped != "" || e.Skipped != "" || r.Requests == 0 || e.Requests == 0 {
-			out = append(out, []string{r.Scenario, "", "", "", "", "", "", "", ""})
+			out = append(out, []string{r.Scenario, "", "", "", "", "", "", "", "", "", ""})
 			continue
 		}
 		rateRatio := r.RequestsPerSecond / e.RequestsPerSecond
@@ -167,13 +260,23 @@ func (rep *report) sizeRows() [][]string {
 		out = append(out, []string{
 			r.Scenario, rate(e.RequestsPerSecond), rate(r.RequestsPerSecond), fmt.Sprintf("%.0f%%", 100*rateRatio),
 			num(e.P99MS), num(r.P99MS), fmt.Sprintf("%.2f×", p99Ratio),
+			cpuCell(e.TotalCPUPerRequest), cpuCell(r.TotalCPUPerRequest),
 			strconv.FormatUint(r.TimedErrors+r.WarmupErrors, 10), flat,
 		})
 	}
 	return out
 }
 
-var sizeHeader = []string{"scenario", "req/s empty", "req/s at size", "ratio", "p99 ms empty", "p99 ms at size", "p99 ratio", "errors at size", "flat"}
+var sizeHeader = []string{"scenario", "req/s empty", "req/s at size", "ratio", "p99 ms empty", "p99 ms at size", "p99 ratio",
+	"server + PG CPU ms/req empty", "at size", "errors at size", "flat"}
+
+// cpuCell is a CPU figure of the size table; empty when not measured.
+func cpuCell(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v, 'f', 3, 64)
+}
 
 var tableSizeHeader = []string{"table", "rows (estimate)", "heap MB", "indexes MB", "total MB", "total MB per million rows", "bytes per row"}
 
@@ -226,10 +329,19 @@ func (as *atSize) sizeNotes() []string {
 			"8% live access tokens, 2% codes, PKCE and OpenID Connect sessions; remembered consent for every live grant, two login sessions per user.",
 		"The server's periodic cleanup was held off after seeding (it would delete the expired rows during the measurement).",
 		"Indexes are rebuilt after the COPY, so they are packed tighter than indexes grown by random inserts (typically up to about a third smaller).",
-		fmt.Sprintf("flat: the hot paths must keep at least %.0f%% of their empty-database throughput and a p99 within %.1f×; "+
-			"one short run on a shared machine is noisy, so compare the ratios of several runs before concluding.", 100*flatRate, flatP99),
+		as.roundsNote(),
+		fmt.Sprintf("flat: the hot paths must keep at least %.0f%% of their empty-database throughput and a p99 within %.1f×.", 100*flatRate, flatP99),
 		as.perGrant(),
 	}
+}
+
+// roundsNote says how the two sides were measured.
+func (as *atSize) roundsNote() string {
+	if len(as.Empty) == 0 {
+		return "The empty side is the Results above, measured before the seeding: one run of each side, at two different moments."
+	}
+	return fmt.Sprintf("Both sides measured in turn: a second server on an empty database of its own ran each scenario right before or "+
+		"right after the seeded one, the order alternating, %d rounds; each figure is the median of its rounds (errors are summed).", as.Rounds)
 }
 
 // writeSizeTable prints the at-size section of the terminal report.
@@ -276,7 +388,11 @@ func (rep *report) writeSizeMarkdown(b *bytes.Buffer) {
 	fmt.Fprintln(b)
 	fmt.Fprintln(b, "## At size")
 	fmt.Fprintln(b)
-	fmt.Fprintf(b, "The same scenarios, first on the empty database (the Results above), then after seeding it with %d token rows.\n", as.Rows)
+	if len(as.Empty) > 0 {
+		fmt.Fprintf(b, "The same scenarios on a database seeded with %d token rows and on an empty one, in turn (notes below).\n", as.Rows)
+	} else {
+		fmt.Fprintf(b, "The same scenarios, first on the empty database (the Results above), then after seeding it with %d token rows.\n", as.Rows)
+	}
 	fmt.Fprintln(b)
 	if as.Failed != "" {
 		fmt.Fprintf(b, "**Seeding failed:** %s\n", as.Failed)
