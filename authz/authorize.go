@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/ory/fosite"
 
 	"github.com/nextoria/authz/consent"
@@ -396,6 +397,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 // prompt and max_age checks hold auth_time against.
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, p storage.Principal, requestedAt time.Time) {
 	ctx := r.Context()
+	ar.SetID(newGrantID())
 	for _, scope := range ar.GetRequestedScopes() {
 		ar.GrantScope(scope)
 	}
@@ -486,4 +488,17 @@ func consentEvent(p storage.Principal, action, clientID string, scopes []string)
 		Action: action, TargetKind: storage.TargetApp, TargetID: clientID,
 		Details: map[string]any{"scopes": append([]string{}, scopes...)},
 	}
+}
+
+// newGrantID is the request id of a new grant, which its code, tokens and
+// their successors keep: a version 7 UUID (RFC 9562), 48 bits of
+// milliseconds then 74 random bits, where fosite's default is a random
+// version 4 one. Every token table indexes request_id; with ids that grow
+// with time, the entries of new grants are appended at the right edge of
+// those indexes, whose pages stay in memory, instead of landing on a random
+// page of an index of tens of millions of entries (measured at size in
+// docs/benchmarks.md). The id is not secret and says no more than a token's
+// iat does.
+func newGrantID() string {
+	return uuid.Must(uuid.NewV7()).String()
 }

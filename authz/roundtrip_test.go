@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/nextoria/authz/apikey"
 	"github.com/nextoria/authz/consent"
 	"github.com/nextoria/authz/errpage"
@@ -315,4 +317,40 @@ func TestRoundTripBudget(t *testing.T) {
 	})
 	measure("introspect JWT", 1, false, func(rec *dbtrace.Recorder) { e.introspect(accessToken, rec) })
 	measure("introspect API key", 1, false, func(rec *dbtrace.Recorder) { e.introspect(e.apiKey, rec) })
+}
+
+// TestGrantIDsGrowWithTime: a new grant's request id, which its code and
+// tokens carry, is a version 7 UUID, so the ids of later grants sort after
+// earlier ones and their index entries are appended, not scattered.
+func TestGrantIDsGrowWithTime(t *testing.T) {
+	e := newBudgetEnv(t)
+	for range 3 {
+		e.exchange(e.authorize("projects:read", nil), nil)
+	}
+	rows, err := e.store.Pool().Query(t.Context(),
+		`SELECT request_id FROM oauth_refresh_tokens ORDER BY requested_at, signature`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 3 {
+		t.Fatalf("%d refresh tokens, want 3", len(ids))
+	}
+	for i, id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil || u.Version() != 7 {
+			t.Errorf("grant %d: request id %q is not a version 7 UUID (%v)", i, id, err)
+		}
+		if i > 0 && id <= ids[i-1] {
+			t.Errorf("grant %d: request id %q does not sort after %q", i, id, ids[i-1])
+		}
+	}
+	var codes int
+	if err := e.store.Pool().QueryRow(t.Context(),
+		`SELECT count(*) FROM oauth_codes c JOIN oauth_refresh_tokens r USING (request_id)`).Scan(&codes); err != nil || codes != 3 {
+		t.Errorf("%d codes share their grant's request id (%v), want 3", codes, err)
+	}
 }
