@@ -6,23 +6,28 @@
 # come from this script.
 #
 #   bash scripts/cleanup-experiment.sh
-#   ROWS=2000000 DURATION=20s CONCURRENCY=8 PAUSES="0s 10ms" bash scripts/cleanup-experiment.sh
+#   ROWS=3000000 DURATION=15s CONCURRENCY=8 PAUSES="0s 10ms" REPEAT=3 bash scripts/cleanup-experiment.sh
 #
 # It builds both commands, creates a throwaway database (dropped at the end),
 # seeds ROWS expired token rows server-side (scripts/cleanup-seed.sql), starts
 # `nextoria-authz serve --dev` on a free loopback port with its own cleanup
-# held off, and then, for each pause, runs the refresh scenario for DURATION
-# twice back to back: alone, then with a cleanup command started a few
-# seconds before and stopped right after. Rows deleted per second are
-# counted from the table sizes before and after each phase. Each cleanup
-# phase must still find expired rows at its end: give enough ROWS.
+# held off, and then, for each pause, runs REPEAT pairs of refresh runs of
+# DURATION back to back: one alone, one with a cleanup command started when
+# the timed part starts and stopped right after it, the order alternating from pair to
+# pair so that neither side always comes second. When PostgreSQL runs without
+# autovacuum the token tables are vacuumed between runs, outside the timed
+# requests, as autovacuum would after a cleanup. Rows deleted per second are
+# counted from the table sizes before and after each phase, and the median
+# p99 ratio (with / without) is printed per pause. Each cleanup phase must
+# still find expired rows at its end: give enough ROWS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-ROWS="${ROWS:-2000000}"
-DURATION="${DURATION:-20s}"
+ROWS="${ROWS:-3000000}"
+DURATION="${DURATION:-15s}"
 CONCURRENCY="${CONCURRENCY:-8}"
-PAUSES="${PAUSES:-0s 10ms}"
+PAUSES="${PAUSES:-10ms}"
+REPEAT="${REPEAT:-3}"
 BATCH="${BATCH:-1000}"
 ADMIN_URL="${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
 
@@ -73,20 +78,25 @@ expired() {
 	    (SELECT count(*) FROM oauth_pkce WHERE expires_at < now())"
 }
 
-# phase NAME PAUSE: one refresh run, with a cleanup running when PAUSE is set.
+# phase NAME PAUSE: one refresh run, with a cleanup running during its
+# timed part when PAUSE is set (started when the benchmark starts measuring,
+# so that its backlog is not spent while the benchmark prepares).
 phase() {
-	local name="$1" pause="${2:-}" before after t0 t1
+	local name="$1" pause="${2:-}" before="" after="" t0="" t1="" bench_pid
+	"$tmp/nextoria-bench" --target "$base" --scenarios refresh --duration "$DURATION" \
+		--concurrency "$CONCURRENCY" --json "$tmp/$name.json" >/dev/null 2>"$tmp/bench-$name.log" &
+	bench_pid=$!
 	if [ -n "$pause" ]; then
+		until grep -q "measuring for" "$tmp/bench-$name.log" || ! kill -0 "$bench_pid" 2>/dev/null; do
+			sleep 0.05
+		done
 		before="$(expired)"
 		t0="$(date +%s.%N)"
 		NEXTORIA_CLEANUP_BATCH="$BATCH" NEXTORIA_CLEANUP_PAUSE="$pause" \
 			"$tmp/nextoria-authz" cleanup --json >"$tmp/cleanup-$name.json" 2>&1 &
 		cleanup_pid=$!
-		sleep 3
 	fi
-	"$tmp/nextoria-bench" --target "$base" --scenarios refresh --duration "$DURATION" \
-		--concurrency "$CONCURRENCY" --json "$tmp/$name.json" >/dev/null 2>"$tmp/bench-$name.log" ||
-		{ cat "$tmp/bench-$name.log" "$tmp/server.log" >&2; return 1; }
+	wait "$bench_pid" || { cat "$tmp/bench-$name.log" "$tmp/server.log" >&2; return 1; }
 	if [ -n "$pause" ]; then
 		if ! kill -0 "$cleanup_pid" 2>/dev/null; then
 			echo "warning: the cleanup of $name ended before the refresh run did; seed more ROWS" >&2
@@ -114,10 +124,32 @@ print(line)
 PY
 }
 
-echo "rows=$ROWS batch=$BATCH duration=$DURATION concurrency=$CONCURRENCY nproc=$(nproc) load: $(cut -d' ' -f1-3 /proc/loadavg)"
-# Each cleanup phase right after a baseline of its own: the machine's load
-# drifts, and the pair is what compares.
+autovacuum="$(psql -At "$NEXTORIA_DATABASE_URL" -c "SHOW autovacuum")"
+# vacuum stands in for autovacuum between runs when PostgreSQL has it off.
+vacuum() {
+	[ "$autovacuum" = "off" ] || return 0
+	psql -q "$NEXTORIA_DATABASE_URL" -c "VACUUM oauth_access_tokens, oauth_refresh_tokens, oauth_codes, oauth_pkce, oauth_oidc_sessions"
+}
+
+echo "rows=$ROWS batch=$BATCH duration=$DURATION concurrency=$CONCURRENCY repeat=$REPEAT autovacuum=$autovacuum nproc=$(nproc) load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for p in $PAUSES; do
-	phase "baseline" ""
-	phase "pause-$p" "$p"
+	for i in $(seq "$REPEAT"); do
+		if [ $((i % 2)) = 1 ]; then
+			vacuum; phase "baseline-$i" ""
+			vacuum; phase "pause-$p-$i" "$p"
+		else
+			vacuum; phase "pause-$p-$i" "$p"
+			vacuum; phase "baseline-$i" ""
+		fi
+	done
+	python3 - "$tmp" "$p" "$REPEAT" <<'PY'
+import json, statistics, sys
+tmp, pause, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def p99(name):
+    doc = json.load(open(f"{tmp}/{name}.json"))
+    return next(x for x in doc["results"] if x["scenario"] == "refresh")["p99_ms"]
+ratios = [p99(f"pause-{pause}-{i}") / p99(f"baseline-{i}") for i in range(1, repeat + 1)]
+print(f"pause {pause}: p99 ratio with/without per pair " + ", ".join(f"{r:.2f}" for r in ratios) +
+      f"; median {statistics.median(ratios):.2f}")
+PY
 done

@@ -23,7 +23,7 @@ SELECT g,
        '{openid,profile}'::text[] AS scopes,
        '{https://api.example}'::text[] AS aud,
        'grant_type=refresh_token' AS form_data,
-       json_build_object('pad', repeat('x', 600)) AS session_data
+       convert_to(json_build_object('pad', repeat('x', 600))::text, 'UTF8') AS session_data
 FROM generate_series(1, :rows) g;
 
 INSERT INTO oauth_access_tokens (signature, request_id, requested_at, client_id, subject, scopes,

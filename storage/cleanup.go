@@ -177,6 +177,7 @@ func (s *Store) deleteInBatches(ctx context.Context, sw sweep, batch int, retent
 	from := minTime
 	for {
 		var n int64
+		started := time.Now()
 		bctx, cancel := context.WithTimeout(ctx, cleanupStatementTimeout+clientTimeoutMargin)
 		err := run(bctx, func(db rowQuerier) error {
 			args[1] = from
@@ -193,18 +194,36 @@ func (s *Store) deleteInBatches(ctx context.Context, sw sweep, batch int, retent
 		if n < int64(batch) {
 			return total, nil
 		}
-		if err := s.pauseBetweenBatches(ctx); err != nil {
+		if err := s.pauseBetweenBatches(ctx, time.Since(started)); err != nil {
 			return total, fmt.Errorf("storage: delete expired rows of %s: %w", sw.table, err)
 		}
 	}
 }
 
-// pauseBetweenBatches waits Options.CleanupPause, or until ctx ends.
-func (s *Store) pauseBetweenBatches(ctx context.Context) error {
-	if s.opts.CleanupPause <= 0 {
+// cleanupIdleFactor is how many times as long as a batch took the cleanup
+// waits after it (when Options.CleanupPause is set): deleting a backlog then
+// keeps PostgreSQL busy a quarter of the time at most, which still deletes
+// several times faster than a busy server writes rows (see the README), and
+// leaves the rest to token requests.
+const cleanupIdleFactor = 3
+
+// cleanupPause is the wait after a full batch that took took: pause, and at
+// least cleanupIdleFactor times took; none when pause is not positive.
+func cleanupPause(pause, took time.Duration) time.Duration {
+	if pause <= 0 {
+		return 0
+	}
+	return max(pause, cleanupIdleFactor*took)
+}
+
+// pauseBetweenBatches waits after a full batch that took took (see
+// cleanupPause), or until ctx ends.
+func (s *Store) pauseBetweenBatches(ctx context.Context, took time.Duration) error {
+	wait := cleanupPause(s.opts.CleanupPause, took)
+	if wait <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(s.opts.CleanupPause)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"net"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -94,3 +95,23 @@ type safeToRetry struct{}
 
 func (safeToRetry) Error() string     { return "conn busy" }
 func (safeToRetry) SafeToRetry() bool { return true }
+
+// TestCleanupPause: with a pause set, the cleanup waits at least that long
+// and at least three times as long as the batch took, so that a backlog
+// keeps PostgreSQL busy a quarter of the time at most; a zero pause (a cron
+// job at night, say) deletes flat out.
+func TestCleanupPause(t *testing.T) {
+	for _, c := range []struct {
+		pause, took, want time.Duration
+	}{
+		{10 * time.Millisecond, time.Millisecond, 10 * time.Millisecond},
+		{10 * time.Millisecond, 25 * time.Millisecond, 75 * time.Millisecond},
+		{time.Second, 100 * time.Millisecond, time.Second},
+		{0, 25 * time.Millisecond, 0},
+		{-time.Second, time.Second, 0},
+	} {
+		if got := cleanupPause(c.pause, c.took); got != c.want {
+			t.Errorf("cleanupPause(%v, %v) = %v, want %v", c.pause, c.took, got, c.want)
+		}
+	}
+}
