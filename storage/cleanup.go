@@ -207,17 +207,24 @@ func (s *Store) deleteInBatches(ctx context.Context, sw sweep, batch int, retent
 // leaves the rest to token requests.
 const cleanupIdleFactor = 3
 
-// cleanupPause is the wait after a full batch that took took: pause, and at
-// least cleanupIdleFactor times took; none when pause is not positive.
+// maxCleanupIdle bounds that wait: a batch slowed by something else (the
+// first one after a large backlog steps over the entries of every deleted
+// row) must not hold the round up for minutes. It is the largest
+// cleanup.pause the configuration accepts.
+const maxCleanupIdle = 10 * time.Second
+
+// cleanupPause is the wait after a full batch whose statement took took:
+// pause, or cleanupIdleFactor times took when that is longer (at most
+// maxCleanupIdle); none when pause is not positive.
 func cleanupPause(pause, took time.Duration) time.Duration {
 	if pause <= 0 {
 		return 0
 	}
-	return max(pause, cleanupIdleFactor*took)
+	return max(pause, min(cleanupIdleFactor*took, maxCleanupIdle))
 }
 
-// pauseBetweenBatches waits after a full batch that took took (see
-// cleanupPause), or until ctx ends.
+// pauseBetweenBatches waits after a full batch (see cleanupPause), or until
+// ctx ends.
 func (s *Store) pauseBetweenBatches(ctx context.Context, took time.Duration) error {
 	wait := cleanupPause(s.opts.CleanupPause, took)
 	if wait <= 0 {

@@ -107,6 +107,7 @@ func TestCleanupPause(t *testing.T) {
 		{10 * time.Millisecond, time.Millisecond, 10 * time.Millisecond},
 		{10 * time.Millisecond, 25 * time.Millisecond, 75 * time.Millisecond},
 		{time.Second, 100 * time.Millisecond, time.Second},
+		{10 * time.Millisecond, 7 * time.Second, 10 * time.Second},
 		{0, 25 * time.Millisecond, 0},
 		{-time.Second, time.Second, 0},
 	} {
