@@ -167,6 +167,7 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 	jwtStrategy := &accessTokenStrategy{
 		DefaultJWTStrategy: &oauth2.DefaultJWTStrategy{Signer: newSigner(keys), HMACSHAStrategy: hmacStrategy, Config: fc},
 		keys:               keys,
+		hmacConfig:         fc,
 	}
 	hintSigner := newSigner(keys) // verifies an id_token_hint signed by any published key
 	provider := compose.Compose(fc, store, strategy{

@@ -114,7 +114,9 @@ func (s *Session) IDTokenHeaders() *jwt.Headers {
 // exp (from the session), scope, aud and iss. The jti and iat used last are kept in the session, which
 // fosite stores with the token.
 func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
-	s.JTI = uuid.NewString()
+	// A version 7 UUID: the store keeps the token's row in time order by it
+	// (accessTokenStrategy.AccessTokenSignature).
+	s.JTI = uuid.Must(uuid.NewV7()).String()
 	s.IssuedAt = time.Now().UTC().Truncate(time.Second)
 	if s.accessLifespan > 0 {
 		// fosite reads the expiry after this call: pin it to iat + lifespan so

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -114,5 +116,33 @@ func TestCleanupPause(t *testing.T) {
 		if got := cleanupPause(c.pause, c.took); got != c.want {
 			t.Errorf("cleanupPause(%v, %v) = %v, want %v", c.pause, c.took, got, c.want)
 		}
+	}
+}
+
+func TestHashSignature(t *testing.T) {
+	t.Parallel()
+	plain := func(s string) string {
+		sum := sha256.Sum256([]byte(s))
+		return hex.EncodeToString(sum[:])
+	}
+	for _, tc := range []struct{ name, sig, want string }{
+		{"fosite signature", "c2lnbmF0dXJl", plain("c2lnbmF0dXJl")},
+		{"whole JWT", "eyJh.eyJq.c2ln", plain("eyJh.eyJq.c2ln")},
+		{"time prefix", "0190a3b2c4d5:c2lnbmF0dXJl", "0190a3b2c4d5" + plain("c2lnbmF0dXJl")},
+		{"time prefix before a JWT", "0190a3b2c4d5:eyJh.eyJq.c2ln", "0190a3b2c4d5" + plain("eyJh.eyJq.c2ln")},
+		{"upper-case digits are no prefix", "0190A3B2C4D5:c2ln", plain("0190A3B2C4D5:c2ln")},
+		{"short prefix", "0190a3b2c4d:c2ln", plain("0190a3b2c4d:c2ln")},
+		{"prefix alone", "0190a3b2c4d5", plain("0190a3b2c4d5")},
+		{"empty", "", plain("")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := hashSignature(tc.sig); got != tc.want {
+				t.Fatalf("hashSignature(%q) = %q, want %q", tc.sig, got, tc.want)
+			}
+		})
+	}
+	// Later times sort after earlier ones whatever the signatures.
+	if a, b := hashSignature("0190a3b2c4d5:zzzz"), hashSignature("0190a3b2c4d6:aaaa"); a >= b {
+		t.Fatalf("key %q does not sort before %q", a, b)
 	}
 }

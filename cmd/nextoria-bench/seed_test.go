@@ -71,8 +71,12 @@ func TestSizeRowsPreferTwin(t *testing.T) {
 	if want := "refresh|1000|950|95%|10.0|11.0|1.10×|1.250|1.500|0|yes"; got != want {
 		t.Errorf("row = %q, want %q", got, want)
 	}
-	if n := rep.AtSize.roundsNote(); !strings.Contains(n, "3 rounds") {
+	if n := rep.AtSize.roundsNote(); !strings.Contains(n, "3 rounds") || strings.Contains(n, "vacuum") {
 		t.Errorf("note = %q", n)
+	}
+	rep.AtSize.Vacuumed = true
+	if n := rep.AtSize.roundsNote(); !strings.Contains(n, "vacuumed after seeding and before each run") {
+		t.Errorf("note with the bench's vacuums = %q", n)
 	}
 }
 
