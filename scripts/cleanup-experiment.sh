@@ -16,7 +16,8 @@
 # the timed part starts and stopped right after it, the order alternating from pair to
 # pair so that neither side always comes second. When PostgreSQL runs without
 # autovacuum the token tables are vacuumed between runs, outside the timed
-# requests, as autovacuum would after a cleanup. Rows deleted per second are
+# requests, as autovacuum would after a cleanup, and every run starts right
+# after a checkpoint. Rows deleted per second are
 # counted from the table sizes before and after each phase, and the median
 # p99 ratio (with / without) is printed per pause. Each cleanup phase must
 # still find expired rows at its end: give enough ROWS.
@@ -125,10 +126,14 @@ PY
 }
 
 autovacuum="$(psql -At "$NEXTORIA_DATABASE_URL" -c "SHOW autovacuum")"
-# vacuum stands in for autovacuum between runs when PostgreSQL has it off.
+# vacuum stands in for autovacuum between runs when PostgreSQL has it off,
+# then checkpoints: each run starts with no checkpoint owed, so that none of
+# the seeding's or an earlier run's lands inside one run and not the other.
 vacuum() {
-	[ "$autovacuum" = "off" ] || return 0
-	psql -q "$NEXTORIA_DATABASE_URL" -c "VACUUM oauth_access_tokens, oauth_refresh_tokens, oauth_codes, oauth_pkce, oauth_oidc_sessions"
+	if [ "$autovacuum" = "off" ]; then
+		psql -q "$NEXTORIA_DATABASE_URL" -c "VACUUM oauth_access_tokens, oauth_refresh_tokens, oauth_codes, oauth_pkce, oauth_oidc_sessions"
+	fi
+	psql -q "$NEXTORIA_DATABASE_URL" -c "CHECKPOINT"
 }
 
 echo "rows=$ROWS batch=$BATCH duration=$DURATION concurrency=$CONCURRENCY repeat=$REPEAT autovacuum=$autovacuum nproc=$(nproc) load: $(cut -d' ' -f1-3 /proc/loadavg)"
