@@ -3,6 +3,7 @@ package authz
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,8 @@ import (
 	"github.com/nextoria/authz/storage"
 	"github.com/nextoria/authz/storage/dbtrace"
 	"github.com/nextoria/authz/storage/storagetest"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
 )
 
 // budgetBrowser is a signed-in browser: it reads the principal of its login
@@ -72,6 +76,7 @@ func (b *budgetBrowser) VerifyCSRF(*http.Request, string, string) bool { return 
 // who has consented to a confidential app, a resource server and an API key.
 type budgetEnv struct {
 	t        *testing.T
+	srv      *Server
 	handler  http.Handler
 	store    *storage.Store
 	clientID string
@@ -138,7 +143,7 @@ func newBudgetEnv(t *testing.T) *budgetEnv {
 	srv.SetAPIKeys(NewAPIKeyIntrospector(svc, benchIssuer))
 	mux := http.NewServeMux()
 	srv.Routes(mux)
-	return &budgetEnv{t: t, handler: mux, store: store, clientID: "budget-app", apiKey: key}
+	return &budgetEnv{t: t, srv: srv, handler: mux, store: store, clientID: "budget-app", apiKey: key}
 }
 
 // serve runs one request, recorded into rec when rec is not nil.
@@ -352,5 +357,174 @@ func TestGrantIDsGrowWithTime(t *testing.T) {
 	if err := e.store.Pool().QueryRow(t.Context(),
 		`SELECT count(*) FROM oauth_codes c JOIN oauth_refresh_tokens r USING (request_id)`).Scan(&codes); err != nil || codes != 3 {
 		t.Errorf("%d codes share their grant's request id (%v), want 3", codes, err)
+	}
+}
+
+// v4Session makes access tokens as this server did before their jti was a
+// version 7 UUID.
+type v4Session struct{ *Session }
+
+func (s v4Session) GetJWTClaims() jwt.JWTClaimsContainer {
+	c := s.Session.GetJWTClaims().(*jwt.JWTClaims)
+	c.JTI = uuid.NewString()
+	return c
+}
+
+// TestTokensFromBeforeTimeOrderedKeys: tokens issued before their keys
+// carried the time (a refresh token with fosite's 32-byte key, an access
+// token whose jti is a version 4 UUID), stored under the SHA-256 of their
+// signature, are still found after the upgrade: the refresh token
+// introspects and refreshes, the access token introspects and is revoked.
+func TestTokensFromBeforeTimeOrderedKeys(t *testing.T) {
+	e := newBudgetEnv(t)
+	ctx := t.Context()
+	e.exchange(e.authorize("projects:read", nil), nil)
+	oldKey := func(sig string) string {
+		sum := sha256.Sum256([]byte(sig))
+		return hex.EncodeToString(sum[:])
+	}
+
+	// The grant's live refresh token becomes one of the old form.
+	rt, rtSig, err := e.srv.accessStrategy.DefaultJWTStrategy.HMACSHAStrategy.GenerateRefreshToken(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(e.srv.accessStrategy.RefreshTokenSignature(ctx, rt), ":") {
+		t.Fatal("an old-form refresh token got a time prefix")
+	}
+	// And its access token: a JWT with a version 4 jti, signed by the server.
+	var sess Session
+	sess.Subject, sess.ClientID = "legacy", e.clientID
+	at, _, err := e.srv.accessStrategy.DefaultJWTStrategy.GenerateAccessToken(ctx, &fosite.Request{Session: v4Session{&sess}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig := e.srv.accessStrategy.AccessTokenSignature(ctx, at); sig != at {
+		t.Fatalf("an access token with a version 4 jti got signature %.20q…, want the token itself", sig)
+	}
+	for _, q := range []struct{ sql, key string }{
+		{`UPDATE oauth_refresh_tokens SET signature = $1 WHERE active`, oldKey(rtSig)},
+		{`UPDATE oauth_access_tokens SET signature = $1`, oldKey(at)},
+	} {
+		if tag, err := e.store.Pool().Exec(ctx, q.sql, q.key); err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("%s: %v rows (%v)", q.sql, tag.RowsAffected(), err)
+		}
+	}
+
+	e.introspect(at, nil)
+	e.introspect(rt, nil)
+	next := e.refresh(rt, nil)
+	e.introspect(next["access_token"].(string), nil)
+	var live string
+	if err := e.store.Pool().QueryRow(ctx, `SELECT signature FROM oauth_refresh_tokens WHERE active`).Scan(&live); err != nil {
+		t.Fatal(err)
+	}
+	newSig := e.srv.accessStrategy.RefreshTokenSignature(ctx, next["refresh_token"].(string))
+	if want := newSig[:timePrefixLen] + oldKey(newSig[timePrefixLen+1:]); live != want {
+		t.Fatalf("the new refresh token's key is %q, want the time-ordered %q", live, want)
+	}
+
+	// Revoking the old access token by its value finds its row.
+	req := httptest.NewRequest(http.MethodPost, RevokePath, strings.NewReader(url.Values{"token": {at}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.clientID, "secret")
+	if rec := e.serve(req, nil); rec.Code != http.StatusOK {
+		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
+	}
+	var left int
+	if err := e.store.Pool().QueryRow(ctx, `SELECT count(*) FROM oauth_access_tokens WHERE signature = $1`, oldKey(at)).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("%d rows under the revoked access token's key (%v), want 0", left, err)
+	}
+}
+
+// TestTokenKeysGrowWithTime: the rows of new access and refresh tokens are
+// keyed by their time of issue in front of the hash, so later tokens' keys
+// sort after earlier ones (their primary-key entries are appended), and every
+// token is found again under its key: introspected, refreshed, revoked.
+func TestTokenKeysGrowWithTime(t *testing.T) {
+	e := newBudgetEnv(t)
+	ctx := t.Context()
+	start := time.Now().UnixMilli()
+	var issued []map[string]any // in the order of issue
+	first := e.exchange(e.authorize("projects:read", nil), nil)
+	issued = append(issued, first)
+	time.Sleep(2 * time.Millisecond)
+	issued = append(issued, e.exchange(e.authorize("projects:read", nil), nil))
+	time.Sleep(2 * time.Millisecond)
+	second := e.refresh(first["refresh_token"].(string), nil)
+	issued = append(issued, second)
+	end := time.Now().UnixMilli()
+	e.introspect(second["access_token"].(string), nil)
+
+	keyRE := regexp.MustCompile(`^[0-9a-f]{12}[0-9a-f]{64}$`)
+	exists := func(table, key string) bool {
+		var found bool
+		if err := e.store.Pool().QueryRow(ctx,
+			`SELECT EXISTS (SELECT 1 FROM `+table+` WHERE signature = $1)`, key).Scan(&found); err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	rowKey := func(sig string) string {
+		prefix, rest, ok := strings.Cut(sig, ":")
+		if !ok {
+			t.Fatalf("signature %.30q… has no time prefix", sig)
+		}
+		sum := sha256.Sum256([]byte(rest))
+		return prefix + hex.EncodeToString(sum[:])
+	}
+	for _, kind := range []struct {
+		table, field string
+		sig          func(string) string
+	}{
+		{"oauth_access_tokens", "access_token", func(tok string) string { return e.srv.accessStrategy.AccessTokenSignature(ctx, tok) }},
+		{"oauth_refresh_tokens", "refresh_token", func(tok string) string { return e.srv.accessStrategy.RefreshTokenSignature(ctx, tok) }},
+	} {
+		for i, resp := range issued {
+			k := rowKey(kind.sig(resp[kind.field].(string)))
+			if !keyRE.MatchString(k) {
+				t.Fatalf("%s %d: key %q is not 12 hex digits of time and a SHA-256", kind.field, i, k)
+			}
+			ms, err := strconv.ParseInt(k[:timePrefixLen], 16, 64)
+			if err != nil || ms < start || ms > end {
+				t.Errorf("%s %d: key time %d (%v) outside [%d, %d]", kind.field, i, ms, err, start, end)
+			}
+			if i > 0 {
+				if prev := rowKey(kind.sig(issued[i-1][kind.field].(string))); k <= prev {
+					t.Errorf("%s %d: key %q does not sort after the earlier %q", kind.field, i, k, prev)
+				}
+			}
+			// The refresh retired the first access token (its row is gone);
+			// every other token is stored under its key.
+			if want := !(kind.field == "access_token" && i == 0); exists(kind.table, k) != want {
+				t.Errorf("%s %d: row under key %q exists = %v, want %v", kind.field, i, k, !want, want)
+			}
+		}
+	}
+	// The refresh token's row names the access token it came with by the
+	// same kind of key.
+	var atKey string
+	if err := e.store.Pool().QueryRow(ctx,
+		`SELECT access_token_signature FROM oauth_refresh_tokens WHERE signature = $1`,
+		rowKey(e.srv.accessStrategy.RefreshTokenSignature(ctx, second["refresh_token"].(string)))).Scan(&atKey); err != nil {
+		t.Fatal(err)
+	}
+	if want := rowKey(e.srv.accessStrategy.AccessTokenSignature(ctx, second["access_token"].(string))); atKey != want {
+		t.Fatalf("access_token_signature %q, want %q", atKey, want)
+	}
+
+	// Revoking the refresh token by its value finds its row.
+	req := httptest.NewRequest(http.MethodPost, RevokePath,
+		strings.NewReader(url.Values{"token": {second["refresh_token"].(string)}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(e.clientID, "secret")
+	if rec := e.serve(req, nil); rec.Code != http.StatusOK {
+		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
+	}
+	var live int
+	if err := e.store.Pool().QueryRow(ctx,
+		`SELECT count(*) FROM oauth_refresh_tokens WHERE active AND signature = $1`,
+		rowKey(e.srv.accessStrategy.RefreshTokenSignature(ctx, second["refresh_token"].(string)))).Scan(&live); err != nil || live != 0 {
+		t.Fatalf("the revoked refresh token's row is active (%d, %v)", live, err)
 	}
 }
