@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nextoria/authz/storage"
 )
 
@@ -279,40 +279,63 @@ func TestE2EThroughPgBouncer(t *testing.T) {
 	// prepares named statements on a session, and the pooler hands the next
 	// transaction to another session that has never seen them.
 	t.Run("the default query execution mode fails through the pooler", func(t *testing.T) {
-		pool, err := storage.ConnectPool(ctx, s.cfg.Database.URL, storage.PoolOptions{MaxConns: 6})
+		// Deterministic rather than by chance: client a prepares a statement
+		// on some server session; other clients then hold server sessions
+		// in open transactions until one of them holds that very session;
+		// a's next execution must then go to another session, which has
+		// never seen the statement. (Concurrent load alone may never show
+		// it: on a slow machine the clients take turns and the pooler hands
+		// every one the same, most recently used, session.)
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		a, err := pgx.Connect(qctx, s.cfg.Database.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer pool.Close()
-		var (
-			wg     sync.WaitGroup
-			mu     sync.Mutex
-			failed int
-			first  error
-		)
-		for w := range 6 {
-			wg.Go(func() {
-				for i := range 20 {
-					var n int
-					err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT %d + $1::int`, w*100+i%5), i).Scan(&n)
-					if err != nil {
-						mu.Lock()
-						failed++
-						if first == nil {
-							first = err
-						}
-						mu.Unlock()
-					}
-				}
-			})
+		defer a.Close(context.Background())
+		const q = `SELECT pg_backend_pid() + 0 * $1::int`
+		// Each attempt: a runs the statement on some session (prepared
+		// there), then one holder opens a transaction; when the pooler gave
+		// the holder that very session (it hands out the most recently used
+		// one first), a is pinned out of it. The pool has 3 sessions, and one
+		// holder at a time leaves a a free one.
+		var prepared int
+		pinned := false
+		for attempt := range 5 {
+			if err := a.QueryRow(qctx, q, attempt).Scan(&prepared); err != nil {
+				t.Fatalf("execution %d: %v", attempt, err)
+			}
+			h, err := pgx.Connect(qctx, s.cfg.Database.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close(context.Background())
+			tx, err := h.Begin(qctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pid int
+			if err := tx.QueryRow(qctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			if pid == prepared {
+				defer tx.Rollback(context.Background())
+				pinned = true
+				break
+			}
+			_ = tx.Rollback(qctx)
 		}
-		wg.Wait()
-		t.Logf("cache_statement through pgbouncer: %d of 120 statements failed; first error: %v", failed, first)
-		if failed == 0 {
-			t.Error("cache_statement worked through a transaction pooler: is pgbouncer in transaction mode?")
+		if !pinned {
+			t.Fatalf("no holder got server session %d in 5 attempts: is pgbouncer in transaction mode?", prepared)
 		}
-		if first != nil && !strings.Contains(first.Error(), "prepared statement") && !errors.Is(first, context.Canceled) {
-			t.Logf("unexpected kind of failure: %v", first)
+		var again int
+		err = a.QueryRow(qctx, q, 99).Scan(&again)
+		t.Logf("cache_statement through pgbouncer, prepared on session %d, executed again: %v", prepared, err)
+		if err == nil {
+			t.Fatalf("cache_statement worked on session %d while session %d, where it was prepared, was held: is pgbouncer in transaction mode?", again, prepared)
+		}
+		if !strings.Contains(err.Error(), "prepared statement") {
+			t.Errorf("unexpected kind of failure: %v", err)
 		}
 	})
 }
