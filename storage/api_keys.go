@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -93,20 +94,89 @@ func (s *Store) ListAPIKeys(ctx context.Context, workspaceID string) ([]APIKey, 
 
 // GetAPIKeyByHash loads the key whose keyed hash is hash, together with its
 // workspace's plan, in one query; revoked and expired keys are returned too,
-// and the caller decides. ErrNotFound when no key has that hash.
+// and the caller decides. ErrNotFound when no key has that hash. Outside a
+// transaction, concurrent lookups share one statement (see coalescer).
 func (s *Store) GetAPIKeyByHash(ctx context.Context, hash []byte) (APIKeyWithPlan, error) {
 	var (
-		r    apiKeyRow
-		plan string
+		k     APIKeyWithPlan
+		found bool
+		err   error
 	)
-	err := s.db(ctx).QueryRow(ctx,
-		`SELECT `+apiKeyColumns+`, w.plan
-		 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
-		 WHERE k.key_hash = $1`, hash).Scan(append(r.dest(), &plan)...)
-	if err != nil {
-		return APIKeyWithPlan{}, fmt.Errorf("storage: get API key by hash: %w", mapError(err))
+	if s.apiKeyReads != nil && !inTransaction(ctx) {
+		k, found, err = s.apiKeyReads.get(ctx, string(hash))
+	} else {
+		var ks []APIKeyWithPlan
+		var fs []bool
+		ks, fs, err = s.fetchAPIKeys(ctx, []string{string(hash)})
+		if err == nil {
+			k, found = ks[0], fs[0]
+		}
 	}
-	return APIKeyWithPlan{APIKey: r.key(), Plan: plan}, nil
+	switch {
+	case err != nil:
+		return APIKeyWithPlan{}, fmt.Errorf("storage: get API key by hash: %w", err)
+	case !found:
+		return APIKeyWithPlan{}, fmt.Errorf("storage: get API key by hash: %w", ErrNotFound)
+	}
+	return k, nil
+}
+
+// apiKeyByHashSQL reads one API key by keyed hash ($1), apiKeysByHashSQL
+// several ($1, an array).
+const (
+	apiKeyByHashSQL = `SELECT ` + apiKeyColumns + `, w.plan
+		 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+		 WHERE k.key_hash = $1`
+	apiKeysByHashSQL = `SELECT k.key_hash, ` + apiKeyColumns + `, w.plan
+		 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
+		 WHERE k.key_hash = ANY($1)`
+)
+
+// fetchAPIKeys reads the API keys whose keyed hashes are keys in one
+// statement: the fetch of s.apiKeyReads.
+func (s *Store) fetchAPIKeys(ctx context.Context, keys []string) ([]APIKeyWithPlan, []bool, error) {
+	out := make([]APIKeyWithPlan, len(keys))
+	found := make([]bool, len(keys))
+	if len(keys) == 1 {
+		var r apiKeyRow
+		err := s.db(ctx).QueryRow(ctx, apiKeyByHashSQL, []byte(keys[0])).Scan(append(r.dest(), &out[0].Plan)...)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return out, found, nil
+		case err != nil:
+			return nil, nil, mapError(err)
+		}
+		out[0].APIKey, found[0] = r.key(), true
+		return out, found, nil
+	}
+	hashes := make([][]byte, len(keys))
+	for i, k := range keys {
+		hashes[i] = []byte(k)
+	}
+	rows, err := s.db(ctx).Query(ctx, apiKeysByHashSQL, hashes)
+	if err != nil {
+		return nil, nil, mapError(err)
+	}
+	defer rows.Close()
+	byHash := make(map[string]APIKeyWithPlan, len(keys))
+	for rows.Next() {
+		var (
+			hash []byte
+			r    apiKeyRow
+			plan string
+		)
+		if err := rows.Scan(append(append([]any{&hash}, r.dest()...), &plan)...); err != nil {
+			return nil, nil, mapError(err)
+		}
+		byHash[string(hash)] = APIKeyWithPlan{APIKey: r.key(), Plan: plan}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, mapError(err)
+	}
+	for i, k := range keys {
+		out[i], found[i] = byHash[k]
+	}
+	return out, found, nil
 }
 
 // RevokeAPIKey marks a key of the workspace revoked; revoking it again keeps

@@ -566,36 +566,105 @@ func (s *Store) getSession(ctx context.Context, t sessionTable, signature string
 }
 
 // readSession reads a row of t, with its client, by the hashed signature.
+// Outside a transaction, access tokens are read through s.accessReads, which
+// answers concurrent introspections with one statement.
 func (s *Store) readSession(ctx context.Context, t sessionTable, key string) (*sessionRow, error) {
+	if t == accessSessions && s.accessReads != nil && !inTransaction(ctx) {
+		row, found, err := s.accessReads.get(ctx, key)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("storage: get %s: %w", t.what, err)
+		case !found:
+			return nil, fmt.Errorf("storage: get %s: %w", t.what, fosite.ErrNotFound)
+		}
+		return row, nil
+	}
 	sql, args := s.sessionQuery(t, key)
 	return scanSession(t, s.db(ctx).QueryRow(ctx, sql, args...))
 }
 
+// inTransaction reports whether statements on ctx run in a transaction,
+// ordinary or pending.
+func inTransaction(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(pgx.Tx)
+	return ok || pendingFrom(ctx) != nil
+}
+
 // sessionQuery is the statement reading a row of t, with its client.
 func (s *Store) sessionQuery(t sessionTable, key string) (string, []any) {
+	sql, args := s.sessionSelect(t, "", 2)
+	return sql + ` WHERE t.signature = $1`, append([]any{key}, args...)
+}
+
+// sessionSelect is the select list and joins of sessionQuery, without a
+// WHERE clause: lead, when set, is selected first; the grace period, when
+// the statement needs it, is parameter $param, and is returned as args.
+func (s *Store) sessionSelect(t sessionTable, lead string, param int) (string, []any) {
 	inGrace := `false`
-	args := []any{key}
+	var args []any
 	if t == refreshSessions && s.opts.RefreshGracePeriod > 0 {
-		inGrace = `t.first_used_at IS NOT NULL AND t.first_used_at + $2::interval > now()`
+		inGrace = fmt.Sprintf(`t.first_used_at IS NOT NULL AND t.first_used_at + $%d::interval > now()`, param)
 		args = append(args, s.opts.RefreshGracePeriod)
 	}
-	return `SELECT t.request_id, t.requested_at, t.scopes, t.granted_scopes,
+	return `SELECT ` + lead + `t.request_id, t.requested_at, t.scopes, t.granted_scopes,
 		        t.requested_audience, t.granted_audience, t.form_data, t.session_data,
 		        t.active, ` + inGrace + `, ` + appColumns + `
 		 FROM ` + t.name + ` t
 		 JOIN oauth_apps a ON a.client_id = t.client_id
-		 LEFT JOIN oauth_app_logos l ON l.app_id = a.id
-		 WHERE t.signature = $1`, args
+		 LEFT JOIN oauth_app_logos l ON l.app_id = a.id`, args
+}
+
+// accessReadsSQL reads several access tokens (by hashed signature, $1) at once.
+var accessReadsSQL = func() string {
+	sql, _ := (&Store{}).sessionSelect(accessSessions, "t.signature, ", 2)
+	return sql + ` WHERE t.signature = ANY($1)`
+}()
+
+// fetchAccessSessions reads the access tokens keys in one statement: the
+// fetch of s.accessReads.
+func (s *Store) fetchAccessSessions(ctx context.Context, keys []string) ([]*sessionRow, []bool, error) {
+	rows := make([]*sessionRow, len(keys))
+	found := make([]bool, len(keys))
+	if len(keys) == 1 {
+		sql, args := s.sessionQuery(accessSessions, keys[0])
+		row := &sessionRow{}
+		err := s.db(ctx).QueryRow(ctx, sql, args...).Scan(row.dest()...)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return rows, found, nil
+		case err != nil:
+			return nil, nil, mapError(err)
+		}
+		rows[0], found[0] = row, true
+		return rows, found, nil
+	}
+	r, err := s.db(ctx).Query(ctx, accessReadsSQL, keys)
+	if err != nil {
+		return nil, nil, mapError(err)
+	}
+	defer r.Close()
+	byKey := make(map[string]*sessionRow, len(keys))
+	for r.Next() {
+		var sig string
+		row := &sessionRow{}
+		if err := r.Scan(append([]any{&sig}, row.dest()...)...); err != nil {
+			return nil, nil, mapError(err)
+		}
+		byKey[sig] = row
+	}
+	if err := r.Err(); err != nil {
+		return nil, nil, mapError(err)
+	}
+	for i, k := range keys {
+		rows[i], found[i] = byKey[k]
+	}
+	return rows, found, nil
 }
 
 // scanSession scans the row of sessionQuery.
 func scanSession(t sessionTable, r pgx.Row) (*sessionRow, error) {
 	row := &sessionRow{}
-	dest := append([]any{
-		&row.requestID, &row.requestedAt, &row.scopes, &row.granted, &row.reqAudience, &row.audiences,
-		&row.form, &row.data, &row.active, &row.usable,
-	}, row.app.dest()...)
-	err := r.Scan(dest...)
+	err := r.Scan(row.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("storage: get %s: %w", t.what, fosite.ErrNotFound)
 	}
@@ -603,6 +672,14 @@ func scanSession(t sessionTable, r pgx.Row) (*sessionRow, error) {
 		return nil, fmt.Errorf("storage: get %s: %w", t.what, mapError(err))
 	}
 	return row, nil
+}
+
+// dest returns the scan destinations of sessionSelect's columns.
+func (row *sessionRow) dest() []any {
+	return append([]any{
+		&row.requestID, &row.requestedAt, &row.scopes, &row.granted, &row.reqAudience, &row.audiences,
+		&row.form, &row.data, &row.active, &row.usable,
+	}, row.app.dest()...)
 }
 
 // deleteSession removes a row of t by signature; deleting nothing is not an error.

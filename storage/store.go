@@ -80,6 +80,11 @@ type Store struct {
 	// timeout is the client-side deadline of each statement (see
 	// PoolOptions.StatementTimeout); 0 means none.
 	timeout time.Duration
+	// accessReads reads access tokens outside transactions, coalescing
+	// concurrent lookups (introspection) into one statement.
+	accessReads *coalescer[*sessionRow]
+	// apiKeyReads does the same for API keys.
+	apiKeyReads *coalescer[APIKeyWithPlan]
 }
 
 // New returns a Store over pool. The caller keeps ownership of the pool.
@@ -90,7 +95,20 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.RefreshReuseWindow <= 0 {
 		opts.RefreshReuseWindow = DefaultRefreshReuseWindow
 	}
-	return &Store{pool: pool, opts: opts, timeout: clientTimeout(pool)}
+	s := &Store{pool: pool, opts: opts, timeout: clientTimeout(pool)}
+	s.accessReads = &coalescer[*sessionRow]{
+		fetch: s.fetchAccessSessions,
+		sql:   accessReadsSQL,
+		runs:  coalescedReadRuns(),
+		batch: maxCoalescedReads,
+	}
+	s.apiKeyReads = &coalescer[APIKeyWithPlan]{
+		fetch: s.fetchAPIKeys,
+		sql:   apiKeysByHashSQL,
+		runs:  coalescedReadRuns(),
+		batch: maxCoalescedReads,
+	}
+	return s
 }
 
 // Pool returns the pool the store runs on.
@@ -104,6 +122,19 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("storage: ping: %w", mapError(err))
 	}
 	return nil
+}
+
+// maxCoalescedReads bounds the keys of one coalesced lookup.
+const maxCoalescedReads = 64
+
+// coalescedReadRuns is how many coalesced lookups of one kind may be in
+// flight at once: one per two cores. Fewer statements in flight make larger
+// batches, and each batch saves the server a write and a read on the
+// PostgreSQL socket per lookup it absorbs; on 2 cores a single one measured
+// best (introspection at 16 workers: 7,487/s and 0.140 ms of CPU per
+// request against 4,726/s and 0.275 ms with 4 in flight).
+func coalescedReadRuns() int {
+	return max(1, runtime.NumCPU()/2)
 }
 
 // DefaultMaxConns is the pool size when none is configured: four connections

@@ -60,6 +60,16 @@ func (r *Recorder) Statements() []Statement {
 	return append([]Statement(nil), r.statements...)
 }
 
+// Shared records one round trip and its statement that a lookup made on
+// behalf of this context together with others (a statement answering several
+// requests at once): each request still waited for one round trip.
+func (r *Recorder) Shared(sql string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.roundTrips++
+	r.statements = append(r.statements, Statement{SQL: sql, Args: args})
+}
+
 // Reset forgets everything recorded so far.
 func (r *Recorder) Reset() {
 	r.mu.Lock()

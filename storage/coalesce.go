@@ -1,0 +1,135 @@
+package storage
+
+import (
+	"context"
+	"sync"
+
+	"github.com/nextoria/authz/storage/dbtrace"
+)
+
+// coalescer gathers lookups by key that arrive while earlier ones are in
+// flight into one statement. A lookup that finds a free slot (fewer than
+// runs statements in flight) is sent at once, alone, and so waits for
+// nothing. The others queue; the first goroutine to finish its statement
+// takes the whole queue (up to batch keys) and sends it as one statement.
+//
+// Under load this turns n introspections into far fewer statements: one
+// write and one read on the PostgreSQL socket instead of n of each (system
+// calls are most of a lookup's cost on the server's side), and one
+// executor start-up in PostgreSQL. Every lookup still costs its request
+// one round trip.
+//
+// No goroutine is started: the requests' own goroutines take turns to run
+// the statements. A goroutine whose own key has been answered hands the
+// turn to the first queued lookup that has none, and returns.
+type coalescer[V any] struct {
+	// fetch looks keys up in one statement: found[i] and vals[i] answer
+	// keys[i]. ctx carries no cancellation of any request (the statement
+	// answers several) and is bounded by fetch itself.
+	fetch func(ctx context.Context, keys []string) (vals []V, found []bool, err error)
+	// sql names the statement for dbtrace recorders.
+	sql   string
+	runs  int // statements in flight at most
+	batch int // keys per statement at most
+
+	mu      sync.Mutex
+	queue   []*coalescedCall[V]
+	running int
+}
+
+type coalescedCall[V any] struct {
+	key string
+	rec *dbtrace.Recorder
+
+	// Set before done, under coalescer.mu.
+	val   V
+	found bool
+	err   error
+	done  bool
+	// leading is set when the turn was handed to this call.
+	leading bool
+	// wake receives true when the call is handed the turn and false when it
+	// is answered: at most one of each, hence the buffer of 2.
+	wake chan bool
+}
+
+// get looks key up, alone or together with lookups made meanwhile.
+func (c *coalescer[V]) get(ctx context.Context, key string) (V, bool, error) {
+	call := &coalescedCall[V]{key: key, rec: dbtrace.FromContext(ctx), wake: make(chan bool, 2)}
+	c.mu.Lock()
+	c.queue = append(c.queue, call)
+	lead := c.running < c.runs
+	if lead {
+		c.running++
+		call.leading = true
+	}
+	c.mu.Unlock()
+	for !lead {
+		if lead = <-call.wake; !lead {
+			// Answered; done was set before the signal.
+			return call.val, call.found, call.err
+		}
+	}
+	c.lead(call)
+	return call.val, call.found, call.err
+}
+
+// lead runs statements from the head of the queue until own is answered,
+// then passes the turn on.
+func (c *coalescer[V]) lead(own *coalescedCall[V]) {
+	for {
+		c.mu.Lock()
+		if own.done {
+			c.handOff()
+			c.mu.Unlock()
+			return
+		}
+		n := min(len(c.queue), c.batch)
+		batch := make([]*coalescedCall[V], n)
+		copy(batch, c.queue)
+		c.queue = c.queue[n:]
+		if len(c.queue) == 0 {
+			c.queue = nil // let the backing array go
+		}
+		c.mu.Unlock()
+		c.run(batch)
+	}
+}
+
+// handOff passes the caller's turn to the first queued call that has none,
+// or gives the turn up. c.mu is held.
+func (c *coalescer[V]) handOff() {
+	for _, next := range c.queue {
+		if !next.leading {
+			next.leading = true
+			next.wake <- true
+			return
+		}
+	}
+	c.running--
+}
+
+// run looks up the keys of batch in one statement and answers each call.
+func (c *coalescer[V]) run(batch []*coalescedCall[V]) {
+	keys := make([]string, len(batch))
+	for i, call := range batch {
+		keys[i] = call.key
+	}
+	vals, found, err := c.fetch(context.Background(), keys)
+	for _, call := range batch {
+		if call.rec != nil {
+			call.rec.Shared(c.sql, keys)
+		}
+	}
+	c.mu.Lock()
+	for i, call := range batch {
+		if err != nil {
+			call.err = err
+		} else {
+			call.val, call.found = vals[i], found[i]
+		}
+		call.done = true
+		call.wake <- false
+	}
+	c.mu.Unlock()
+}
