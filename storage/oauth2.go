@@ -361,7 +361,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, refreshSignat
 		// the reuse window need it (see Options.RefreshReuseWindow). Each
 		// part reaches its rows through an index (the signature, and the
 		// partial index of the grant's one active token), so the cost does
-		// not grow with the length of the grant's chain.
+		// not grow with the length of the grant's chain. The partial index
+		// is searched only when the token redeemed is not the current one
+		// (a token in its grace period; the first redemption of the
+		// current one sets first_used_at to now()): the current one is the
+		// grant's only active token, and the search would visit the index
+		// entries left by each earlier rotation until a vacuum removes them.
 		return s.write(ctx, queued{
 			sql:  rotateRefreshSQL,
 			args: []any{hashSignature(refreshSignature), requestID, s.opts.RefreshGracePeriod, s.retiredLifetime()},
@@ -384,12 +389,12 @@ const rotateRefreshSQL = `WITH rotated AS (
 	        expires_at = least(expires_at, now() + $4::interval)
 	    WHERE signature = $1 AND request_id = $2
 	      AND (active OR ($3::interval > '0' AND first_used_at + $3::interval > now()))
-	    RETURNING request_id, access_token_signature
+	    RETURNING request_id, access_token_signature, first_used_at = now() AS was_current
 	), superseded AS (
 	    UPDATE oauth_refresh_tokens t
 	    SET active = false, expires_at = least(t.expires_at, now() + $4::interval)
 	    FROM rotated r
-	    WHERE t.request_id = r.request_id AND t.active AND t.signature <> $1
+	    WHERE NOT r.was_current AND t.request_id = r.request_id AND t.active AND t.signature <> $1
 	    RETURNING t.access_token_signature
 	), deleted AS (
 	    DELETE FROM oauth_access_tokens
