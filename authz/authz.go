@@ -152,16 +152,22 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 		AudienceMatchingStrategy:       fosite.ExactAudienceMatchingStrategy,
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
-		RefreshTokenScopes:             []string{}, // a refresh token with every code, as documented
-		AccessTokenIssuer:              cfg.Issuer,
-		JWTScopeClaimKey:               jwt.JWTScopeFieldString,
-		SendDebugMessagesToClients:     false,
-		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
-		TokenURL:                       cfg.Issuer + TokenPath,
-		MinParameterEntropy:            fosite.MinParameterEntropy,
-		IDTokenIssuer:                  cfg.Issuer,
-		IDTokenLifespan:                IDTokenLifespan,
-		AllowedPromptValues:            promptValues,
+		// What the code's row keeps of the authorization request's form:
+		// fosite's default (code, redirect_uri; the token endpoint checks
+		// the redirect URI against it) and the PKCE parameters, so that the
+		// code's row serves as the PKCE request too (see
+		// storage.Store.CreatePKCERequestSession).
+		SanitationWhiteList:        []string{"code", "redirect_uri", "code_challenge", "code_challenge_method"},
+		RefreshTokenScopes:         []string{}, // a refresh token with every code, as documented
+		AccessTokenIssuer:          cfg.Issuer,
+		JWTScopeClaimKey:           jwt.JWTScopeFieldString,
+		SendDebugMessagesToClients: false,
+		RedirectSecureChecker:      fosite.IsRedirectURISecureStrict,
+		TokenURL:                   cfg.Issuer + TokenPath,
+		MinParameterEntropy:        fosite.MinParameterEntropy,
+		IDTokenIssuer:              cfg.Issuer,
+		IDTokenLifespan:            IDTokenLifespan,
+		AllowedPromptValues:        promptValues,
 	}
 	hmacStrategy := oauth2.NewHMACSHAStrategyUnPrefixed(&hmac.HMACStrategy{Config: fc}, fc)
 	jwtStrategy := &accessTokenStrategy{

@@ -528,3 +528,74 @@ func TestTokenKeysGrowWithTime(t *testing.T) {
 		t.Fatalf("the revoked refresh token's row is active (%d, %v)", live, err)
 	}
 }
+
+// TestPKCEKeptInTheCodeRow: a new authorization writes one row, the code's,
+// which keeps the PKCE parameters and the redirect URI; the exchange checks
+// the verifier against it and refuses a wrong one. A code issued before, whose
+// PKCE request is a row of oauth_pkce, still exchanges against that row.
+func TestPKCEKeptInTheCodeRow(t *testing.T) {
+	e := newBudgetEnv(t)
+	ctx := t.Context()
+	pool := e.store.Pool()
+	countPKCE := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM oauth_pkce`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	exchange := func(code, verifier string) int {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {budgetRedirect}, "code_verifier": {verifier}}
+		req := httptest.NewRequest(http.MethodPost, TokenPath, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(e.clientID, "secret")
+		return e.serve(req, nil).Code
+	}
+
+	code := e.authorize("projects:read", nil)
+	if n := countPKCE(); n != 0 {
+		t.Errorf("the authorization wrote %d rows to oauth_pkce, want none", n)
+	}
+	var form string
+	if err := pool.QueryRow(ctx, `SELECT form_data FROM oauth_codes WHERE active`).Scan(&form); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := url.ParseQuery(form)
+	if err != nil || kept.Get("code_challenge") == "" || kept.Get("code_challenge_method") != "S256" || kept.Get("redirect_uri") != budgetRedirect {
+		t.Errorf("the code's row keeps %q (%v), want the challenge, its method and the redirect URI", form, err)
+	}
+	if status := exchange(code, strings.Repeat("x", 43)); status != http.StatusBadRequest {
+		t.Errorf("exchange with a wrong verifier: %d, want 400", status)
+	}
+	if status := exchange(e.authorize("projects:read", nil), budgetVerifier); status != http.StatusOK {
+		t.Errorf("exchange with the verifier: %d, want 200", status)
+	}
+
+	// A code from before: its row keeps only the redirect URI, and its PKCE
+	// request is a row of its own.
+	legacy := e.authorize("projects:read", nil)
+	if _, err := pool.Exec(ctx, `
+		WITH code AS (
+		    UPDATE oauth_codes SET form_data = $1
+		    WHERE signature = (SELECT signature FROM oauth_codes ORDER BY requested_at DESC LIMIT 1)
+		    RETURNING *
+		)
+		INSERT INTO oauth_pkce SELECT signature, request_id, requested_at, client_id, subject, scopes,
+		    granted_scopes, requested_audience, granted_audience, $2, session_data, active, expires_at
+		FROM code`,
+		url.Values{"redirect_uri": {budgetRedirect}}.Encode(),
+		url.Values{"code_challenge": {kept.Get("code_challenge")}, "code_challenge_method": {"S256"}}.Encode(),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if n := countPKCE(); n != 1 {
+		t.Fatalf("oauth_pkce has %d rows, want the legacy one", n)
+	}
+	if status := exchange(legacy, strings.Repeat("y", 43)); status != http.StatusBadRequest {
+		t.Errorf("legacy code with a wrong verifier: %d, want 400", status)
+	}
+	if status := exchange(legacy, budgetVerifier); status != http.StatusOK {
+		t.Errorf("legacy code with the verifier: %d, want 200", status)
+	}
+}

@@ -122,14 +122,16 @@ func (s *Store) GetAPIKeyByHash(ctx context.Context, hash []byte) (APIKeyWithPla
 }
 
 // apiKeyByHashSQL reads one API key by keyed hash ($1), apiKeysByHashSQL
-// several ($1, an array).
+// several ($1, an array), finding each key's workspace through its key (see
+// accessReadsSQL).
 const (
 	apiKeyByHashSQL = `SELECT ` + apiKeyColumns + `, w.plan
 		 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
 		 WHERE k.key_hash = $1`
 	apiKeysByHashSQL = `SELECT k.key_hash, ` + apiKeyColumns + `, w.plan
-		 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
-		 WHERE k.key_hash = ANY($1)`
+		 FROM api_keys k
+		 CROSS JOIN LATERAL (SELECT plan FROM workspaces w WHERE w.id = k.workspace_id OFFSET 0) w
+		 WHERE k.key_hash = ANY($1::bytea[])`
 )
 
 // fetchAPIKeys reads the API keys whose keyed hashes are keys in one

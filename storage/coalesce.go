@@ -25,10 +25,9 @@ import (
 type coalescer[V any] struct {
 	// fetch looks keys up in one statement: found[i] and vals[i] answer
 	// keys[i]. ctx carries no cancellation of any request (the statement
-	// answers several) and is bounded by fetch itself.
+	// answers several) and is bounded by fetch itself; what it records is
+	// recorded for every request of the batch.
 	fetch func(ctx context.Context, keys []string) (vals []V, found []bool, err error)
-	// sql names the statement for dbtrace recorders.
-	sql   string
 	runs  int // statements in flight at most
 	batch int // keys per statement at most
 
@@ -115,10 +114,11 @@ func (c *coalescer[V]) run(batch []*coalescedCall[V]) {
 	for i, call := range batch {
 		keys[i] = call.key
 	}
-	vals, found, err := c.fetch(context.Background(), keys)
+	rec := &dbtrace.Recorder{}
+	vals, found, err := c.fetch(dbtrace.WithRecorder(context.Background(), rec), keys)
 	for _, call := range batch {
 		if call.rec != nil {
-			call.rec.Shared(c.sql, keys)
+			call.rec.Share(rec)
 		}
 	}
 	c.mu.Lock()
@@ -132,4 +132,34 @@ func (c *coalescer[V]) run(batch []*coalescedCall[V]) {
 		call.wake <- false
 	}
 	c.mu.Unlock()
+}
+
+// CoalescedForm returns the statement that concurrent lookups like st share:
+// st must be an access-token or API-key read sent alone, and the statement
+// returned reads its key n times over, as several lookups would. ok is false
+// for any other statement. The plan test explains both forms.
+func CoalescedForm(st dbtrace.Statement, n int) (_ dbtrace.Statement, ok bool) {
+	if len(st.Args) != 1 {
+		return dbtrace.Statement{}, false
+	}
+	accessRead, _ := (&Store{}).sessionQuery(accessSessions, "")
+	switch key := st.Args[0].(type) {
+	case string:
+		if st.SQL == accessRead {
+			keys := make([]string, n)
+			for i := range keys {
+				keys[i] = key
+			}
+			return dbtrace.Statement{SQL: accessReadsSQL, Args: []any{keys}}, true
+		}
+	case []byte:
+		if st.SQL == apiKeyByHashSQL {
+			keys := make([][]byte, n)
+			for i := range keys {
+				keys[i] = key
+			}
+			return dbtrace.Statement{SQL: apiKeysByHashSQL, Args: []any{keys}}, true
+		}
+	}
+	return dbtrace.Statement{}, false
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/nextoria/authz/storage/dbtrace"
 )
 
@@ -25,7 +27,8 @@ type fakeFetch struct {
 	maxInFlight int
 }
 
-func (f *fakeFetch) fetch(_ context.Context, keys []string) ([]string, []bool, error) {
+func (f *fakeFetch) fetch(ctx context.Context, keys []string) ([]string, []bool, error) {
+	dbtrace.Tracer{}.TraceQueryStart(ctx, nil, pgx.TraceQueryStartData{SQL: "SELECT", Args: []any{keys}})
 	f.mu.Lock()
 	f.batches = append(f.batches, len(keys))
 	f.inFlight++
@@ -67,7 +70,7 @@ func TestCoalescerAnswersEveryCaller(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := &fakeFetch{delay: 2 * time.Millisecond}
-			c := &coalescer[string]{fetch: f.fetch, sql: "SELECT", runs: tc.runs, batch: tc.batch}
+			c := &coalescer[string]{fetch: f.fetch, runs: tc.runs, batch: tc.batch}
 			recs := make([]*dbtrace.Recorder, tc.callers)
 			start := make(chan struct{})
 			var wg sync.WaitGroup

@@ -173,15 +173,40 @@ func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 	return nil
 }
 
+// pkceParameters are the authorization request's PKCE parameters, which
+// fosite's PKCE handler stores and reads back.
+var pkceParameters = []string{"code_challenge", "code_challenge_method"}
+
 // CreatePKCERequestSession stores the PKCE challenge of an authorization
-// request, keyed by the code's signature.
+// request, keyed by the code's signature. When the code's own row, waiting
+// in the same write batch, already carries the same challenge (the server
+// keeps the PKCE parameters in the code's form, see fosite's
+// SanitationWhiteList), there is nothing to add: the code's row serves as
+// the PKCE request too, and a new authorization writes one row, not two.
 func (s *Store) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
+	if p := pendingFrom(ctx); p != nil && p.codeCarries(hashSignature(signature), r.GetRequestForm(), pkceParameters) {
+		return nil
+	}
 	return s.createSession(ctx, pkceSessions, signature, "", r)
 }
 
-// GetPKCERequestSession loads the PKCE request of a code; fosite.ErrNotFound
-// when the authorization request carried no challenge.
+// GetPKCERequestSession loads the PKCE request of a code: the code's row
+// when its form carries the PKCE parameters, otherwise a row of oauth_pkce
+// (written for codes issued before the code's row carried them);
+// fosite.ErrNotFound when the authorization request had no challenge. The
+// code having been redeemed does not matter here: the code's own check
+// reports that.
 func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.getSession(ctx, codeSessions, signature, session)
+	switch {
+	case req != nil && (err == nil || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode)):
+		form := req.GetRequestForm()
+		if form.Get("code_challenge") != "" || form.Get("code_challenge_method") != "" {
+			return req.Sanitize(pkceParameters), nil
+		}
+	case err != nil && !errors.Is(err, fosite.ErrNotFound):
+		return nil, err
+	}
 	return s.getSession(ctx, pkceSessions, signature, session)
 }
 
@@ -510,6 +535,9 @@ func (s *Store) createSession(ctx context.Context, t sessionTable, signature, ac
 	if err := s.write(ctx, queued{sql: `INSERT INTO ` + t.name + ` (` + cols + `) VALUES (` + vals + `)`, args: args}); err != nil {
 		return fmt.Errorf("storage: create %s: %w", t.what, err)
 	}
+	if p := pendingFrom(ctx); t == codeSessions && p != nil && p.tx == nil {
+		p.noteCode(hashSignature(signature), r.GetRequestForm())
+	}
 	return nil
 }
 
@@ -619,11 +647,21 @@ func (s *Store) sessionSelect(t sessionTable, lead string, param int) (string, [
 		 LEFT JOIN oauth_app_logos l ON l.app_id = a.id`, args
 }
 
-// accessReadsSQL reads several access tokens (by hashed signature, $1) at once.
-var accessReadsSQL = func() string {
-	sql, _ := (&Store{}).sessionSelect(accessSessions, "t.signature, ", 2)
-	return sql + ` WHERE t.signature = ANY($1)`
-}()
+// accessReadsSQL reads several access tokens (by hashed signature, $1) at
+// once. Each token's app is joined laterally, behind OFFSET 0 (which keeps
+// the planner from flattening the subquery into a plain join), so that it
+// is found through its key whatever the number of tokens: a plain join lets
+// the planner hash the whole app table.
+const accessReadsSQL = `SELECT t.signature, t.request_id, t.requested_at, t.scopes, t.granted_scopes,
+	        t.requested_audience, t.granted_audience, t.form_data, t.session_data,
+	        t.active, false, a.*
+	 FROM oauth_access_tokens t
+	 CROSS JOIN LATERAL (
+	     SELECT ` + appColumns + `
+	     FROM oauth_apps a LEFT JOIN oauth_app_logos l ON l.app_id = a.id
+	     WHERE a.client_id = t.client_id
+	     OFFSET 0) a
+	 WHERE t.signature = ANY($1::text[])`
 
 // fetchAccessSessions reads the access tokens keys in one statement: the
 // fetch of s.accessReads.

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1009,4 +1011,83 @@ func TestClientAssertionJWTMethodsAreInert(t *testing.T) {
 func hashHex(signature string) string {
 	sum := sha256.Sum256([]byte(signature))
 	return hex.EncodeToString(sum[:])
+}
+
+// A code whose row, written in the same batch, carries the PKCE parameters
+// serves as its own PKCE request: no oauth_pkce row is written, and the
+// PKCE request reads back with only those parameters, also once the code is
+// redeemed. A code without them, or with other values, still gets its row.
+func TestPKCEKeptWithTheCode(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storage.Options{})
+	const challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	pkceForm := url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	for _, tc := range []struct {
+		name     string
+		codeForm url.Values // the code row's form
+		pkceForm url.Values // what fosite's PKCE handler stores
+		wantRow  bool       // an oauth_pkce row is written
+	}{
+		{
+			name:     "code carries the challenge",
+			codeForm: url.Values{"redirect_uri": {"https://app.example.com/callback"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}},
+			pkceForm: pkceForm,
+		},
+		{
+			name:     "code without the challenge",
+			codeForm: url.Values{"redirect_uri": {"https://app.example.com/callback"}},
+			pkceForm: pkceForm, wantRow: true,
+		},
+		{
+			name:     "code with another challenge",
+			codeForm: url.Values{"code_challenge": {"another"}, "code_challenge_method": {"S256"}},
+			pkceForm: pkceForm, wantRow: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := f.st.WithWriteBatch(t.Context())
+			sig := "code-" + strings.ReplaceAll(tc.name, " ", "-")
+			code := f.newRequest(t)
+			code.ID, code.Form = "grant-"+sig, tc.codeForm
+			if err := f.st.CreateAuthorizeCodeSession(ctx, sig, code); err != nil {
+				t.Fatal(err)
+			}
+			pkce := code.Sanitize(nil).(*fosite.Request)
+			pkce.Form = tc.pkceForm
+			if err := f.st.CreatePKCERequestSession(ctx, sig, pkce); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.st.FlushWrites(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := countRows(t, f.st, "oauth_pkce", "true"); (n > 0) != tc.wantRow {
+				t.Errorf("oauth_pkce has %d rows, want a row: %v", n, tc.wantRow)
+			}
+			if _, err := f.st.Pool().Exec(t.Context(), `DELETE FROM oauth_pkce`); err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantRow {
+				return // the row itself is TestPKCE's
+			}
+			for _, redeemed := range []bool{false, true} {
+				if redeemed {
+					if err := f.st.InvalidateAuthorizeCodeSession(t.Context(), sig); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got, err := f.st.GetPKCERequestSession(t.Context(), sig, &fosite.DefaultSession{})
+				if err != nil {
+					t.Fatalf("GetPKCERequestSession (redeemed %v): %v", redeemed, err)
+				}
+				if !maps.EqualFunc(got.GetRequestForm(), tc.pkceForm, slices.Equal) || got.GetID() != code.ID ||
+					got.GetClient().GetID() != f.app.ClientID {
+					t.Errorf("redeemed %v: PKCE request %s of %s with form %v, want %s with %v",
+						redeemed, got.GetID(), got.GetClient().GetID(), got.GetRequestForm(), code.ID, tc.pkceForm)
+				}
+			}
+		})
+	}
+	if _, err := f.st.GetPKCERequestSession(t.Context(), "unknown-code", nil); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("unknown code: err = %v, want ErrNotFound", err)
+	}
 }

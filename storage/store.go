@@ -98,13 +98,11 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	s := &Store{pool: pool, opts: opts, timeout: clientTimeout(pool)}
 	s.accessReads = &coalescer[*sessionRow]{
 		fetch: s.fetchAccessSessions,
-		sql:   accessReadsSQL,
 		runs:  coalescedReadRuns(),
 		batch: maxCoalescedReads,
 	}
 	s.apiKeyReads = &coalescer[APIKeyWithPlan]{
 		fetch: s.fetchAPIKeys,
-		sql:   apiKeysByHashSQL,
 		runs:  coalescedReadRuns(),
 		batch: maxCoalescedReads,
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -40,6 +41,34 @@ func (q queued) mapErr(err error) error {
 type pendingTx struct {
 	items []queued
 	tx    pgx.Tx // set once materialized
+	// codeForms holds the form of each authorization code queued, by
+	// hashed signature (see Store.CreatePKCERequestSession).
+	codeForms map[string]url.Values
+}
+
+// noteCode records the form of a code whose row is queued.
+func (p *pendingTx) noteCode(key string, form url.Values) {
+	if p.codeForms == nil {
+		p.codeForms = make(map[string]url.Values, 1)
+	}
+	p.codeForms[key] = form
+}
+
+// codeCarries reports whether the row of code key, queued in p, has the
+// same values of params as form, at least one of them set.
+func (p *pendingTx) codeCarries(key string, form url.Values, params []string) bool {
+	code, ok := p.codeForms[key]
+	if !ok {
+		return false
+	}
+	set := false
+	for _, k := range params {
+		if code.Get(k) != form.Get(k) {
+			return false
+		}
+		set = set || form.Get(k) != ""
+	}
+	return set
 }
 
 type pendingKey struct{}
@@ -172,7 +201,7 @@ func (s *Store) commitPending(ctx context.Context, p *pendingTx) error {
 
 // rollbackPending forgets p's queued writes or rolls its transaction back.
 func (s *Store) rollbackPending(ctx context.Context, p *pendingTx) error {
-	p.items = nil
+	p.items, p.codeForms = nil, nil
 	if p.tx == nil {
 		return nil
 	}

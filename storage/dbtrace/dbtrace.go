@@ -60,14 +60,19 @@ func (r *Recorder) Statements() []Statement {
 	return append([]Statement(nil), r.statements...)
 }
 
-// Shared records one round trip and its statement that a lookup made on
-// behalf of this context together with others (a statement answering several
-// requests at once): each request still waited for one round trip.
-func (r *Recorder) Shared(sql string, args ...any) {
+// Share adds what o recorded to r: o recorded a statement made on behalf of
+// several contexts at once (one answering several requests), and each of
+// them waited for its round trips.
+func (r *Recorder) Share(o *Recorder) {
+	o.mu.Lock()
+	statements, roundTrips, batches, prepares := append([]Statement(nil), o.statements...), o.roundTrips, o.batches, o.prepares
+	o.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.roundTrips++
-	r.statements = append(r.statements, Statement{SQL: sql, Args: args})
+	r.statements = append(r.statements, statements...)
+	r.roundTrips += roundTrips
+	r.batches += batches
+	r.prepares += prepares
 }
 
 // Reset forgets everything recorded so far.
