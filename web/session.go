@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
 	"github.com/nextoria/authz/secret"
@@ -61,6 +62,11 @@ func newCookieStore(keys secret.Keys, secure bool, lifetime time.Duration) *sess
 	cs.Options.SameSite = http.SameSiteLaxMode
 	cs.Options.Partitioned = false
 	cs.MaxAge(int(lifetime / time.Second))
+	for _, c := range cs.Codecs {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			sc.SetSerializer(sessionSerializer{})
+		}
+	}
 	return cs
 }
 
