@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/nextoria/authz/storage/dbtrace"
 )
@@ -30,6 +31,9 @@ type coalescer[V any] struct {
 	fetch func(ctx context.Context, keys []string) (vals []V, found []bool, err error)
 	runs  int // statements in flight at most
 	batch int // keys per statement at most
+	// timeout bounds each statement, which no request's context can
+	// cancel; 0 means none.
+	timeout time.Duration
 
 	mu      sync.Mutex
 	queue   []*coalescedCall[V]
@@ -64,13 +68,40 @@ func (c *coalescer[V]) get(ctx context.Context, key string) (V, bool, error) {
 	}
 	c.mu.Unlock()
 	for !lead {
-		if lead = <-call.wake; !lead {
-			// Answered; done was set before the signal.
-			return call.val, call.found, call.err
+		select {
+		case lead = <-call.wake:
+			if !lead {
+				// Answered; done was set before the signal.
+				return call.val, call.found, call.err
+			}
+		case <-ctx.Done():
+			return c.abandon(ctx, call)
 		}
 	}
 	c.lead(call)
 	return call.val, call.found, call.err
+}
+
+// abandon gives up waiting for call, whose request is done: it leaves the
+// queue, and passes on the turn if it was handed one. A statement already
+// carrying its key still answers it, to nobody (wake is buffered).
+func (c *coalescer[V]) abandon(ctx context.Context, call *coalescedCall[V]) (V, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if call.done {
+		return call.val, call.found, call.err
+	}
+	for i, queued := range c.queue {
+		if queued == call {
+			c.queue = append(c.queue[:i:i], c.queue[i+1:]...)
+			break
+		}
+	}
+	if call.leading {
+		c.handOff()
+	}
+	var zero V
+	return zero, false, mapError(ctx.Err())
 }
 
 // lead runs statements from the head of the queue until own is answered,
@@ -115,7 +146,13 @@ func (c *coalescer[V]) run(batch []*coalescedCall[V]) {
 		keys[i] = call.key
 	}
 	rec := &dbtrace.Recorder{}
-	vals, found, err := c.fetch(dbtrace.WithRecorder(context.Background(), rec), keys)
+	ctx := dbtrace.WithRecorder(context.Background(), rec)
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	vals, found, err := c.fetch(ctx, keys)
 	for _, call := range batch {
 		if call.rec != nil {
 			call.rec.Share(rec)

