@@ -94,24 +94,10 @@ func (s *Store) ListAPIKeys(ctx context.Context, workspaceID string) ([]APIKey, 
 
 // GetAPIKeyByHash loads the key whose keyed hash is hash, together with its
 // workspace's plan, in one query; revoked and expired keys are returned too,
-// and the caller decides. ErrNotFound when no key has that hash. Outside a
-// transaction, concurrent lookups share one statement (see coalescer).
+// and the caller decides. ErrNotFound when no key has that hash. Concurrent
+// lookups share one statement (see coalescer).
 func (s *Store) GetAPIKeyByHash(ctx context.Context, hash []byte) (APIKeyWithPlan, error) {
-	var (
-		k     APIKeyWithPlan
-		found bool
-		err   error
-	)
-	if s.apiKeyReads != nil && !inTransaction(ctx) {
-		k, found, err = s.apiKeyReads.get(ctx, string(hash))
-	} else {
-		var ks []APIKeyWithPlan
-		var fs []bool
-		ks, fs, err = s.fetchAPIKeys(ctx, []string{string(hash)})
-		if err == nil {
-			k, found = ks[0], fs[0]
-		}
-	}
+	k, found, err := s.apiKeyReads.get(ctx, string(hash))
 	switch {
 	case err != nil:
 		return APIKeyWithPlan{}, fmt.Errorf("storage: get API key by hash: %w", err)

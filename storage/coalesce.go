@@ -25,9 +25,10 @@ import (
 // turn to the first queued lookup that has none, and returns.
 type coalescer[V any] struct {
 	// fetch looks keys up in one statement: found[i] and vals[i] answer
-	// keys[i]. ctx carries no cancellation of any request (the statement
-	// answers several) and is bounded by fetch itself; what it records is
-	// recorded for every request of the batch.
+	// keys[i]. For several requests, ctx carries no cancellation of any
+	// of them and is bounded by timeout, and what fetch records is
+	// recorded for every request of the batch; for a lookup in a
+	// transaction, ctx is the request's.
 	fetch func(ctx context.Context, keys []string) (vals []V, found []bool, err error)
 	runs  int // statements in flight at most
 	batch int // keys per statement at most
@@ -56,8 +57,18 @@ type coalescedCall[V any] struct {
 	wake chan bool
 }
 
-// get looks key up, alone or together with lookups made meanwhile.
+// get looks key up, alone or together with lookups made meanwhile. In a
+// transaction (ordinary or pending), it is the transaction's own statement:
+// it must see the transaction's writes.
 func (c *coalescer[V]) get(ctx context.Context, key string) (V, bool, error) {
+	if inTransaction(ctx) {
+		vals, found, err := c.fetch(ctx, []string{key})
+		if err != nil {
+			var zero V
+			return zero, false, err
+		}
+		return vals[0], found[0], nil
+	}
 	call := &coalescedCall[V]{key: key, rec: dbtrace.FromContext(ctx), wake: make(chan bool, 2)}
 	c.mu.Lock()
 	c.queue = append(c.queue, call)

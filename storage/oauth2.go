@@ -599,10 +599,10 @@ func (s *Store) getSession(ctx context.Context, t sessionTable, signature string
 }
 
 // readSession reads a row of t, with its client, by the hashed signature.
-// Outside a transaction, access tokens are read through s.accessReads, which
-// answers concurrent introspections with one statement.
+// Access tokens are read through s.accessReads, which answers concurrent
+// introspections with one statement.
 func (s *Store) readSession(ctx context.Context, t sessionTable, key string) (*sessionRow, error) {
-	if t == accessSessions && s.accessReads != nil && !inTransaction(ctx) {
+	if t == accessSessions {
 		row, found, err := s.accessReads.get(ctx, key)
 		switch {
 		case err != nil:
@@ -623,28 +623,24 @@ func inTransaction(ctx context.Context) bool {
 	return ok || pendingFrom(ctx) != nil
 }
 
+// sessionColumns are the columns of a token table t that a session read
+// selects, before its grace flag and the app's columns.
+const sessionColumns = `t.request_id, t.requested_at, t.scopes, t.granted_scopes,
+	t.requested_audience, t.granted_audience, t.form_data, t.session_data, t.active`
+
 // sessionQuery is the statement reading a row of t, with its client.
 func (s *Store) sessionQuery(t sessionTable, key string) (string, []any) {
-	sql, args := s.sessionSelect(t, "", 2)
-	return sql + ` WHERE t.signature = $1`, append([]any{key}, args...)
-}
-
-// sessionSelect is the select list and joins of sessionQuery, without a
-// WHERE clause: lead, when set, is selected first; the grace period, when
-// the statement needs it, is parameter $param, and is returned as args.
-func (s *Store) sessionSelect(t sessionTable, lead string, param int) (string, []any) {
 	inGrace := `false`
-	var args []any
+	args := []any{key}
 	if t == refreshSessions && s.opts.RefreshGracePeriod > 0 {
-		inGrace = fmt.Sprintf(`t.first_used_at IS NOT NULL AND t.first_used_at + $%d::interval > now()`, param)
+		inGrace = `t.first_used_at IS NOT NULL AND t.first_used_at + $2::interval > now()`
 		args = append(args, s.opts.RefreshGracePeriod)
 	}
-	return `SELECT ` + lead + `t.request_id, t.requested_at, t.scopes, t.granted_scopes,
-		        t.requested_audience, t.granted_audience, t.form_data, t.session_data,
-		        t.active, ` + inGrace + `, ` + appColumns + `
+	return `SELECT ` + sessionColumns + `, ` + inGrace + `, ` + appColumns + `
 		 FROM ` + t.name + ` t
 		 JOIN oauth_apps a ON a.client_id = t.client_id
-		 LEFT JOIN oauth_app_logos l ON l.app_id = a.id`, args
+		 LEFT JOIN oauth_app_logos l ON l.app_id = a.id
+		 WHERE t.signature = $1`, args
 }
 
 // accessReadsSQL reads several access tokens (by hashed signature, $1) at
@@ -652,9 +648,7 @@ func (s *Store) sessionSelect(t sessionTable, lead string, param int) (string, [
 // the planner from flattening the subquery into a plain join), so that it
 // is found through its key whatever the number of tokens: a plain join lets
 // the planner hash the whole app table.
-const accessReadsSQL = `SELECT t.signature, t.request_id, t.requested_at, t.scopes, t.granted_scopes,
-	        t.requested_audience, t.granted_audience, t.form_data, t.session_data,
-	        t.active, false, a.*
+const accessReadsSQL = `SELECT t.signature, ` + sessionColumns + `, false, a.*
 	 FROM oauth_access_tokens t
 	 CROSS JOIN LATERAL (
 	     SELECT ` + appColumns + `
@@ -717,7 +711,7 @@ func scanSession(t sessionTable, r pgx.Row) (*sessionRow, error) {
 	return row, nil
 }
 
-// dest returns the scan destinations of sessionSelect's columns.
+// dest returns the scan destinations of a session read's columns.
 func (row *sessionRow) dest() []any {
 	return append([]any{
 		&row.requestID, &row.requestedAt, &row.scopes, &row.granted, &row.reqAudience, &row.audiences,
