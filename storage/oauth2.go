@@ -408,11 +408,22 @@ func (s *Store) RotateRefreshToken(ctx context.Context, requestID, refreshSignat
 
 // rotateRefreshSQL is RotateRefreshToken's statement: $1 the hashed
 // signature, $2 the grant, $3 the grace period, $4 retiredLifetime.
+//
+// Each part reaches its rows by an equality on one index that nothing else
+// in the statement competes with, so the plan cannot depend on statistics.
+// A pooled connection keeps a statement's generic plan for its lifetime, and
+// one made while the tables were small (a new deployment, or no ANALYZE yet)
+// was seen to read the redeemed token through the grant's request_id index
+// and to delete the access tokens by a sequential scan: both grow with every
+// rotation. So the grant is compared with "IS NOT DISTINCT FROM", which no
+// index serves (the columns are NOT NULL, so it means "="), and each access
+// token is deleted by its own scalar equality on the primary key (a grant
+// has at most one superseded token: one active token per grant).
 const rotateRefreshSQL = `WITH rotated AS (
 	    UPDATE oauth_refresh_tokens
 	    SET active = false, first_used_at = COALESCE(first_used_at, now()),
 	        expires_at = least(expires_at, now() + $4::interval)
-	    WHERE signature = $1 AND request_id = $2
+	    WHERE signature = $1 AND request_id IS NOT DISTINCT FROM $2
 	      AND (active OR ($3::interval > '0' AND first_used_at + $3::interval > now()))
 	    RETURNING request_id, access_token_signature, first_used_at = now() AS was_current
 	), superseded AS (
@@ -421,10 +432,12 @@ const rotateRefreshSQL = `WITH rotated AS (
 	    FROM rotated r
 	    WHERE NOT r.was_current AND t.request_id = r.request_id AND t.active AND t.signature <> $1
 	    RETURNING t.access_token_signature
-	), deleted AS (
+	), paired AS (
 	    DELETE FROM oauth_access_tokens
-	    WHERE signature IN (SELECT access_token_signature FROM rotated
-	                        UNION ALL SELECT access_token_signature FROM superseded)
+	    WHERE signature = (SELECT access_token_signature FROM rotated)
+	), paired_superseded AS (
+	    DELETE FROM oauth_access_tokens
+	    WHERE signature = (SELECT access_token_signature FROM superseded)
 	)
 	SELECT nextoria_require(count(*) > 0, 'refresh token current or in its grace period')
 	FROM rotated`

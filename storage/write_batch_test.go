@@ -5,9 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/ory/fosite"
 
 	"github.com/nextoria/authz/storage"
@@ -184,5 +189,166 @@ func TestWriteBatchFailsMidway(t *testing.T) {
 		if _, err := f.st.GetRefreshTokenSession(t.Context(), "rt-"+at, nil); !errors.Is(err, fosite.ErrNotFound) {
 			t.Errorf("%s: the refresh token written before the failure stayed: %v", failure, err)
 		}
+	}
+}
+
+// TestRotationPlanOnNewTables plans the rotation statement as a pooled
+// connection keeps it (a generic plan) on tables that were never analyzed,
+// at the sizes a new deployment passes through: every part must reach its
+// rows by primary key. A plan made there is kept for the connection's
+// lifetime, so an index the grant's tokens share (request_id), or a
+// sequential scan, would be paid by every later rotation, and more with each.
+func TestRotationPlanOnNewTables(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, storage.Options{})
+	ctx := t.Context()
+	conn, err := f.st.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `PREPARE rotation(text, text, interval, interval) AS `+storage.RotateRefreshSQL); err != nil {
+		t.Fatal(err)
+	}
+	req := f.newRequest(t)
+	issued := 0
+	for _, total := range []int{0, 1, 20, 200} {
+		for ; issued < total; issued++ {
+			mustIssue(t, f, req, prevRefresh(issued), fmt.Sprintf("at%d", issued), fmt.Sprintf("rt%d", issued))
+		}
+		var out []byte
+		if err := conn.QueryRow(ctx, `EXPLAIN (FORMAT JSON) EXECUTE rotation('x', 'y', '0s', '1h')`).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		var plans []struct{ Plan map[string]any }
+		if err := json.Unmarshal(out, &plans); err != nil || len(plans) != 1 {
+			t.Fatalf("explain output %s: %v", out, err)
+		}
+		// scans maps each CTE (or "" for the main query) to the
+		// relation.index of every scan under it.
+		scans := map[string][]string{}
+		var walk func(n map[string]any, cte string)
+		walk = func(n map[string]any, cte string) {
+			if name, _ := n["Subplan Name"].(string); strings.HasPrefix(name, "CTE ") {
+				cte = strings.TrimPrefix(name, "CTE ")
+			}
+			if rel, _ := n["Relation Name"].(string); rel != "" && strings.HasSuffix(n["Node Type"].(string), "Scan") {
+				index, _ := n["Index Name"].(string)
+				scans[cte] = append(scans[cte], rel+"."+index)
+			}
+			children, _ := n["Plans"].([]any)
+			for _, c := range children {
+				if m, ok := c.(map[string]any); ok {
+					walk(m, cte)
+				}
+			}
+		}
+		walk(plans[0].Plan, "")
+		want := map[string][]string{
+			"rotated":           {"oauth_refresh_tokens.oauth_refresh_tokens_pkey"},
+			"paired":            {"oauth_access_tokens.oauth_access_tokens_pkey"},
+			"paired_superseded": {"oauth_access_tokens.oauth_access_tokens_pkey"},
+		}
+		for cte, w := range want {
+			if !slices.Equal(scans[cte], w) {
+				t.Errorf("%d tokens issued: %s reads %v, want %v", total, cte, scans[cte], w)
+			}
+		}
+	}
+}
+
+// prevRefresh is the refresh token the i-th issuance of a chain redeems.
+func prevRefresh(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return fmt.Sprintf("rt%d", i-1)
+}
+
+// TestWriteBatchIsolation: a write batch runs at READ COMMITTED whatever the
+// database's default isolation, so concurrent redemptions of one refresh
+// token within its grace period succeed in turn; and where the default
+// already is READ COMMITTED, the batch sends nothing to set it (PostgreSQL
+// would answer every batch with a warning, and log it).
+func TestWriteBatchIsolation(t *testing.T) {
+	t.Parallel()
+	const n = 8
+	for _, tt := range []struct {
+		level    string
+		warnings bool // each batch sets the isolation, with a warning
+	}{
+		{"read committed", false},
+		{"repeatable read", true},
+		{"serializable", true},
+	} {
+		t.Run(tt.level, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			dbURL := storagetest.NewDatabase(t)
+			cfg, err := pgxpool.ParseConfig(dbURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var notices []string
+			cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+				mu.Lock()
+				defer mu.Unlock()
+				notices = append(notices, n.Message)
+			}
+			cfg.MaxConns = n + 2
+			pool, err := pgxpool.NewWithConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(pool.Close)
+			if _, err := pool.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN EXECUTE format('ALTER DATABASE %%I SET default_transaction_isolation = %%L', current_database(), '%s'); END $$`, tt.level)); err != nil {
+				t.Fatal(err)
+			}
+			pool.Reset() // new sessions take the database's new default
+			st := storage.New(pool, storage.Options{RefreshGracePeriod: time.Minute})
+			if err := st.CheckIsolation(ctx); err != nil {
+				t.Fatal(err)
+			}
+			f := fixtureOn(t, st)
+			req := f.newRequest(t)
+			mustIssue(t, f, req, "", "at0", "rt0")
+			var level string
+			if err := pool.QueryRow(ctx, `SHOW transaction_isolation`).Scan(&level); err != nil || level != tt.level {
+				t.Fatalf("session isolation %q (%v), want %q", level, err, tt.level)
+			}
+
+			wctx := storage.WithWriteBehind(ctx)
+			errs := make([]error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					errs[i] = issue(wctx, st, req, "rt0", fmt.Sprintf("at%d", i+1), fmt.Sprintf("rt%d", i+1))
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("redemption %d: %v", i+1, err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			warned := 0
+			for _, m := range notices {
+				if strings.Contains(m, "SET TRANSACTION") {
+					warned++
+				}
+			}
+			if tt.warnings != (warned > 0) {
+				t.Errorf("%d warnings about SET TRANSACTION over %d batches; want them: %v (all notices: %q)", warned, n, tt.warnings, notices)
+			}
+		})
 	}
 }
