@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -85,6 +86,10 @@ type Store struct {
 	accessReads *coalescer[*sessionRow]
 	// apiKeyReads does the same for API keys.
 	apiKeyReads *coalescer[APIKeyWithPlan]
+	// readCommittedByDefault is set by CheckIsolation when the database's
+	// default_transaction_isolation is READ COMMITTED: a write batch then
+	// needs no statement to set it.
+	readCommittedByDefault atomic.Bool
 }
 
 // New returns a Store over pool. The caller keeps ownership of the pool.
@@ -109,6 +114,25 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 		fetch: s.fetchAPIKeys, runs: coalescedReadRuns(), batch: maxCoalescedReads, timeout: lookupTimeout,
 	}
 	return s
+}
+
+// CheckIsolation asks the database for its default transaction isolation.
+// A write batch (see WithWriteBehind) runs in the implicit transaction of one
+// pipeline, at that default, and must run at READ COMMITTED; until
+// CheckIsolation has found that the default is READ COMMITTED, each batch
+// starts with SET TRANSACTION, which PostgreSQL runs but answers, outside a
+// transaction block, with a warning that it writes to its log for every
+// batch. Call it once the pool is up; a default changed later (ALTER
+// DATABASE ... SET default_transaction_isolation) is seen at the next start.
+func (s *Store) CheckIsolation(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var level string
+	if err := s.pool.QueryRow(ctx, `SELECT current_setting('default_transaction_isolation')`).Scan(&level); err != nil {
+		return fmt.Errorf("storage: default transaction isolation: %w", mapError(err))
+	}
+	s.readCommittedByDefault.Store(level == "read committed")
+	return nil
 }
 
 // Pool returns the pool the store runs on.

@@ -190,14 +190,18 @@ func (s *Store) commitPending(ctx context.Context, p *pendingTx) error {
 	}
 	items := p.items
 	p.items = nil
-	if len(items) > 1 {
-		// The batch's implicit transaction runs at the server's default
-		// isolation; make it READ COMMITTED, as BeginTX does, whatever
-		// default_transaction_isolation says: the chain lock relies on it.
-		items = append([]queued{{sql: `SET TRANSACTION ISOLATION LEVEL READ COMMITTED`}}, items...)
+	if len(items) > 1 && !s.readCommittedByDefault.Load() {
+		// The batch's implicit transaction runs at the database's default
+		// isolation; make it READ COMMITTED, as BeginTX does, unless
+		// CheckIsolation found it already is: the chain lock relies on it.
+		items = append([]queued{{sql: setReadCommittedSQL}}, items...)
 	}
 	return s.sendBatch(ctx, s.pool, items)
 }
+
+// setReadCommittedSQL makes a write batch's implicit transaction READ
+// COMMITTED.
+const setReadCommittedSQL = `SET TRANSACTION ISOLATION LEVEL READ COMMITTED`
 
 // rollbackPending forgets p's queued writes or rolls its transaction back.
 func (s *Store) rollbackPending(ctx context.Context, p *pendingTx) error {

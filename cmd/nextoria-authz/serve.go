@@ -106,6 +106,9 @@ func newApp(ctx context.Context, cfg Config, dev bool, logger *slog.Logger) (*ap
 		RefreshReuseWindow: cfg.OAuth.RefreshReuseWindow,
 		AuditRetention:     cfg.Audit.Retention,
 	})
+	if err := store.CheckIsolation(ctx); err != nil {
+		return nil, err
+	}
 	keySet, err := authz.NewKeySet(ctx, store, keys.Seal, cfg.OAuth.AccessTokenLifespan+authz.RetiredKeyGrace, logger)
 	if err != nil {
 		return nil, err

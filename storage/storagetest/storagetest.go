@@ -91,7 +91,11 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 // NewStore returns a Store over a pool from NewPool.
 func NewStore(t testing.TB, opts storage.Options) *storage.Store {
 	t.Helper()
-	return storage.New(NewPool(t), opts)
+	st := storage.New(NewPool(t), opts)
+	if err := st.CheckIsolation(t.Context()); err != nil {
+		t.Fatalf("storagetest: %v", err)
+	}
+	return st
 }
 
 // adminURL returns the parsed admin URL or fails the test.
