@@ -103,9 +103,10 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 
 // CreateLoginSession records a browser sign-in; idHash is SHA-256 of the cookie's id.
 func (s *Store) CreateLoginSession(ctx context.Context, idHash []byte, userID string, expiresAt time.Time) error {
-	if _, err := s.db(ctx).Exec(ctx,
-		`INSERT INTO login_sessions (id_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
-		idHash, userID, expiresAt); err != nil {
+	if err := s.write(ctx, queued{
+		sql:  `INSERT INTO login_sessions (id_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
+		args: []any{idHash, userID, expiresAt},
+	}); err != nil {
 		return fmt.Errorf("storage: create login session for user %q: %w", userID, mapError(err))
 	}
 	return nil

@@ -167,19 +167,18 @@ func (ev AuditEvent) validate() error {
 
 // RecordAudit appends ev to the audit log, in the transaction carried by ctx
 // when there is one, so that the event commits or rolls back with the change
-// it records. Use it alone for events that change nothing else (a failed
+// it records (in a write batch, it waits with the batch's other writes). Use it alone for events that change nothing else (a failed
 // sign-in), and Audited for changes.
 func (s *Store) RecordAudit(ctx context.Context, ev AuditEvent) error {
 	args, err := auditArgs(ctx, ev)
 	if err != nil {
 		return fmt.Errorf("storage: record audit event %s: %w", ev.Action, err)
 	}
-	_, err = s.db(ctx).Exec(ctx,
-		`INSERT INTO audit_events
+	err = s.write(ctx, queued{sql: `INSERT INTO audit_events
 		     (workspace_id, actor_kind, actor_id, action, target_kind, target_id, client_ip, user_agent, details)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7::inet, $8, $9)`, args...)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7::inet, $8, $9)`, args: args})
 	if err != nil {
-		return fmt.Errorf("storage: record audit event %s: %w", ev.Action, mapError(err))
+		return fmt.Errorf("storage: record audit event %s: %w", ev.Action, err)
 	}
 	return nil
 }
@@ -261,7 +260,29 @@ func cleanText(s string) string {
 // neither is. change runs the store methods it calls with the context it is
 // given. When change fails, nothing is recorded and its error is returned
 // unwrapped, so callers can check it with errors.Is as before.
+//
+// Outside a transaction, the change's writes and the event wait in a write
+// batch (see pendingTx) and go to the database as one round trip on commit;
+// a change that reads becomes an ordinary transaction at its first read.
 func (s *Store) Audited(ctx context.Context, change func(ctx context.Context) (AuditEvent, error)) error {
+	if _, inTx := ctx.Value(txKey{}).(pgx.Tx); !inTx && pendingFrom(ctx) == nil {
+		p := &pendingTx{}
+		pctx := context.WithValue(ctx, pendingKey{}, p)
+		ev, err := change(pctx)
+		if err == nil {
+			err = s.RecordAudit(pctx, ev)
+			if err == nil {
+				if err = s.commitPending(pctx, p); err == nil {
+					return nil
+				}
+				err = fmt.Errorf("storage: audited change: %w", err)
+			}
+		}
+		if rerr := s.rollbackPending(pctx, p); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return err
+	}
 	var changeErr error
 	err := s.inTx(ctx, func(ctx context.Context) error {
 		ev, err := change(ctx)
