@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // MaxLoginThrottleWindow bounds LoginThrottleRule.Window. DeleteExpired
@@ -87,78 +90,132 @@ type LoginAttempt struct {
 // quickly, yet never past MaxDelay, and once the window has passed and the
 // last lock has ended the key starts afresh: nobody is locked out for good.
 func (s *Store) CountLoginAttempt(ctx context.Context, key string, rule LoginThrottleRule) (LoginAttempt, error) {
-	if err := rule.validate(); err != nil {
-		return LoginAttempt{}, fmt.Errorf("storage: count login attempt: invalid rule: %w", err)
-	}
-	if key == "" || len(key) > 200 {
-		return LoginAttempt{}, fmt.Errorf("storage: count login attempt: key must have 1 to 200 bytes, got %d", len(key))
-	}
-	var (
-		a           LoginAttempt
-		retryAfter  float64
-		lockStarted bool
-	)
-	// $2 limit, $3 window, $4 base delay and $5 maximum delay, in seconds.
-	// "fresh" below: the window has passed and no lock is pending.
-	err := s.db(ctx).QueryRow(ctx,
-		`WITH prev AS (SELECT locked_until FROM login_throttle WHERE key = $1)
-		 INSERT INTO login_throttle AS t (key, attempts, window_start, locked_until)
-		 VALUES ($1, 1, now(), NULL)
-		 ON CONFLICT (key) DO UPDATE SET
-		     attempts = CASE
-		         WHEN t.window_start + make_interval(secs => $3::float8) <= now()
-		              AND (t.locked_until IS NULL OR t.locked_until <= now()) THEN 1
-		         ELSE t.attempts + 1 END,
-		     window_start = CASE
-		         WHEN t.window_start + make_interval(secs => $3::float8) <= now()
-		              AND (t.locked_until IS NULL OR t.locked_until <= now()) THEN now()
-		         ELSE t.window_start END,
-		     locked_until = CASE
-		         WHEN t.window_start + make_interval(secs => $3::float8) <= now()
-		              AND (t.locked_until IS NULL OR t.locked_until <= now()) THEN NULL
-		         WHEN t.locked_until > now() THEN t.locked_until
-		         WHEN t.locked_until IS NOT NULL THEN NULL
-		         WHEN t.attempts + 1 > $2::int THEN
-		             now() + make_interval(secs => least($5::float8, $4::float8 * power(2::float8, least(t.attempts - $2::int, 60))))
-		         ELSE NULL END
-		 RETURNING attempts, locked_until IS NULL,
-		     coalesce(extract(epoch FROM locked_until - clock_timestamp()), 0)::float8,
-		     locked_until IS NOT NULL AND locked_until IS DISTINCT FROM (SELECT locked_until FROM prev)`,
-		key, rule.Limit, rule.Window.Seconds(), rule.BaseDelay.Seconds(), rule.MaxDelay.Seconds(),
-	).Scan(&a.Attempts, &a.Allowed, &retryAfter, &lockStarted)
+	counted, err := s.CountLoginAttempts(ctx, LoginKey{Key: key, Rule: rule})
 	if err != nil {
-		return LoginAttempt{}, fmt.Errorf("storage: count login attempt: %w", mapError(err))
+		return LoginAttempt{}, err
 	}
-	if !a.Allowed {
-		a.LockStarted = lockStarted
-		a.RetryAfter = max(time.Duration(retryAfter*float64(time.Second)), 0)
-	}
-	return a, nil
+	return counted[0], nil
 }
 
-// ResetLoginThrottle forgets the counts and locks of keys, after a
-// successful sign-in. Unknown keys are ignored.
-func (s *Store) ResetLoginThrottle(ctx context.Context, keys ...string) error {
+// LoginKey is a throttle key and the rule it counts attempts under.
+type LoginKey struct {
+	Key  string
+	Rule LoginThrottleRule
+}
+
+// CountLoginAttempts counts one sign-in attempt against each key in turn, as
+// CountLoginAttempt does, and stops at the first key that refuses it: the
+// keys after that one are not counted. It returns the outcome of each key
+// counted (all of them allowed, or the last one refused). The keys are
+// counted in one round trip and one transaction: each key's statement goes
+// ahead only when none of the keys before it holds a lock, which, in the
+// same transaction, is exactly when each of them let the attempt through.
+// Concurrent attempts take the rows' locks in the keys' order.
+func (s *Store) CountLoginAttempts(ctx context.Context, keys ...LoginKey) ([]LoginAttempt, error) {
 	if len(keys) == 0 {
-		return nil
+		return nil, errors.New("storage: count login attempts: no key")
 	}
-	if _, err := s.db(ctx).Exec(ctx, `DELETE FROM login_throttle WHERE key = ANY($1)`, keys); err != nil {
-		return fmt.Errorf("storage: reset login throttle: %w", mapError(err))
+	for _, k := range keys {
+		if err := k.Rule.validate(); err != nil {
+			return nil, fmt.Errorf("storage: count login attempt: invalid rule: %w", err)
+		}
+		if k.Key == "" || len(k.Key) > 200 {
+			return nil, fmt.Errorf("storage: count login attempt: key must have 1 to 200 bytes, got %d", len(k.Key))
+		}
 	}
-	return nil
+	b := &pgx.Batch{}
+	outcomes := make([]LoginAttempt, len(keys))
+	counted := make([]bool, len(keys))
+	reads := make([]func(pgx.Row) error, len(keys))
+	before := make([]string, 0, len(keys))
+	for i, k := range keys {
+		b.Queue(countLoginAttemptSQL, k.Key, k.Rule.Limit, k.Rule.Window.Seconds(),
+			k.Rule.BaseDelay.Seconds(), k.Rule.MaxDelay.Seconds(), slices.Clone(before))
+		before = append(before, k.Key)
+		reads[i] = func(row pgx.Row) error {
+			var (
+				a           LoginAttempt
+				retryAfter  float64
+				lockStarted bool
+			)
+			err := row.Scan(&a.Attempts, &a.Allowed, &retryAfter, &lockStarted)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // a key before this one refused the attempt
+			}
+			if err != nil {
+				return fmt.Errorf("storage: count login attempt: %w", mapError(err))
+			}
+			if !a.Allowed {
+				a.LockStarted = lockStarted
+				a.RetryAfter = max(time.Duration(retryAfter*float64(time.Second)), 0)
+			}
+			outcomes[i], counted[i] = a, true
+			return nil
+		}
+	}
+	if err := s.readBatch(ctx, b, reads); err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		if !counted[i] {
+			return nil, errors.New("storage: count login attempts: a key was skipped though the keys before it let the attempt through")
+		}
+		if !outcomes[i].Allowed {
+			return outcomes[:i+1], nil
+		}
+	}
+	return outcomes, nil
 }
 
-// UncountLoginAttempt takes back one attempt counted against key, after it
-// turned out to be a successful sign-in: successes must not use up a
-// shared address's budget (an office behind one NAT signs in many times a
-// day), while failures keep counting. The attempt was counted first, before
-// the password check, so that concurrent failures stay counted atomically;
-// this only subtracts it again, never below one (a row's count is at least
-// 1) and never lifting a pending lock. Unknown keys are ignored.
-func (s *Store) UncountLoginAttempt(ctx context.Context, key string) error {
+// countLoginAttemptSQL counts an attempt against $1: $2 limit, $3 window,
+// $4 base delay and $5 maximum delay, in seconds; $6 the keys counted before
+// it in the same transaction, any of which holding a lock (it refused the
+// attempt) skips this one. "fresh" below: the window has passed and no lock
+// is pending.
+const countLoginAttemptSQL = `WITH prev AS (SELECT locked_until FROM login_throttle WHERE key = $1)
+	INSERT INTO login_throttle AS t (key, attempts, window_start, locked_until)
+	SELECT $1, 1, now(), NULL
+	WHERE NOT EXISTS (SELECT 1 FROM login_throttle WHERE key = ANY($6::text[]) AND locked_until IS NOT NULL)
+	ON CONFLICT (key) DO UPDATE SET
+	    attempts = CASE
+	        WHEN t.window_start + make_interval(secs => $3::float8) <= now()
+	             AND (t.locked_until IS NULL OR t.locked_until <= now()) THEN 1
+	        ELSE t.attempts + 1 END,
+	    window_start = CASE
+	        WHEN t.window_start + make_interval(secs => $3::float8) <= now()
+	             AND (t.locked_until IS NULL OR t.locked_until <= now()) THEN now()
+	        ELSE t.window_start END,
+	    locked_until = CASE
+	        WHEN t.window_start + make_interval(secs => $3::float8) <= now()
+	             AND (t.locked_until IS NULL OR t.locked_until <= now()) THEN NULL
+	        WHEN t.locked_until > now() THEN t.locked_until
+	        WHEN t.locked_until IS NOT NULL THEN NULL
+	        WHEN t.attempts + 1 > $2::int THEN
+	            now() + make_interval(secs => least($5::float8, $4::float8 * power(2::float8, least(t.attempts - $2::int, 60))))
+	        ELSE NULL END
+	RETURNING attempts, locked_until IS NULL,
+	    coalesce(extract(epoch FROM locked_until - clock_timestamp()), 0)::float8,
+	    locked_until IS NOT NULL AND locked_until IS DISTINCT FROM (SELECT locked_until FROM prev)`
+
+// SettleSignIn records a successful sign-in with the throttle, in one
+// statement:
+//
+//   - It forgets the counts and locks of the keys in reset (the account's).
+//   - It takes back the one attempt counted against uncount (the address's):
+//     successes must not use up a shared address's budget (an office behind
+//     one NAT signs in many times a day), while failures keep counting. The
+//     attempt was counted first, before the password check, so that
+//     concurrent failures stay counted atomically; this only subtracts it
+//     again, never below one (a row's count is at least 1) and never lifting
+//     a pending lock.
+//
+// Unknown keys are ignored.
+func (s *Store) SettleSignIn(ctx context.Context, uncount string, reset ...string) error {
 	if _, err := s.db(ctx).Exec(ctx,
-		`UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 1`, key); err != nil {
-		return fmt.Errorf("storage: uncount login attempt: %w", mapError(err))
+		`WITH reset AS (DELETE FROM login_throttle WHERE key = ANY($1) AND key <> $2)
+		 UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $2 AND attempts > 1`,
+		reset, uncount); err != nil {
+		return fmt.Errorf("storage: settle sign-in throttle: %w", mapError(err))
 	}
 	return nil
 }

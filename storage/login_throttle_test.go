@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -202,16 +203,18 @@ func TestLoginThrottleWindow(t *testing.T) {
 	}
 }
 
-func TestResetLoginThrottle(t *testing.T) {
+// TestSettleSignInResets: a successful sign-in forgets the account keys
+// and leaves the address counted once.
+func TestSettleSignInResets(t *testing.T) {
 	t.Parallel()
 	st := storagetest.NewStore(t, storage.Options{})
 	for _, k := range []string{"acct:a", "acctip:a|192.0.2.1", "ip:192.0.2.1"} {
 		count(t, st, k, testRule)
 	}
-	if err := st.ResetLoginThrottle(t.Context(), "acct:a", "acctip:a|192.0.2.1", "acct:unknown"); err != nil {
+	if err := st.SettleSignIn(t.Context(), "ip:192.0.2.1", "acct:a", "acctip:a|192.0.2.1", "acct:unknown"); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ResetLoginThrottle(t.Context()); err != nil {
+	if err := st.SettleSignIn(t.Context(), "ip:unknown"); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(t, st, "login_throttle", "key LIKE 'acct%'"); n != 0 {
@@ -273,7 +276,9 @@ func TestCountLoginAttemptRejectsBadInput(t *testing.T) {
 	}
 }
 
-func TestUncountLoginAttempt(t *testing.T) {
+// TestSettleSignInUncounts: a successful sign-in takes its attempt back
+// from the address, never below one and never lifting a lock.
+func TestSettleSignInUncounts(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	st := storagetest.NewStore(t, storage.Options{})
@@ -284,7 +289,7 @@ func TestUncountLoginAttempt(t *testing.T) {
 		if err != nil || !a.Allowed {
 			t.Fatalf("attempt %d: %+v, %v", i+1, a, err)
 		}
-		if err := st.UncountLoginAttempt(ctx, "ip:192.0.2.1"); err != nil {
+		if err := st.SettleSignIn(ctx, "ip:192.0.2.1"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -300,13 +305,84 @@ func TestUncountLoginAttempt(t *testing.T) {
 		t.Fatalf("after 3 failures: %+v, want refused at 4 attempts", last)
 	}
 	// Taking back never lifts a pending lock, and unknown keys are ignored.
-	if err := st.UncountLoginAttempt(ctx, "ip:192.0.2.1"); err != nil {
+	if err := st.SettleSignIn(ctx, "ip:192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	if a, err := st.CountLoginAttempt(ctx, "ip:192.0.2.1", rule); err != nil || a.Allowed {
 		t.Fatalf("locked key after an uncount: %+v, %v", a, err)
 	}
-	if err := st.UncountLoginAttempt(ctx, "ip:unknown"); err != nil {
+	if err := st.SettleSignIn(ctx, "ip:unknown"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCountLoginAttempts counts several keys in one round trip and stops at
+// the first key that refuses: the keys after it are not counted.
+func TestCountLoginAttempts(t *testing.T) {
+	t.Parallel()
+	lockAfterOne := storage.LoginThrottleRule{Limit: 1, Window: time.Hour, BaseDelay: time.Hour, MaxDelay: time.Hour}
+	for _, tt := range []struct {
+		name    string
+		locked  string // a key locked beforehand, or ""
+		counted int    // outcomes returned
+		allowed bool   // the last outcome's
+	}{
+		{"none locked", "", 3, true},
+		{"first locked", "k1", 1, false},
+		{"second locked", "k2", 2, false},
+		{"third locked", "k3", 3, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := storagetest.NewStore(t, storage.Options{})
+			if tt.locked != "" {
+				for range 2 { // the second attempt locks the key
+					count(t, st, tt.locked, lockAfterOne)
+				}
+			}
+			before := map[string]int{}
+			for _, k := range []string{"k1", "k2", "k3"} {
+				before[k] = countRows(t, st, "login_throttle", fmt.Sprintf("key = '%s'", k))
+				if before[k] > 0 {
+					before[k] = readThrottle(t, st, k).attempts
+				}
+			}
+			keys := []storage.LoginKey{{Key: "k1", Rule: testRule}, {Key: "k2", Rule: testRule}, {Key: "k3", Rule: testRule}}
+			got, err := st.CountLoginAttempts(t.Context(), keys...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tt.counted || got[len(got)-1].Allowed != tt.allowed {
+				t.Fatalf("outcomes %+v: want %d, the last allowed %v", got, tt.counted, tt.allowed)
+			}
+			for i, a := range got[:len(got)-1] {
+				if !a.Allowed {
+					t.Errorf("key %d refused but counting went on: %+v", i+1, got)
+				}
+			}
+			for i, k := range []string{"k1", "k2", "k3"} {
+				n := 0
+				if countRows(t, st, "login_throttle", fmt.Sprintf("key = '%s'", k)) > 0 {
+					n = readThrottle(t, st, k).attempts
+				}
+				want := before[k]
+				if i < tt.counted {
+					want++
+				}
+				if n != want {
+					t.Errorf("%s: %d attempts, want %d", k, n, want)
+				}
+			}
+		})
+	}
+	st := storagetest.NewStore(t, storage.Options{})
+	if _, err := st.CountLoginAttempts(t.Context()); err == nil {
+		t.Error("no key: no error")
+	}
+	if _, err := st.CountLoginAttempts(t.Context(), storage.LoginKey{Key: "k1", Rule: testRule}, storage.LoginKey{Key: "", Rule: testRule}); err == nil {
+		t.Error("an empty key: no error")
+	}
+	if n := countRows(t, st, "login_throttle", "true"); n != 0 {
+		t.Errorf("refused calls counted %d keys", n)
 	}
 }

@@ -208,9 +208,26 @@ func (f *fakeStore) RevokeGrant(_ context.Context, userID, clientID string) erro
 	return nil
 }
 
-// CountLoginAttempt follows the states documented on
+// CountLoginAttempts follows storage.CountLoginAttempts: it counts the keys
+// in turn and stops at the first that refuses.
+func (f *fakeStore) CountLoginAttempts(ctx context.Context, keys ...storage.LoginKey) ([]storage.LoginAttempt, error) {
+	var counted []storage.LoginAttempt
+	for _, k := range keys {
+		a, err := f.countLoginAttempt(ctx, k.Key, k.Rule)
+		if err != nil {
+			return nil, err
+		}
+		counted = append(counted, a)
+		if !a.Allowed {
+			break
+		}
+	}
+	return counted, nil
+}
+
+// countLoginAttempt follows the states documented on
 // storage.CountLoginAttempt.
-func (f *fakeStore) CountLoginAttempt(_ context.Context, key string, rule storage.LoginThrottleRule) (storage.LoginAttempt, error) {
+func (f *fakeStore) countLoginAttempt(_ context.Context, key string, rule storage.LoginThrottleRule) (storage.LoginAttempt, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.counted = append(f.counted, key)
@@ -247,22 +264,18 @@ func (f *fakeStore) CountLoginAttempt(_ context.Context, key string, rule storag
 	return a, nil
 }
 
-func (f *fakeStore) ResetLoginThrottle(_ context.Context, keys ...string) error {
+// SettleSignIn follows storage.SettleSignIn.
+func (f *fakeStore) SettleSignIn(_ context.Context, uncount string, reset ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, k := range keys {
-		delete(f.throttle, k)
+	for _, k := range reset {
+		if k != uncount {
+			delete(f.throttle, k)
+		}
 	}
-	return nil
-}
-
-// UncountLoginAttempt follows storage.UncountLoginAttempt.
-func (f *fakeStore) UncountLoginAttempt(_ context.Context, key string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if row, ok := f.throttle[key]; ok && row.attempts > 1 {
+	if row, ok := f.throttle[uncount]; ok && row.attempts > 1 {
 		row.attempts--
-		f.throttle[key] = row
+		f.throttle[uncount] = row
 	}
 	return nil
 }

@@ -190,11 +190,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// an attacker with one account of their own could clear them at will;
 	// only this successful attempt is taken back, so that many people
 	// signing in from one address (an office behind NAT) never lock it.
-	if err := s.store.ResetLoginThrottle(r.Context(), keys.accountIP, keys.account); err != nil {
-		s.log.ErrorContext(r.Context(), "reset sign-in throttle", "user_id", user.ID, "error", err)
-	}
-	if err := s.store.UncountLoginAttempt(r.Context(), keys.ip); err != nil {
-		s.log.ErrorContext(r.Context(), "uncount sign-in attempt", "user_id", user.ID, "error", err)
+	if err := s.store.SettleSignIn(r.Context(), keys.ip, keys.accountIP, keys.account); err != nil {
+		s.log.ErrorContext(r.Context(), "settle sign-in throttle", "user_id", user.ID, "error", err)
 	}
 	s.metrics.SignIn(metrics.SignInSuccess)
 	s.log.InfoContext(r.Context(), "signed in", "user_id", user.ID)

@@ -169,7 +169,7 @@ func lastForwardedFor(h http.Header) (netip.Addr, bool) {
 //     acct limit, and then it is slowed for everyone, which is the point.
 //
 // No lock is permanent, so nobody is locked out for good (see
-// storage.CountLoginAttempt): attempts refused during a lock are counted but
+// storage.CountLoginAttempts): attempts refused during a lock are counted but
 // do not extend it, so every lock ends at most MaxDelay (15 minutes) after
 // it was set, however hard an attacker keeps trying; the first attempt after
 // it proceeds; and once the window has passed with no lock pending the key
@@ -183,27 +183,26 @@ func lastForwardedFor(h http.Header) (netip.Addr, bool) {
 // that lock), lockStarted names the kind of key that locked ("ip",
 // "acctip" or "acct"); the sign-in log records that refusal only.
 func (s *Server) throttleSignIn(ctx context.Context, keys throttleKeys) (wait time.Duration, ok bool, lockStarted string, err error) {
-	for _, k := range []struct {
-		kind, key string
-		rule      storage.LoginThrottleRule
-	}{
-		{"ip", keys.ip, s.throttle.IP},
-		{"acctip", keys.accountIP, s.throttle.AccountIP},
-		{"acct", keys.account, s.throttle.Account},
-	} {
-		a, err := s.store.CountLoginAttempt(ctx, k.key, k.rule)
-		if err != nil {
-			return 0, false, "", err
-		}
-		if !a.Allowed {
-			s.log.WarnContext(ctx, "sign-in throttled", "throttle", k.kind, "attempts", a.Attempts, "retry_after", a.RetryAfter)
-			if a.LockStarted {
-				lockStarted = k.kind
-			}
-			return a.RetryAfter, false, lockStarted, nil
-		}
+	kinds := [...]string{"ip", "acctip", "acct"}
+	counted, err := s.store.CountLoginAttempts(ctx,
+		storage.LoginKey{Key: keys.ip, Rule: s.throttle.IP},
+		storage.LoginKey{Key: keys.accountIP, Rule: s.throttle.AccountIP},
+		storage.LoginKey{Key: keys.account, Rule: s.throttle.Account},
+	)
+	if err != nil {
+		return 0, false, "", err
 	}
-	return 0, true, "", nil
+	// Counting stops at the first key that refuses the attempt.
+	a := counted[len(counted)-1]
+	if a.Allowed {
+		return 0, true, "", nil
+	}
+	kind := kinds[len(counted)-1]
+	s.log.WarnContext(ctx, "sign-in throttled", "throttle", kind, "attempts", a.Attempts, "retry_after", a.RetryAfter)
+	if a.LockStarted {
+		lockStarted = kind
+	}
+	return a.RetryAfter, false, lockStarted, nil
 }
 
 // retryAfterSeconds is the Retry-After of a refused sign-in: whole seconds,

@@ -108,9 +108,8 @@ type Store interface {
 	ListGrants(ctx context.Context, userID string) ([]storage.GrantedApp, error)
 	RevokeGrant(ctx context.Context, userID, clientID string) error
 	// Sign-in throttling (see throttle.go).
-	CountLoginAttempt(ctx context.Context, key string, rule storage.LoginThrottleRule) (storage.LoginAttempt, error)
-	ResetLoginThrottle(ctx context.Context, keys ...string) error
-	UncountLoginAttempt(ctx context.Context, key string) error
+	CountLoginAttempts(ctx context.Context, keys ...storage.LoginKey) ([]storage.LoginAttempt, error)
+	SettleSignIn(ctx context.Context, uncount string, reset ...string) error
 }
 
 var _ Store = (*storage.Store)(nil)
