@@ -209,13 +209,15 @@ const countLoginAttemptSQL = `WITH prev AS (SELECT locked_until FROM login_throt
 //     again, never below one (a row's count is at least 1) and never lifting
 //     a pending lock.
 //
-// Unknown keys are ignored.
+// Unknown keys are ignored. In a write batch (Audited: the sign-in's login
+// session and event), it waits with the batch's other writes.
 func (s *Store) SettleSignIn(ctx context.Context, uncount string, reset ...string) error {
-	if _, err := s.db(ctx).Exec(ctx,
-		`WITH reset AS (DELETE FROM login_throttle WHERE key = ANY($1) AND key <> $2)
+	if err := s.write(ctx, queued{
+		sql: `WITH reset AS (DELETE FROM login_throttle WHERE key = ANY($1) AND key <> $2)
 		 UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $2 AND attempts > 1`,
-		reset, uncount); err != nil {
-		return fmt.Errorf("storage: settle sign-in throttle: %w", mapError(err))
+		args: []any{reset, uncount},
+	}); err != nil {
+		return fmt.Errorf("storage: settle sign-in throttle: %w", err)
 	}
 	return nil
 }

@@ -181,17 +181,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, loginPage(view.withApp(s.continuingTo(r.Context(), next))))
 		return
 	}
-	if err := s.signIn(w, r, user.ID, user.WorkspaceID); err != nil {
+	if err := s.signIn(w, r, user.ID, user.WorkspaceID, keys); err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in", "user_id", user.ID, "error", err)
 		s.renderStoreError(w, r, err)
 		return
-	}
-	// The account's counts start again. The address's are not cleared, or
-	// an attacker with one account of their own could clear them at will;
-	// only this successful attempt is taken back, so that many people
-	// signing in from one address (an office behind NAT) never lock it.
-	if err := s.store.SettleSignIn(r.Context(), keys.ip, keys.accountIP, keys.account); err != nil {
-		s.log.ErrorContext(r.Context(), "settle sign-in throttle", "user_id", user.ID, "error", err)
 	}
 	s.metrics.SignIn(metrics.SignInSuccess)
 	s.log.InfoContext(r.Context(), "signed in", "user_id", user.ID)

@@ -133,9 +133,14 @@ func (s *Server) LoadPrincipal(r *http.Request) (storage.Principal, bool, error)
 // rotates the CSRF seed with it. A previous login session of this browser is
 // ended.
 //
-// The new login session and the signin.succeeded event of the user's
-// workspace are written in one transaction.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request, userID, workspaceID string) error {
+// The new login session, the signin.succeeded event of the user's workspace
+// and the throttle's settlement are written in one transaction (one round
+// trip): the account's counts start again (keys.accountIP, keys.account).
+// The address's are not cleared, or an attacker with one account of their
+// own could clear them at will; only this successful attempt is taken back
+// (keys.ip), so that many people signing in from one address (an office
+// behind NAT) never lock it.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, userID, workspaceID string, keys throttleKeys) error {
 	ctx := r.Context()
 	sess := s.session(r)
 	if old := stringValue(sess, keySID); old != "" {
@@ -149,7 +154,10 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, userID, workspac
 			WorkspaceID: workspaceID, ActorKind: storage.ActorUser, ActorID: userID,
 			Action: storage.AuditSignInSucceeded, TargetKind: storage.TargetUser, TargetID: userID,
 		}
-		return ev, s.store.CreateLoginSession(ctx, secret.SHA256([]byte(sid)), userID, time.Now().Add(s.lifetime))
+		if err := s.store.CreateLoginSession(ctx, secret.SHA256([]byte(sid)), userID, time.Now().Add(s.lifetime)); err != nil {
+			return ev, err
+		}
+		return ev, s.store.SettleSignIn(ctx, keys.ip, keys.accountIP, keys.account)
 	})
 	if err != nil {
 		return fmt.Errorf("web: create login session: %w", err)
