@@ -188,6 +188,7 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 	)
+	fc.TokenEndpointHandlers = withPassingHandlers(fc.TokenEndpointHandlers)
 	core, ok := provider.(*fosite.Fosite)
 	if !ok {
 		return nil, fmt.Errorf("authz: unexpected provider type %T", provider)
