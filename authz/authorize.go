@@ -278,10 +278,13 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, ar fosite.Au
 	}
 	// The publisher is the workspace that registered the app. Without it the
 	// screen still works, so a failed lookup is logged, not shown.
-	if ws, err := s.store.GetWorkspace(ctx, app.WorkspaceID); err != nil {
+	if name, ok := s.publishers.get(app.WorkspaceID); ok {
+		prompt.Publisher = name
+	} else if ws, err := s.store.GetWorkspace(ctx, app.WorkspaceID); err != nil {
 		s.logError(ctx, "load app publisher", err)
 	} else {
 		prompt.Publisher = ws.Name
+		s.publishers.put(app.WorkspaceID, ws.Name)
 	}
 	if app.HasLogo {
 		prompt.LogoVersion = app.LogoSHA256
@@ -375,27 +378,28 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.redirectError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return
 	}
-	err = s.store.Audited(ctx, func(ctx context.Context) (storage.AuditEvent, error) {
-		return consentEvent(p, storage.AuditConsentGranted, ch.ClientID, ar.GetRequestedScopes()),
-			s.store.SaveGrant(ctx, p.UserID, ch.ClientID, ar.GetRequestedScopes())
-	})
-	if err != nil {
-		s.storeError(w, r, "save consent grant", err)
-		return
-	}
 	// The consent challenge is single use and expires on its own; a marker
 	// the request came back with from a re-authentication keeps counting.
 	requestedAt, marked := s.reauthStart(ch.RequestQuery, 0)
 	if !marked {
 		requestedAt = time.Now()
 	}
-	s.issueCode(w, r, ar, p, requestedAt)
+	// The grant and its consent.granted event are written with the code's
+	// rows, in the same batch: all of them or none.
+	s.issueCode(w, r, ar, p, requestedAt, func(ctx context.Context) error {
+		if err := s.store.SaveGrant(ctx, p.UserID, ch.ClientID, ar.GetRequestedScopes()); err != nil {
+			return err
+		}
+		return s.store.RecordAudit(ctx, consentEvent(p, storage.AuditConsentGranted, ch.ClientID, ar.GetRequestedScopes()))
+	})
 }
 
 // issueCode grants the requested scopes and answers with a code, state and iss.
 // requestedAt is when the authorization request was made, which fosite's
-// prompt and max_age checks hold auth_time against.
-func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, p storage.Principal, requestedAt time.Time) {
+// prompt and max_age checks hold auth_time against. Each of also writes
+// through the store with the context it is given, in the batch of the
+// code's rows.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, p storage.Principal, requestedAt time.Time, also ...func(context.Context) error) {
 	ctx := r.Context()
 	ar.SetID(newGrantID())
 	for _, scope := range ar.GetRequestedScopes() {
@@ -411,9 +415,20 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	sess.GrantedAt = time.Now().UTC()
 	setIDTokenClaims(sess, p, ar.GetGrantedScopes(), requestedAt)
 	// The code's rows (code, PKCE, OpenID Connect request) are written
-	// together, in one round trip, once fosite has built the response.
+	// together, in one round trip, once fosite has built the response;
+	// the writes of also go first in the same batch.
 	ctx = s.store.WithWriteBatch(ctx)
-	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
+	var err error
+	for _, write := range also {
+		if werr := write(ctx); werr != nil {
+			err = fosite.ErrServerError.WithWrap(werr).WithDebug(werr.Error())
+			break
+		}
+	}
+	var resp fosite.AuthorizeResponder
+	if err == nil {
+		resp, err = s.provider.NewAuthorizeResponse(ctx, ar, sess)
+	}
 	if err == nil {
 		if ferr := s.store.FlushWrites(ctx); ferr != nil {
 			err = fosite.ErrServerError.WithWrap(ferr).WithDebug(ferr.Error())

@@ -119,13 +119,18 @@ type Server struct {
 	// every introspection. Token state is never cached.
 	resourceServers *ttlCache[string, []byte]
 	plans           *ttlCache[string, string]
+	// publishers caches workspace names (id → name) for the consent
+	// screen's "published by" line.
+	publishers *ttlCache[string, string]
 }
 
 // Cache lifetimes: how long a new plan or a removed resource server may take
-// to show in introspection answers.
+// to show in introspection answers, and a renamed workspace on the consent
+// screens of its apps.
 const (
 	resourceServerCacheTTL = time.Minute
 	planCacheTTL           = 10 * time.Second
+	publisherCacheTTL      = time.Minute
 )
 
 // New composes the fosite provider: authorization code with PKCE (S256 only),
@@ -202,6 +207,7 @@ func New(cfg Config, store *storage.Store, keys *KeySet, browser Browser) (*Serv
 		limiter:         ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		resourceServers: newTTLCache[string, []byte](resourceServerCacheTTL, 1024),
 		plans:           newTTLCache[string, string](planCacheTTL, 100_000),
+		publishers:      newTTLCache[string, string](publisherCacheTTL, 100_000),
 	}, nil
 }
 

@@ -430,8 +430,7 @@ func (s *Store) GetGrant(ctx context.Context, userID, clientID string) (Grant, e
 // sets granted_at and last_used_at to now. The stored scopes keep their first
 // order and hold no duplicates.
 func (s *Store) SaveGrant(ctx context.Context, userID, clientID string, scopes []string) error {
-	if _, err := s.db(ctx).Exec(ctx,
-		`INSERT INTO consent_grants AS g (user_id, client_id, scopes, granted_at, last_used_at)
+	if err := s.write(ctx, queued{sql: `INSERT INTO consent_grants AS g (user_id, client_id, scopes, granted_at, last_used_at)
 		 VALUES ($1, $2, ARRAY(SELECT s FROM unnest($3::text[]) WITH ORDINALITY AS t(s, n)
 		                       GROUP BY s ORDER BY min(n)), now(), now())
 		 ON CONFLICT (user_id, client_id) DO UPDATE SET
@@ -439,8 +438,9 @@ func (s *Store) SaveGrant(ctx context.Context, userID, clientID string, scopes [
 		                    GROUP BY s ORDER BY min(n)),
 		     granted_at = now(),
 		     last_used_at = now()`,
-		userID, clientID, textArray(scopes)); err != nil {
-		return fmt.Errorf("storage: save grant of user %q to app %q: %w", userID, clientID, mapError(err))
+		args: []any{userID, clientID, textArray(scopes)},
+	}); err != nil {
+		return fmt.Errorf("storage: save grant of user %q to app %q: %w", userID, clientID, err)
 	}
 	return nil
 }

@@ -162,7 +162,11 @@ func (c *cli) withStore(ctx context.Context, checkSchema bool, fn func(ctx conte
 			return fmt.Errorf("the database schema is not up to date (%d migration(s) pending): run 'nextoria-authz migrate up'", len(st.Pending))
 		}
 	}
-	return fn(ctx, storage.New(pool, c.cfg.StorageOptions()))
+	store := storage.New(pool, c.cfg.StorageOptions())
+	if err := store.CheckIsolation(ctx); err != nil {
+		return err
+	}
+	return fn(ctx, store)
 }
 
 // printJSON writes v as one line of JSON.
