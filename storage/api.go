@@ -44,6 +44,9 @@ func (s *Store) GetWorkspace(ctx context.Context, id string) (Workspace, error) 
 // userColumns lists the columns scanned by scanUser, in order.
 const userColumns = `id, email, password_hash, workspace_id, role, created_at, name, email_verified`
 
+// userByEmailSQL reads the account of an e-mail, ignoring case.
+const userByEmailSQL = `SELECT ` + userColumns + ` FROM users WHERE lower(email) = lower($1)`
+
 func scanUser(row pgx.Row) (User, error) {
 	var u User
 	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.WorkspaceID, &u.Role, &u.CreatedAt, &u.Name, &u.EmailVerified)
@@ -83,8 +86,13 @@ func DefaultName(email string) string {
 
 // GetUserByEmail looks an e-mail up ignoring case.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (User, error) {
-	u, err := scanUser(s.db(ctx).QueryRow(ctx,
-		`SELECT `+userColumns+` FROM users WHERE lower(email) = lower($1)`, email))
+	if u, found, known := memoFrom(ctx).user(email); known {
+		if !found {
+			return User{}, fmt.Errorf("storage: get user by e-mail: %w", ErrNotFound)
+		}
+		return u, nil
+	}
+	u, err := scanUser(s.db(ctx).QueryRow(ctx, userByEmailSQL, email))
 	if err != nil {
 		return User{}, fmt.Errorf("storage: get user by e-mail: %w", mapError(err))
 	}

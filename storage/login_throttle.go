@@ -153,8 +153,30 @@ func (s *Store) CountLoginAttempts(ctx context.Context, keys ...LoginKey) ([]Log
 			return nil
 		}
 	}
+	// The account PrepareSignIn asked for rides along; it is put in the
+	// memo once the batch is read (readBatch holds the memo's lock).
+	m := memoFrom(ctx)
+	email, withUser := m.takeSignInEmail()
+	var user *User
+	if withUser {
+		b.Queue(userByEmailSQL, email)
+		reads = append(reads, func(row pgx.Row) error {
+			u, err := scanUser(row)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+			case err != nil:
+				return fmt.Errorf("storage: get user by e-mail: %w", mapError(err))
+			default:
+				user = &u
+			}
+			return nil
+		})
+	}
 	if err := s.readBatch(ctx, b, reads); err != nil {
 		return nil, err
+	}
+	if withUser {
+		m.putUser(email, user)
 	}
 	for i := range keys {
 		if !counted[i] {

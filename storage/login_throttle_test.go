@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -384,5 +385,56 @@ func TestCountLoginAttempts(t *testing.T) {
 	}
 	if n := countRows(t, st, "login_throttle", "true"); n != 0 {
 		t.Errorf("refused calls counted %d keys", n)
+	}
+}
+
+// TestPrepareSignIn: in a context from PrepareSignIn, the throttle's batch
+// reads the account too, and GetUserByEmail answers from it (the row is
+// deleted in between to show that no second read happens), whether the
+// throttle lets the attempt through or not; without it, GetUserByEmail reads.
+func TestPrepareSignIn(t *testing.T) {
+	t.Parallel()
+	lockAfterOne := storage.LoginThrottleRule{Limit: 1, Window: time.Hour, BaseDelay: time.Hour, MaxDelay: time.Hour}
+	for _, tt := range []struct {
+		name     string
+		email    string // as typed; the account is ada@example.test
+		prepared bool
+		locked   bool
+		found    bool
+	}{
+		{"account, prepared", "Ada@Example.test", true, false, true},
+		{"account, prepared, throttled", "ada@example.test", true, true, true},
+		{"no account, prepared", "bob@example.test", true, false, false},
+		{"account, not prepared", "ada@example.test", false, false, false}, // deleted before the read
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, storage.Options{})
+			u := createUser(t, f.st, f.ws, "ada@example.test")
+			key := "ip:" + tt.name
+			if tt.locked {
+				for range 2 {
+					count(t, f.st, key, lockAfterOne)
+				}
+			}
+			ctx := t.Context()
+			if tt.prepared {
+				ctx = f.st.PrepareSignIn(ctx, tt.email)
+			}
+			got, err := f.st.CountLoginAttempts(ctx, storage.LoginKey{Key: key, Rule: lockAfterOne})
+			if err != nil || got[0].Allowed == tt.locked {
+				t.Fatalf("count: %+v, %v", got, err)
+			}
+			if _, err := f.st.Pool().Exec(t.Context(), `DELETE FROM users WHERE id = $1`, u.ID); err != nil {
+				t.Fatal(err)
+			}
+			user, err := f.st.GetUserByEmail(ctx, tt.email)
+			switch {
+			case tt.found && (err != nil || user.ID != u.ID):
+				t.Errorf("GetUserByEmail: %+v, %v; want the account read with the counts", user, err)
+			case !tt.found && !errors.Is(err, storage.ErrNotFound):
+				t.Errorf("GetUserByEmail: %+v, %v; want ErrNotFound", user, err)
+			}
+		})
 	}
 }

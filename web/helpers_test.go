@@ -208,6 +208,9 @@ func (f *fakeStore) RevokeGrant(_ context.Context, userID, clientID string) erro
 	return nil
 }
 
+// PrepareSignIn has nothing to read ahead: the fake answers at once.
+func (f *fakeStore) PrepareSignIn(ctx context.Context, _ string) context.Context { return ctx }
+
 // CountLoginAttempts follows storage.CountLoginAttempts: it counts the keys
 // in turn and stops at the first that refuses.
 func (f *fakeStore) CountLoginAttempts(ctx context.Context, keys ...storage.LoginKey) ([]storage.LoginAttempt, error) {

@@ -149,7 +149,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(form.Get("email"))
 	keys := newThrottleKeys(email, s.clientAddr(r))
-	wait, ok, lockStarted, err := s.throttleSignIn(r.Context(), keys)
+	// The account is read with the throttle's counts, in one round trip.
+	ctx := r.Context()
+	if validText(email) {
+		ctx = s.store.PrepareSignIn(ctx, email)
+	}
+	wait, ok, lockStarted, err := s.throttleSignIn(ctx, keys)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in throttle", "error", err)
 		s.renderStoreError(w, r, err)
@@ -168,7 +173,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusTooManyRequests, loginPage(view.withApp(s.continuingTo(r.Context(), next))))
 		return
 	}
-	user, ok, err := s.checkPassword(r.Context(), email, form.Get("password"))
+	user, ok, err := s.checkPassword(ctx, email, form.Get("password"))
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "sign-in", "error", err)
 		s.renderStoreError(w, r, err)

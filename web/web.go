@@ -109,6 +109,7 @@ type Store interface {
 	RevokeGrant(ctx context.Context, userID, clientID string) error
 	// Sign-in throttling (see throttle.go).
 	CountLoginAttempts(ctx context.Context, keys ...storage.LoginKey) ([]storage.LoginAttempt, error)
+	PrepareSignIn(ctx context.Context, email string) context.Context
 	SettleSignIn(ctx context.Context, uncount string, reset ...string) error
 }
 
