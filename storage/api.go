@@ -115,7 +115,7 @@ func (s *Store) CreateLoginSession(ctx context.Context, idHash []byte, userID st
 		sql:  `INSERT INTO login_sessions (id_hash, user_id, expires_at) VALUES ($1, $2, $3)`,
 		args: []any{idHash, userID, expiresAt},
 	}); err != nil {
-		return fmt.Errorf("storage: create login session for user %q: %w", userID, mapError(err))
+		return fmt.Errorf("storage: create login session for user %q: %w", userID, err)
 	}
 	return nil
 }

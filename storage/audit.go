@@ -167,8 +167,9 @@ func (ev AuditEvent) validate() error {
 
 // RecordAudit appends ev to the audit log, in the transaction carried by ctx
 // when there is one, so that the event commits or rolls back with the change
-// it records (in a write batch, it waits with the batch's other writes). Use it alone for events that change nothing else (a failed
-// sign-in), and Audited for changes.
+// it records (in a write batch, it waits with the batch's other writes). Use
+// it alone for events that change nothing else (a failed sign-in), and
+// Audited for changes.
 func (s *Store) RecordAudit(ctx context.Context, ev AuditEvent) error {
 	args, err := auditArgs(ctx, ev)
 	if err != nil {
