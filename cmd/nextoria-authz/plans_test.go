@@ -174,7 +174,11 @@ func TestHotPathPlans(t *testing.T) {
 	// first planned on the new database, generic plans included, and must
 	// reach their rows by index there too. (A database given by
 	// NEXTORIA_PLAN_DATABASE_URL is not new.)
-	for _, p := range runPathsIf(seededURL == "", runPaths) {
+	var fresh []hotPath
+	if seededURL == "" {
+		fresh = runPaths()
+	}
+	for _, p := range fresh {
 		for _, st := range p.statements {
 			if ps := explain(t, s, st); len(ps.seqScans) > 0 {
 				t.Errorf("%s, on a new database: sequential scan of %s in\n%s\n%s", p.name, strings.Join(ps.seqScans, ", "), oneLine(st.SQL), ps.text)
@@ -222,14 +226,6 @@ func TestHotPathPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// runPathsIf runs the hot paths when cond holds.
-func runPathsIf(cond bool, run func() []hotPath) []hotPath {
-	if !cond {
-		return nil
-	}
-	return run()
 }
 
 func countStatements(paths []hotPath) int {
